@@ -1,0 +1,109 @@
+#include <filesystem>
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include "base/duration.h"
+#include "base/file.h"
+#include "base/time.h"
+
+namespace mutual {
+namespace {
+
+TEST(Duration, ParsesGoStyle) {
+  struct Case {
+    const char* text;
+    int64_t seconds;
+  } cases[] = {
+      {"0", 0},          {"1h", 3600},      {"87600h", 315360000}, {"90m", 5400},
+      {"1h30m", 5400},   {"30s", 30},       {"1.5h", 5400},        {"2h0m0s", 7200},
+      {"1500ms", 1},     {"+5s", 5},
+  };
+  for (const auto& c : cases) {
+    auto d = parseDuration(c.text);
+    ASSERT_TRUE(d) << c.text << ": " << d.error().message;
+    EXPECT_EQ(d->count(), c.seconds) << c.text;
+  }
+}
+
+TEST(Duration, RejectsBadInput) {
+  for (const char* text : {"", "h", "5", "-1h", "1d", "1h30", "abc", "1..5h", "1e9h"}) {
+    auto d = parseDuration(text);
+    EXPECT_FALSE(d) << text;
+    if (!d) {
+      EXPECT_EQ(d.error().code, Code::kInvalidArgument);
+    }
+  }
+}
+
+TEST(Duration, Formats) {
+  EXPECT_EQ(formatDuration(Seconds(3600)), "1h0m0s");
+  EXPECT_EQ(formatDuration(Seconds(5430)), "1h30m30s");
+  EXPECT_EQ(formatDuration(Seconds(45)), "45s");
+  EXPECT_EQ(formatDurationShort(Seconds(90000)), "1d1h");
+  EXPECT_EQ(formatDurationShort(Seconds(-7200)), "-2h0m");
+}
+
+TEST(Time, ParsesRfc3339AndUnix) {
+  EXPECT_EQ(toUnix(*parseTime("1970-01-01T00:00:00Z")), 0);
+  EXPECT_EQ(toUnix(*parseTime("2026-11-28T18:00:00Z")), 1795888800);
+  EXPECT_EQ(toUnix(*parseTime("2026-11-28T20:00:00+02:00")), 1795888800);
+  EXPECT_EQ(toUnix(*parseTime("2026-11-28T18:00:00.123Z")), 1795888800);
+  EXPECT_EQ(toUnix(*parseTime("1795888800")), 1795888800);
+  EXPECT_EQ(formatRfc3339(fromUnix(1795888800)), "2026-11-28T18:00:00Z");
+  for (const char* bad : {"", "2026-11-28", "2026-13-01T00:00:00Z", "2026-11-28T18:00:00",
+                          "yesterday", "2026-11-28T18:00:00Zjunk"}) {
+    EXPECT_FALSE(parseTime(bad)) << bad;
+  }
+}
+
+TEST(File, AtomicWriteSetsModeAndReplaces) {
+  const auto dir = std::filesystem::temp_directory_path() / "mutual_base_test";
+  std::filesystem::remove_all(dir);
+  const auto path = dir / "sub" / "tls.key";
+  ASSERT_TRUE(writeFileAtomic(path, "first", kPrivateKeyMode));
+  ASSERT_TRUE(writeFileAtomic(path, "second", kPrivateKeyMode));
+  EXPECT_EQ(*readFile(path), "second");
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // No temporary files are left behind.
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(path.parent_path())) {
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1);
+  auto missing = readFile(dir / "nope");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Code::kNotFound);
+  EXPECT_NE(missing.error().message.find("nope"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace mutual
+
+#include "base/encoding.h"
+
+namespace mutual {
+namespace {
+
+TEST(Encoding, Base64RoundTripsAndRejectsGarbage) {
+  const std::string samples[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar",
+                                 std::string("\x00\xff\x10", 3)};
+  for (const auto& s : samples) {
+    EXPECT_EQ(*base64Decode(base64Encode(s)), s);
+    EXPECT_EQ(*base64UrlDecode(base64UrlEncode(s)), s);
+  }
+  EXPECT_EQ(base64Encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(base64Encode("fo"), "Zm8=");
+  EXPECT_EQ(base64UrlEncode("\xfb\xff"), "-_8");
+  EXPECT_EQ(*base64Decode("Zm9v\nYmFy"), "foobar");
+  EXPECT_FALSE(base64Decode("Zm9v!"));
+  EXPECT_FALSE(base64Decode("Z"));
+  EXPECT_FALSE(base64Decode("Zm=9"));
+  EXPECT_FALSE(base64UrlDecode("Zm9v+"));
+}
+
+}  // namespace
+}  // namespace mutual
