@@ -1,0 +1,50 @@
+#include <iostream>
+#include <memory>
+
+#include <CLI/CLI.hpp>
+
+#include "app/apply.h"
+#include "app/cli_main.h"
+#include "base/error.h"
+#include "cli/commands.h"
+
+namespace mutual::app {
+
+int runCommandLine(const std::vector<std::string>& args) {
+  CLI::App app{"mutual: a zero-trust mutual-TLS mesh (CA, SPIFFE control plane, sidecar)"};
+  app.name("mutual");
+  app.set_version_flag("--version", "mutual 0.1.0");
+  app.require_subcommand(1);
+  int exit_code = kExitOk;
+  cli::registerCaCommands(app, exit_code);
+  cli::registerCertCommands(app, exit_code);
+  registerApplyCommand(app, exit_code);
+
+  auto demo_dir = std::make_shared<std::string>("demo");
+  CLI::App* demo = app.add_subcommand(
+      "demo", "Guided tour: a root, a cluster intermediate, two workload SVIDs, verified");
+  demo->add_option("--dir", *demo_dir, "Where to write the demo PKI")->capture_default_str();
+  demo->callback([demo_dir, &exit_code] { exit_code = runDemo(*demo_dir); });
+
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitBadInput;
+  }
+  return exit_code;
+}
+
+}  // namespace mutual::app
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  try {
+    return mutual::app::runCommandLine(args);
+  } catch (const std::exception& e) {
+    std::cerr << "mutual: internal error: " << e.what() << "\n";
+    return mutual::kExitFailed;
+  }
+}
