@@ -18,6 +18,7 @@ int runCommandLine(const std::vector<std::string>& args) {
   int exit_code = kExitOk;
   cli::registerCaCommands(app, exit_code);
   cli::registerCertCommands(app, exit_code);
+  cli::registerCheckCommands(app, exit_code);
   registerApplyCommand(app, exit_code);
 
   auto demo_dir = std::make_shared<std::string>("demo");

@@ -57,6 +57,18 @@ TEST(Time, ParsesRfc3339AndUnix) {
   }
 }
 
+// Certificates say 9999-12-31 for "never expires"; TimePoint ends in 2262 (found by
+// fuzz/pem_fuzz: the conversion overflowed).
+TEST(Time, SaturatesBeyondTimePointRange) {
+  EXPECT_EQ(fromUnix(253402300799), TimePoint::max());  // 9999-12-31T23:59:59Z
+  EXPECT_EQ(fromUnix(INT64_MAX), TimePoint::max());
+  EXPECT_EQ(fromUnix(-253402300800), TimePoint::min());
+  EXPECT_EQ(fromUnix(INT64_MIN), TimePoint::min());
+  EXPECT_EQ(*parseTime("9999-12-31T23:59:59Z"), TimePoint::max());
+  EXPECT_EQ(*parseTime("99999999999999"), TimePoint::max());
+  EXPECT_EQ(formatRfc3339(fromUnix(253402300799)).substr(0, 4), "2262");
+}
+
 TEST(File, AtomicWriteSetsModeAndReplaces) {
   const auto dir = std::filesystem::temp_directory_path() / "mutual_base_test";
   std::filesystem::remove_all(dir);

@@ -10,7 +10,18 @@ int64_t toUnix(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-TimePoint fromUnix(int64_t seconds) { return TimePoint(std::chrono::seconds(seconds)); }
+TimePoint fromUnix(int64_t seconds) {
+  // TimePoint counts nanoseconds in 64 bits, about 292 years either side of 1970, while
+  // certificates say 9999-12-31 for "never expires" (RFC 5280 §4.1.2.5): saturate instead of
+  // overflowing (which is undefined behaviour and gave dates in the past).
+  constexpr int64_t kMax =
+      std::chrono::duration_cast<std::chrono::seconds>(TimePoint::max().time_since_epoch()).count();
+  constexpr int64_t kMin =
+      std::chrono::duration_cast<std::chrono::seconds>(TimePoint::min().time_since_epoch()).count();
+  if (seconds >= kMax) return TimePoint::max();
+  if (seconds <= kMin) return TimePoint::min();
+  return TimePoint(std::chrono::seconds(seconds));
+}
 
 std::string formatRfc3339(TimePoint t) {
   const time_t secs = static_cast<time_t>(toUnix(t));

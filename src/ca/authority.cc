@@ -56,6 +56,21 @@ Result<PrivateKey> keyOrNew(std::optional<PrivateKey> key, KeyType type) {
   return PrivateKey::generate(type);
 }
 
+// Leaves never sign: keyCertSign needs cA=true (RFC 5280 §4.2.1.3), and an X509-SVID must
+// carry neither keyCertSign nor cRLSign (X509-SVID §4.3).
+Result<void> checkLeafKeyUsage(unsigned extra_key_usage, bool svid) {
+  if (extra_key_usage & crypto::kKeyCertSign) {
+    return fail(Code::kInvalidArgument,
+                "keyUsage keyCertSign is for CA certificates only; a leaf cannot sign certificates",
+                "leaf_key_cert_sign");
+  }
+  if (svid && (extra_key_usage & crypto::kCrlSign)) {
+    return fail(Code::kInvalidArgument, "an X509-SVID must not have keyUsage cRLSign",
+                "leaf_crl_sign");
+  }
+  return {};
+}
+
 Result<void> checkSameTrustDomain(const Authority& ca, const spiffe::SpiffeId& id) {
   const auto td = ca.trustDomain();
   if (td && !id.memberOf(*td)) {
@@ -145,6 +160,9 @@ Result<Issued> issueWorkload(const Authority& ca, const WorkloadOptions& options
   if (!options.usages.server_auth && !options.usages.client_auth) {
     return invalidArgument("--usage must include server, client or both");
   }
+  if (auto ok = checkLeafKeyUsage(options.usages.extra_key_usage, /*svid=*/true); !ok) {
+    return fail(ok.error());
+  }
   auto key = PrivateKey::generate(options.key_type);
   if (!key) return fail(key.error());
   CertSpec spec;
@@ -170,11 +188,29 @@ Result<Issued> issueCertificate(const Authority& ca, const CertificateRequest& r
     if (id->isRoot() && !request.is_ca) {
       return invalidArgument("SPIFFE ID " + id->str() + " has no path; a workload ID needs one");
     }
+    if (!id->isRoot() && request.is_ca) {
+      // X509-SVID §3.2: a signing certificate's SPIFFE ID has no path.
+      return fail(Code::kInvalidArgument,
+                  "SPIFFE ID " + id->str() + " has a path; a CA may only carry its trust "
+                  "domain's ID (" + id->trustDomain().idString() + ")",
+                  "signing_cert_id_has_path");
+    }
     if (auto ok = checkSameTrustDomain(ca, *id); !ok) return fail(ok.error());
   }
   if (spiffe_uris > 0 && request.uris.size() != 1 && !request.is_ca) {
     return invalidArgument("an X509-SVID carries exactly one URI SAN (the SPIFFE ID); found " +
                            std::to_string(request.uris.size()) + " URIs");
+  }
+  if (request.is_ca && ca.cert.pathLen() == 0) {
+    return fail(Code::kFailedPrecondition,
+                "the issuing CA (" + ca.cert.subject() +
+                    ") has path length 0: it may sign leaves but no further CA",
+                "path_length_exceeded");
+  }
+  if (!request.is_ca) {
+    if (auto ok = checkLeafKeyUsage(request.usages.extra_key_usage, spiffe_uris > 0); !ok) {
+      return fail(ok.error());
+    }
   }
   if (request.common_name.empty() && request.dns_names.empty() && request.uris.empty() &&
       request.ip_addresses.empty() && request.emails.empty()) {

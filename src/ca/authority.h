@@ -34,7 +34,9 @@ struct Authority {
 struct Issued {
   Certificate cert;
   PrivateKey key;
-  std::vector<Certificate> chain;   // intermediates above the certificate, not the root
+  // For a leaf: the intermediates above it, not the root. For a CA: itself first, then the
+  // intermediates above it, ready to be an Authority's chain (and chain.crt).
+  std::vector<Certificate> chain;
   std::vector<Certificate> bundle;  // the roots
   std::string note;                 // non-empty when the TTL was capped
 };
@@ -68,7 +70,9 @@ Result<Issued> createIntermediate(const Authority& parent, const IntermediateOpt
 struct Usages {
   bool server_auth = true;
   bool client_auth = true;
-  unsigned extra_key_usage = 0;  // keyUsage bits beyond the profile's
+  // keyUsage bits beyond the profile's. A leaf never gets keyCertSign, nor an X509-SVID cRLSign
+  // (reasons leaf_key_cert_sign, leaf_crl_sign).
+  unsigned extra_key_usage = 0;
 };
 
 struct WorkloadOptions {

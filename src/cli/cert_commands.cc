@@ -1,7 +1,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -241,6 +243,30 @@ Result<spiffe::TrustDomain> bundleTrustDomain(const VerifyInput& in) {
   return invalidArgument("cannot tell the bundle's trust domain: pass --trust-domain");
 }
 
+// The bundles a PEM --bundle stands for when no --trust-domain names its trust domain. The
+// certificates are grouped by the SPIFFE IDs they carry (mutual's CAs name their trust domain
+// in a URI SAN), so a root of example.org never vouches for a leaf claiming spiffe://other.org
+// (X509-SVID §5: a leaf is checked against its own trust domain's bundle only). Certificates
+// without an ID join the bundle of `leaf_td`: nothing else says where they belong.
+Result<spiffe::BundleSet> pemBundlesByTrustDomain(const std::vector<Certificate>& certs,
+                                                  const spiffe::TrustDomain& leaf_td) {
+  std::map<spiffe::TrustDomain, std::vector<Certificate>> groups;
+  for (const auto& cert : certs) {
+    std::optional<spiffe::TrustDomain> td;
+    for (const auto& uri : cert.uriSans()) {
+      if (auto id = spiffe::SpiffeId::parse(uri); id && !td) td = id->trustDomain();
+    }
+    groups[td.value_or(leaf_td)].push_back(cert);
+  }
+  spiffe::BundleSet set;
+  for (auto& [td, authorities] : groups) {
+    if (auto ok = set.put({td, std::move(authorities), std::nullopt, std::nullopt, {}}); !ok) {
+      return fail(ok.error());
+    }
+  }
+  return set;
+}
+
 struct Verdict {
   bool valid = false;
   std::string profile;
@@ -254,14 +280,27 @@ Result<Verdict> verify(const VerifyFlags& f, const VerifyInput& in) {
   Verdict v;
   if (in.svid) {
     v.profile = "x509-svid";
+    // A leaf that breaks the X509-SVID profile (an ID with a port, say) is an invalid
+    // certificate whatever the bundle: say so before asking which trust domain it is in.
+    if (auto id = spiffe::checkLeafProfile(in.chain.front()); !id) {
+      v.reason = id.error().reason;
+      v.message = id.error().message;
+      return v;
+    }
     auto td = bundleTrustDomain(in);
     if (!td) return fail(td.error());
-    auto bundle = in.bundle_is_json ? spiffe::parseSpiffeBundle(*td, in.bundle_text)
-                                    : Result<spiffe::X509Bundle>(spiffe::X509Bundle{
-                                          *td, in.bundle_certs, std::nullopt, std::nullopt, {}});
-    if (!bundle) return fail(bundle.error().prefix(f.bundle));
     spiffe::BundleSet set;
-    if (auto ok = set.put(std::move(*bundle)); !ok) return fail(ok.error());
+    if (!in.bundle_is_json && !in.svid_options.trust_domain) {
+      auto split = pemBundlesByTrustDomain(in.bundle_certs, *td);
+      if (!split) return fail(split.error().prefix(f.bundle));
+      set = std::move(*split);
+    } else {
+      auto bundle = in.bundle_is_json ? spiffe::parseSpiffeBundle(*td, in.bundle_text)
+                                      : Result<spiffe::X509Bundle>(spiffe::X509Bundle{
+                                            *td, in.bundle_certs, std::nullopt, std::nullopt, {}});
+      if (!bundle) return fail(bundle.error().prefix(f.bundle));
+      if (auto ok = set.put(std::move(*bundle)); !ok) return fail(ok.error());
+    }
     auto result = spiffe::verifyX509Svid(in.chain, set, in.svid_options);
     if (!result) {
       v.reason = result.error().reason;

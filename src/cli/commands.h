@@ -8,5 +8,8 @@ namespace mutual::cli {
 void registerCaCommands(CLI::App& root, int& exit_code);
 // `mutual cert issue|inspect|verify|expiry`.
 void registerCertCommands(CLI::App& root, int& exit_code);
+// `mutual check mode|tls|migrate|validate`: the policy engine over mesh manifests. Exit codes:
+// 0 ok, 1 invalid (validate), 2 bad input (including invalid documents), 3 a check failed.
+void registerCheckCommands(CLI::App& root, int& exit_code);
 
 }  // namespace mutual::cli

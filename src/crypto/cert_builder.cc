@@ -1,9 +1,12 @@
 #include "crypto/cert_builder.h"
 
+#include <initializer_list>
+
 #include <openssl/err.h>
 #include <openssl/rand.h>
 
 #include "base/time.h"
+#include "crypto/ec_key_form.h"
 #include "crypto/openssl_error.h"
 
 namespace mutual::crypto {
@@ -140,6 +143,54 @@ Result<void> addNameConstraints(X509* x, const CertSpec& spec) {
   return {};
 }
 
+// A legacy (non-provider) EC key holding only the curve named by its DER OID.
+PKeyPtr legacyEcParams(std::initializer_list<unsigned char> curve_oid_der) {
+  const unsigned char* p = curve_oid_der.begin();
+  return PKeyPtr(d2i_KeyParams(EVP_PKEY_EC, nullptr, &p, static_cast<long>(curve_oid_der.size())));
+}
+
+// OpenSSL 3.0's X509_set_pubkey() on a provider-native key (every key EVP_PKEY_Q_keygen and
+// the PEM decoder make) encodes the SubjectPublicKeyInfo with the generic encoder, then parses
+// it back with the generic decoder only to throw the result away; 3.0 caches neither, so this
+// costs ~150 us, more than a P-256 key generation and a signature together (bench/pki_bench.cc,
+// docs/benchmarks.md). For an EC subject we hand it instead a legacy EC public key rebuilt from
+// the encoded point (d2i_PublicKey, which checks that the point is on the curve) over a shared
+// read-only parameters key, which OpenSSL encodes directly in a few microseconds. The
+// certificate's bytes are identical. Only its in-memory public key object differs: in legacy
+// form, signature verification, TLS, EVP_PKEY_eq and the group name work, but
+// EVP_PKEY_get_bn_param(EC_PUB_X/Y) does not, and a CA's key may be written out as a JWK, so CA
+// certificates keep the provider key. Returns null unless the key is P-256 or P-384 in the plain
+// form (see ec_key_form.h), where OpenSSL's encoder would write the same bytes.
+PKeyPtr legacyEcPublicKey(EVP_PKEY* key) {
+  internal::EcKeyForm form;
+  if (!internal::plainEcKeyForm(key, form)) return nullptr;
+  // Made once; EVP_PKEY_copy_parameters only reads them.
+  static const PKeyPtr kP256 =
+      legacyEcParams({0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07});
+  static const PKeyPtr kP384 = legacyEcParams({0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22});
+  const EVP_PKEY* curve = form.curve == "prime256v1" ? kP256.get()
+                          : form.curve == "secp384r1" ? kP384.get()
+                                                      : nullptr;
+  if (curve == nullptr) return nullptr;
+  PKeyPtr pub(EVP_PKEY_new());
+  EVP_PKEY* in_place = pub.get();
+  const unsigned char* p = form.point;
+  if (!pub || EVP_PKEY_copy_parameters(pub.get(), curve) != 1 ||
+      d2i_PublicKey(EVP_PKEY_EC, &in_place, &p, static_cast<long>(form.point_len)) == nullptr) {
+    ERR_clear_error();
+    return nullptr;
+  }
+  return pub;
+}
+
+// Sets the subject public key, the fast way when legacyEcPublicKey() allows it.
+bool setSubjectPublicKey(X509* x, EVP_PKEY* key, bool is_ca) {
+  if (!is_ca) {
+    if (PKeyPtr legacy = legacyEcPublicKey(key)) return X509_set_pubkey(x, legacy.get()) == 1;
+  }
+  return X509_set_pubkey(x, key) == 1;
+}
+
 const EVP_MD* digestFor(EVP_PKEY* key) {
   switch (EVP_PKEY_get_base_id(key)) {
     case EVP_PKEY_ED25519:
@@ -173,23 +224,22 @@ Result<Certificate> signCertificate(const CertSpec& spec, EVP_PKEY* subject_publ
     return fail(buildError("cannot set serial"));
   }
 
-  X509NamePtr subject(X509_NAME_new());
+  // Filled in place: X509_set_subject_name() would copy it through an encode and a decode.
+  X509_NAME* subject = X509_get_subject_name(x.get());
   if (!spec.organization.empty()) {
-    X509_NAME_add_entry_by_NID(subject.get(), NID_organizationName, MBSTRING_UTF8,
+    X509_NAME_add_entry_by_NID(subject, NID_organizationName, MBSTRING_UTF8,
                                reinterpret_cast<const unsigned char*>(spec.organization.c_str()),
                                -1, -1, 0);
   }
   if (!spec.common_name.empty()) {
-    if (X509_NAME_add_entry_by_NID(subject.get(), NID_commonName, MBSTRING_UTF8,
+    if (X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_UTF8,
                                    reinterpret_cast<const unsigned char*>(spec.common_name.c_str()),
                                    -1, -1, 0) != 1) {
       return fail(openSslError(Code::kInvalidArgument,
                                "invalid common name \"" + spec.common_name + "\""));
     }
   }
-  X509_set_subject_name(x.get(), subject.get());
-  X509_set_issuer_name(x.get(),
-                       issuer != nullptr ? X509_get_subject_name(issuer->get()) : subject.get());
+  X509_set_issuer_name(x.get(), issuer != nullptr ? X509_get_subject_name(issuer->get()) : subject);
 
   if (ASN1_TIME_set(X509_getm_notBefore(x.get()), static_cast<time_t>(toUnix(spec.not_before))) ==
           nullptr ||
@@ -197,7 +247,7 @@ Result<Certificate> signCertificate(const CertSpec& spec, EVP_PKEY* subject_publ
           nullptr) {
     return fail(buildError("cannot set validity"));
   }
-  if (X509_set_pubkey(x.get(), subject_public_key) != 1) {
+  if (!setSubjectPublicKey(x.get(), subject_public_key, spec.is_ca)) {
     return fail(buildError("cannot set public key"));
   }
 

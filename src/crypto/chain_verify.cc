@@ -1,6 +1,9 @@
 #include "crypto/chain_verify.h"
 
+#include <string_view>
+
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 #include "base/time.h"
 #include "crypto/openssl_error.h"
@@ -58,7 +61,8 @@ const char* reasonFor(int code) {
 }
 
 std::string describeCert(X509* cert, int depth) {
-  std::string who = depth == 0 ? "leaf certificate" : "certificate at depth " + std::to_string(depth);
+  std::string who =
+      depth == 0 ? "leaf certificate" : "certificate at depth " + std::to_string(depth);
   if (cert != nullptr) {
     const Certificate c(X509Ptr([cert] {
       X509_up_ref(cert);
@@ -68,6 +72,280 @@ std::string describeCert(X509* cert, int depth) {
     if (!subject.empty()) who += " (" + subject + ")";
   }
   return who;
+}
+
+// ---- profile checks OpenSSL does not make -------------------------------------------------
+
+using NameConstraintsPtr = std::unique_ptr<NAME_CONSTRAINTS, Deleter<NAME_CONSTRAINTS_free>>;
+using BasicConstraintsPtr = std::unique_ptr<BASIC_CONSTRAINTS, Deleter<BASIC_CONSTRAINTS_free>>;
+using EkuPtr = std::unique_ptr<EXTENDED_KEY_USAGE, Deleter<EXTENDED_KEY_USAGE_free>>;
+
+tl::unexpected<Error> reject(X509* cert, int depth, const std::string& what, const char* reason) {
+  return fail(Code::kPermissionDenied, describeCert(cert, depth) + ": " + what, reason);
+}
+
+// A dNSName in RFC 1034 §3.5 / RFC 1123 §2.1 preferred syntax: dot-separated labels of 1 to 63
+// letters, digits and inner hyphens, at most 253 octets, no empty label (so no leading or
+// trailing dot). "*" may be the whole leftmost label of a name with more labels. Underscores
+// are tolerated: internal DNS uses them, and Go's crypto/x509 (SPIRE, go-spiffe) accepts them.
+bool isPreferredDnsName(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  size_t start = 0;
+  for (bool leftmost = true;; leftmost = false) {
+    const size_t dot = name.find('.', start);
+    const std::string_view label =
+        name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (label.empty() || label.size() > 63) return false;
+    if (leftmost && label == "*") {
+      if (dot == std::string_view::npos) return false;
+    } else {
+      if (label.front() == '-' || label.back() == '-') return false;
+      for (const char c : label) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '-' || c == '_';
+        if (!ok) return false;
+      }
+    }
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
+std::string asciiLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::vector<std::string> dnsNamesOf(X509* cert) {
+  std::vector<std::string> out;
+  GeneralNamesPtr names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  for (int i = 0; names && i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
+    if (gn->type != GEN_DNS) continue;
+    const ASN1_STRING* s = gn->d.dNSName;
+    out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                     static_cast<size_t>(ASN1_STRING_length(s)));
+  }
+  return out;
+}
+
+// RFC 5280 §4.1.2.2: a positive integer of at most 20 octets (a 21st, leading zero octet that
+// only keeps the value positive is tolerated).
+Result<void> checkSerial(X509* cert, int depth) {
+  const ASN1_INTEGER* serial = X509_get0_serialNumber(cert);
+  if (ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER) {
+    return reject(cert, depth, "serial number is negative (RFC 5280 §4.1.2.2)", "invalid_serial");
+  }
+  const int len = ASN1_STRING_length(serial);
+  const unsigned char* data = ASN1_STRING_get0_data(serial);
+  bool zero = true;
+  for (int i = 0; i < len; ++i) zero = zero && data[i] == 0;
+  if (zero) {
+    return reject(cert, depth, "serial number is zero (RFC 5280 §4.1.2.2)", "invalid_serial");
+  }
+  if (len > 20) {
+    return reject(cert, depth,
+                  "serial number is " + std::to_string(len) +
+                      " octets long; RFC 5280 §4.1.2.2 allows at most 20",
+                  "invalid_serial");
+  }
+  return {};
+}
+
+// RSA (PKCS#1 or PSS), EC, Ed25519, Ed448: what TLS 1.3 signs with. DSA and the rest are out.
+Result<void> checkKeyType(X509* cert, int depth) {
+  EVP_PKEY* key = X509_get0_pubkey(cert);
+  const int type = key == nullptr ? NID_undef : EVP_PKEY_get_base_id(key);
+  ERR_clear_error();
+  switch (type) {
+    case EVP_PKEY_RSA:
+    case EVP_PKEY_RSA_PSS:
+    case EVP_PKEY_EC:
+    case EVP_PKEY_ED25519:
+    case EVP_PKEY_ED448:
+      return {};
+    default:
+      return reject(cert, depth,
+                    std::string("public key type ") +
+                        (type == NID_undef ? "unknown" : OBJ_nid2sn(type)) +
+                        " is not accepted (RSA, EC, Ed25519 and Ed448 are)",
+                    "unsupported_key");
+  }
+}
+
+// Every extension OpenSSL has a decoder for must decode; OpenSSL itself only looks at the ones
+// it uses, so a malformed one it ignores (authorityInfoAccess, say) would otherwise pass.
+Result<void> checkExtensionsDecode(X509* cert, int depth) {
+  for (int i = 0; i < X509_get_ext_count(cert); ++i) {
+    X509_EXTENSION* ext = X509_get_ext(cert, i);
+    const X509V3_EXT_METHOD* method = X509V3_EXT_get(ext);
+    if (method == nullptr) continue;  // unknown: the critical-extension rule covers it
+    void* value = X509V3_EXT_d2i(ext);
+    if (value == nullptr) {
+      ERR_clear_error();
+      const int nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext));
+      return reject(cert, depth, std::string("extension ") + OBJ_nid2sn(nid) + " is malformed",
+                    "malformed_extension");
+    }
+    if (method->it != nullptr) {
+      ASN1_item_free(static_cast<ASN1_VALUE*>(value), ASN1_ITEM_ptr(method->it));
+    } else {
+      method->ext_free(value);
+    }
+  }
+  return {};
+}
+
+// Is `cert` one of the trust anchors itself? Then it may well be a CA: it is trusted by
+// configuration, and whoever presents it in a handshake holds the anchor's key anyway.
+bool isAnchor(X509* cert, const TrustStore& trust) {
+  for (const auto& a : trust.anchors()) {
+    if (X509_cmp(cert, a.get()) == 0) return true;
+  }
+  return false;
+}
+
+// The rules for the certificate in leaf position, which OpenSSL treats as any end entity. The
+// end-entity rules (not a CA) are waived when the leaf is itself a trust anchor; the encoding
+// rules are not.
+Result<void> checkLeaf(X509* leaf, bool anchor) {
+  BasicConstraintsPtr bc(static_cast<BASIC_CONSTRAINTS*>(
+      X509_get_ext_d2i(leaf, NID_basic_constraints, nullptr, nullptr)));
+  if (!anchor && bc && bc->ca) {
+    return reject(leaf, 0, "is a CA (basicConstraints cA=true); a CA cannot be the peer",
+                  "leaf_is_ca");
+  }
+  if (!anchor && (X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) != 0 &&
+      (X509_get_key_usage(leaf) & KU_KEY_CERT_SIGN) != 0) {
+    return reject(leaf, 0, "keyUsage has keyCertSign; only CAs sign certificates",
+                  "leaf_key_cert_sign");
+  }
+  if (!anchor && X509_get_ext_by_NID(leaf, NID_name_constraints, -1) >= 0) {
+    return reject(leaf, 0, "has nameConstraints, which only CA certificates may carry",
+                  "invalid_name_constraints");
+  }
+  if (auto ok = checkExtensionsDecode(leaf, 0); !ok) return ok;
+  EkuPtr eku(static_cast<EXTENDED_KEY_USAGE*>(
+      X509_get_ext_d2i(leaf, NID_ext_key_usage, nullptr, nullptr)));
+  if (eku) {
+    if (sk_ASN1_OBJECT_num(eku.get()) == 0) {
+      return reject(leaf, 0, "extendedKeyUsage lists no purpose (RFC 5280 §4.2.1.12)",
+                    "invalid_eku");
+    }
+    for (int i = 0; i < sk_ASN1_OBJECT_num(eku.get()); ++i) {
+      if (OBJ_obj2nid(sk_ASN1_OBJECT_value(eku.get(), i)) == NID_anyExtendedKeyUsage) {
+        return reject(leaf, 0,
+                      "extendedKeyUsage has anyExtendedKeyUsage; a peer certificate names its "
+                      "purposes",
+                      "invalid_eku");
+      }
+    }
+  }
+  for (const auto& name : dnsNamesOf(leaf)) {
+    if (!isPreferredDnsName(name)) {
+      return reject(leaf, 0, "dNSName \"" + name + "\" is not a valid hostname", "invalid_san");
+    }
+  }
+  if (auto ok = checkSerial(leaf, 0); !ok) return ok;
+  return checkKeyType(leaf, 0);
+}
+
+// Does the wildcard dNSName "*.S" cover a name the excluded subtree `base` forbids? OpenSSL
+// compares the wildcard as a literal name, so "*.example.com" slips past an excluded
+// "bar.example.com" although it matches it (CVE-2025-61727). A base with a leading dot excludes
+// only names below it, which a one-label wildcard over S cannot reach unless S is below it too.
+bool wildcardHitsExcluded(const std::string& wildcard, std::string base) {
+  const std::string suffix = asciiLower(wildcard.substr(2));
+  base = asciiLower(base);
+  if (base.empty() || base.front() == '.') return false;
+  if (base.size() <= suffix.size() + 1) return false;
+  const size_t cut = base.size() - suffix.size() - 1;
+  return base.compare(cut, std::string::npos, "." + suffix) == 0 &&
+         base.find('.') == cut;  // exactly one label in front of S
+}
+
+// The CAs of a built path: structure of each certificate, then the leaf's wildcards against
+// every excluded DNS subtree above it. `path` is leaf first, trust anchor last.
+Result<void> checkIssuers(STACK_OF(X509) * path) {
+  const int n = sk_X509_num(path);
+  std::vector<std::string> excluded;
+  for (int depth = 1; depth < n; ++depth) {
+    X509* ca = sk_X509_value(path, depth);
+    const bool anchor = depth == n - 1;
+    if (auto ok = checkKeyType(ca, depth); !ok) return ok;
+    if (!anchor) {
+      // A trust anchor is a configured name and key; its encoding details are not ours to judge.
+      if (auto ok = checkSerial(ca, depth); !ok) return ok;
+      if (auto ok = checkExtensionsDecode(ca, depth); !ok) return ok;
+    }
+    int crit = -1;
+    NameConstraintsPtr nc(
+        static_cast<NAME_CONSTRAINTS*>(X509_get_ext_d2i(ca, NID_name_constraints, &crit, nullptr)));
+    if (!nc) {
+      ERR_clear_error();
+      if (crit >= 0) {
+        return reject(ca, depth, "nameConstraints is malformed", "invalid_name_constraints");
+      }
+      continue;
+    }
+    if (sk_GENERAL_SUBTREE_num(nc->permittedSubtrees) <= 0 &&
+        sk_GENERAL_SUBTREE_num(nc->excludedSubtrees) <= 0) {
+      return reject(ca, depth,
+                    "nameConstraints has neither permitted nor excluded subtrees (RFC 5280 "
+                    "§4.2.1.10)",
+                    "invalid_name_constraints");
+    }
+    for (int i = 0; i < sk_GENERAL_SUBTREE_num(nc->excludedSubtrees); ++i) {
+      const GENERAL_SUBTREE* st = sk_GENERAL_SUBTREE_value(nc->excludedSubtrees, i);
+      if (st->base->type != GEN_DNS) continue;
+      const ASN1_STRING* s = st->base->d.dNSName;
+      excluded.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                            static_cast<size_t>(ASN1_STRING_length(s)));
+    }
+  }
+  if (excluded.empty()) return {};
+  X509* leaf = sk_X509_value(path, 0);
+  for (const auto& name : dnsNamesOf(leaf)) {
+    if (name.rfind("*.", 0) != 0) continue;
+    for (const auto& base : excluded) {
+      if (wildcardHitsExcluded(name, base)) {
+        return reject(leaf, 0,
+                      "dNSName \"" + name + "\" covers \"" + base +
+                          "\", which an issuer's nameConstraints exclude",
+                      "name_constraint_violation");
+      }
+    }
+  }
+  return {};
+}
+
+// Intermediates between the leaf and the anchor that count against a depth limit: RFC 5280
+// §6.1.4 (l) leaves self-issued certificates (key rollover) out of path lengths.
+int countIntermediates(STACK_OF(X509) * path) {
+  int count = 0;
+  for (int i = 1; i + 1 < sk_X509_num(path); ++i) {
+    X509* c = sk_X509_value(path, i);
+    if (X509_NAME_cmp(X509_get_subject_name(c), X509_get_issuer_name(c)) != 0) ++count;
+  }
+  return count;
+}
+
+// OpenSSL treats notAfter as exclusive; RFC 5280 §4.1.2.5 says the validity period runs from
+// notBefore through notAfter inclusive. Accept a certificate checked at its notAfter second.
+int inclusiveNotAfter(int ok, X509_STORE_CTX* ctx) {
+  if (ok == 0 && X509_STORE_CTX_get_error(ctx) == X509_V_ERR_CERT_HAS_EXPIRED) {
+    X509* cert = X509_STORE_CTX_get_current_cert(ctx);
+    const time_t at = X509_VERIFY_PARAM_get_time(X509_STORE_CTX_get0_param(ctx));
+    if (cert != nullptr && ASN1_TIME_cmp_time_t(X509_get0_notAfter(cert), at) == 0) {
+      X509_STORE_CTX_set_error(ctx, X509_V_OK);
+      return 1;
+    }
+  }
+  return ok;
 }
 
 }  // namespace
@@ -93,6 +371,9 @@ Result<std::vector<Certificate>> verifyChain(const Certificate& leaf,
                                              const std::vector<Certificate>& untrusted,
                                              const TrustStore& trust, const ChainOptions& options) {
   ERR_clear_error();
+  if (auto checked = checkLeaf(leaf.get(), isAnchor(leaf.get(), trust)); !checked) {
+    return fail(checked.error());
+  }
   X509StackPtr chain(sk_X509_new_null());
   for (const auto& c : untrusted) sk_X509_push(chain.get(), c.get());  // borrowed
   X509StoreCtxPtr ctx(X509_STORE_CTX_new());
@@ -104,7 +385,7 @@ Result<std::vector<Certificate>> verifyChain(const Certificate& leaf,
   X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN);
   X509_VERIFY_PARAM_set_time(param, static_cast<time_t>(toUnix(options.at)));
   X509_VERIFY_PARAM_set_auth_level(param, 2);
-  if (options.max_intermediates) X509_VERIFY_PARAM_set_depth(param, *options.max_intermediates);
+  X509_STORE_CTX_set_verify_cb(ctx.get(), inclusiveNotAfter);
   if (options.purpose == Purpose::kServerAuth) {
     X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_SERVER);
   } else if (options.purpose == Purpose::kClientAuth) {
@@ -134,8 +415,16 @@ Result<std::vector<Certificate>> verifyChain(const Certificate& leaf,
                 describeCert(at_fault, depth) + ": " + X509_verify_cert_error_string(code),
                 reasonFor(code));
   }
-  std::vector<Certificate> path;
   STACK_OF(X509)* built = X509_STORE_CTX_get0_chain(ctx.get());
+  if (auto issuers = checkIssuers(built); !issuers) return fail(issuers.error());
+  if (options.max_intermediates && countIntermediates(built) > *options.max_intermediates) {
+    return fail(Code::kPermissionDenied,
+                "the path has " + std::to_string(countIntermediates(built)) +
+                    " intermediates (not counting self-issued ones); at most " +
+                    std::to_string(*options.max_intermediates) + " are allowed",
+                "chain_too_long");
+  }
+  std::vector<Certificate> path;
   for (int i = 0; i < sk_X509_num(built); ++i) {
     X509* c = sk_X509_value(built, i);
     X509_up_ref(c);

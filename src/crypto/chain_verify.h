@@ -37,12 +37,27 @@ class TrustStore {
 };
 
 // RFC 5280 path validation of `leaf` through `untrusted` intermediates to `trust`, strict
-// X.509 (OpenSSL's X509_STRICT) at security level 2 (no RSA under 2048 bits, no SHA-1).
+// X.509 (OpenSSL's X509_STRICT) at security level 2 (no RSA under 2048 bits, no SHA-1), plus
+// the profile rules OpenSSL leaves out that a mesh peer must meet anyway (checked before the
+// path is built for the leaf, after it for the CAs):
+//   - the leaf is not a CA: no basicConstraints cA=true, no keyCertSign, no nameConstraints
+//     (waived when the leaf is itself one of the trust anchors: it is trusted as configured);
+//   - the leaf's extendedKeyUsage, when present, lists at least one purpose and not
+//     anyExtendedKeyUsage (an absent EKU still means "any purpose", RFC 5280 §4.2.1.12);
+//   - every dNSName in the leaf is a hostname in preferred syntax (LDH labels, underscores
+//     tolerated as Go's crypto/x509 does), with "*" only as a whole leftmost label;
+//   - serial numbers of the leaf and intermediates are positive and at most 20 octets;
+//   - every extension OpenSSL knows decodes; nameConstraints hold at least one subtree;
+//   - keys are RSA, EC, Ed25519 or Ed448 (no DSA);
+//   - a wildcard dNSName must not cover a name a CA's excluded subtree forbids;
+//   - `max_intermediates` counts intermediates that are not self-issued (RFC 5280 §6.1.4);
+//   - notAfter is inclusive (RFC 5280 §4.1.2.5): a certificate is valid at its notAfter second.
 // On success returns the path, leaf first, anchor last. On failure the Error's `reason` is
 // one of: expired, not_yet_valid, unknown_ca, bad_signature, issuer_not_ca,
 // issuer_cannot_sign, path_length_exceeded, chain_too_long, wrong_purpose, name_mismatch,
-// name_constraint_violation, weak_key, invalid_certificate, invalid_chain; the message names
-// the certificate at fault.
+// name_constraint_violation, weak_key, unsupported_key, leaf_is_ca, leaf_key_cert_sign,
+// invalid_eku, invalid_serial, invalid_san, invalid_name_constraints, malformed_extension,
+// invalid_certificate, invalid_chain; the message names the certificate at fault.
 Result<std::vector<Certificate>> verifyChain(const Certificate& leaf,
                                              const std::vector<Certificate>& untrusted,
                                              const TrustStore& trust, const ChainOptions& options);

@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+#include <openssl/core_names.h>
+#include <openssl/pem.h>
 
 #include "base/time.h"
 #include "crypto/cert_builder.h"
@@ -162,6 +164,97 @@ TEST(Chain, NamesTheReason) {
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().reason == "unknown_ca" || r.error().reason == "bad_signature")
       << r.error().reason;
+}
+
+std::string openSslPkcs8(const PrivateKey& key, bool pem) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  const int ok = pem ? PEM_write_bio_PKCS8PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0,
+                                                     nullptr, nullptr)
+                     : i2d_PKCS8PrivateKey_bio(bio.get(), key.get(), nullptr, nullptr, 0, nullptr,
+                                               nullptr);
+  EXPECT_EQ(ok, 1);
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
+std::string openSslSpki(EVP_PKEY* key) {
+  unsigned char* der = nullptr;
+  const int len = i2d_PUBKEY(key, &der);
+  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
+  return out;
+}
+
+// toPkcs8Der/toPkcs8Pem write EC P-256/P-384 and Ed25519 keys without OpenSSL's encoder (see
+// key.cc); the bytes must be exactly what OpenSSL writes.
+TEST(Key, FixedLayoutPkcs8MatchesOpenSsl) {
+  for (KeyType type : {KeyType::kEcP256, KeyType::kEcP384, KeyType::kEd25519, KeyType::kRsa2048}) {
+    for (int i = 0; i < 20; ++i) {  // a short private scalar must still be padded
+      auto key = *PrivateKey::generate(type);
+      EXPECT_EQ(*key.toPkcs8Der(), openSslPkcs8(key, false)) << keyTypeName(type);
+      EXPECT_EQ(*key.toPkcs8Pem(), openSslPkcs8(key, true)) << keyTypeName(type);
+      if (type == KeyType::kRsa2048) break;  // OpenSSL's own path; once is enough
+    }
+  }
+  // Loaded keys may ask for compressed points or no public key: OpenSSL's path then.
+  auto compressed = *PrivateKey::generate(KeyType::kEcP256);
+  ASSERT_EQ(EVP_PKEY_set_utf8_string_param(compressed.get(),
+                                           OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                           const_cast<char*>("compressed")),
+            1);
+  auto no_public = *PrivateKey::generate(KeyType::kEcP384);
+  ASSERT_EQ(EVP_PKEY_set_int_param(no_public.get(), OSSL_PKEY_PARAM_EC_INCLUDE_PUBLIC, 0), 1);
+  for (const PrivateKey* key : {&compressed, &no_public}) {
+    EXPECT_EQ(*key->toPkcs8Der(), openSslPkcs8(*key, false));
+    EXPECT_EQ(*key->toPkcs8Pem(), openSslPkcs8(*key, true));
+    auto back = PrivateKey::fromPem(*key->toPkcs8Pem());
+    ASSERT_TRUE(back);
+    EXPECT_EQ(EVP_PKEY_eq(back->get(), key->get()), 1);
+  }
+}
+
+// End-entity certificates with EC keys take signCertificate's legacy public key path (see
+// cert_builder.cc): same SubjectPublicKeyInfo bytes, and the in-memory key still works.
+TEST(Builder, LeafPublicKeyIsExactAndUsable) {
+  const TimePoint now = std::chrono::system_clock::now();
+  auto ca_key = *PrivateKey::generate(KeyType::kEcP256);
+  CertSpec ca_spec = baseSpec(now);
+  ca_spec.common_name = "root";
+  ca_spec.is_ca = true;
+  ca_spec.key_usage = kKeyCertSign;
+  auto ca = *signCertificate(ca_spec, ca_key.get(), nullptr, ca_key);
+  std::vector<PrivateKey> keys;
+  for (KeyType type : {KeyType::kEcP256, KeyType::kEcP384, KeyType::kEd25519, KeyType::kEcP256}) {
+    keys.push_back(*PrivateKey::generate(type));
+  }
+  // OpenSSL writes this one's SubjectPublicKeyInfo with a compressed point: OpenSSL's path.
+  ASSERT_EQ(EVP_PKEY_set_utf8_string_param(keys.back().get(),
+                                           OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                           const_cast<char*>("compressed")),
+            1);
+  for (const auto& key : keys) {
+    CertSpec spec = baseSpec(now);
+    spec.key_usage = kDigitalSignature;
+    spec.uris = {"spiffe://example.org/web"};
+    auto leaf = signCertificate(spec, key.get(), &ca, ca_key);
+    ASSERT_TRUE(leaf) << leaf.error().message;
+    unsigned char* got = nullptr;
+    const int got_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(leaf->get()), &got);
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(got), static_cast<size_t>(got_len)),
+              openSslSpki(key.get()))
+        << key.describe();
+    OPENSSL_free(got);
+    EXPECT_TRUE(leaf->matchesKey(key)) << key.describe();
+    EXPECT_FALSE(leaf->matchesKey(ca_key)) << key.describe();
+    EXPECT_EQ(leaf->publicKeyDescription(), key.describe());
+    EXPECT_EQ(X509_verify(leaf->get(), X509_get0_pubkey(ca.get())), 1);
+    // Round trip through DER gives the same certificate.
+    auto parsed = Certificate::fromDer(*leaf->toDer());
+    ASSERT_TRUE(parsed);
+    EXPECT_EQ(X509_cmp(parsed->get(), leaf->get()), 0);
+    EXPECT_EQ(EVP_PKEY_eq(X509_get0_pubkey(parsed->get()), X509_get0_pubkey(leaf->get())), 1);
+  }
 }
 
 }  // namespace

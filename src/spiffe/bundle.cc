@@ -16,43 +16,68 @@ tl::unexpected<Error> bundleError(const std::string& what) {
   return fail(Code::kInvalidArgument, "invalid SPIFFE bundle: " + what, "invalid_bundle");
 }
 
-std::string bnParam(EVP_PKEY* key, const char* name) {
+// An empty optional when the key does not expose the parameter.
+std::optional<std::string> bnParam(EVP_PKEY* key, const char* name) {
   BIGNUM* bn = nullptr;
-  if (EVP_PKEY_get_bn_param(key, name, &bn) != 1) return "";
+  if (EVP_PKEY_get_bn_param(key, name, &bn) != 1) return std::nullopt;
   std::string out(static_cast<size_t>(BN_num_bytes(bn)), '\0');
   BN_bn2bin(bn, reinterpret_cast<unsigned char*>(out.data()));
   BN_free(bn);
   return out;
 }
 
+// The certificate's public key decoded afresh from its SubjectPublicKeyInfo. The in-memory key
+// of a certificate signed in this process need not expose provider parameters (the builder may
+// hand X509_set_pubkey a legacy EC key, whose coordinates then read as missing), and a JWK
+// must never be written from missing parameters.
+crypto::PKeyPtr publicKeyOf(const crypto::Certificate& cert) {
+  unsigned char* der = nullptr;
+  const int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert.get()), &der);
+  if (len <= 0) return nullptr;
+  const unsigned char* p = der;
+  crypto::PKeyPtr key(d2i_PUBKEY(nullptr, &p, len));
+  OPENSSL_free(der);
+  return key;
+}
+
 // Public key parameters of a JWK (RFC 7518 §6) for the certificate's key.
 Result<json> jwkKeyParams(const crypto::Certificate& cert) {
-  EVP_PKEY* key = X509_get0_pubkey(cert.get());
-  if (key == nullptr) return bundleError("authority has no public key");
+  const crypto::PKeyPtr owned = publicKeyOf(cert);
+  EVP_PKEY* key = owned.get();
+  if (key == nullptr) return bundleError("authority has no usable public key");
+  const auto missing = [&](const char* what) {
+    return bundleError("cannot read the " + std::string(what) + " of authority key " +
+                       cert.publicKeyDescription());
+  };
   json jwk;
   switch (EVP_PKEY_get_base_id(key)) {
     case EVP_PKEY_EC: {
       const int bits = EVP_PKEY_get_bits(key);
       const size_t len = static_cast<size_t>((bits + 7) / 8);
-      std::string x = bnParam(key, OSSL_PKEY_PARAM_EC_PUB_X);
-      std::string y = bnParam(key, OSSL_PKEY_PARAM_EC_PUB_Y);
-      x.insert(0, len - std::min(len, x.size()), '\0');
-      y.insert(0, len - std::min(len, y.size()), '\0');
+      auto x = bnParam(key, OSSL_PKEY_PARAM_EC_PUB_X);
+      auto y = bnParam(key, OSSL_PKEY_PARAM_EC_PUB_Y);
+      if (!x || !y) return missing("EC point");
+      x->insert(0, len - std::min(len, x->size()), '\0');
+      y->insert(0, len - std::min(len, y->size()), '\0');
       jwk["kty"] = "EC";
       jwk["crv"] = bits == 256 ? "P-256" : bits == 384 ? "P-384" : "P-521";
-      jwk["x"] = base64UrlEncode(x);
-      jwk["y"] = base64UrlEncode(y);
+      jwk["x"] = base64UrlEncode(*x);
+      jwk["y"] = base64UrlEncode(*y);
       break;
     }
-    case EVP_PKEY_RSA:
+    case EVP_PKEY_RSA: {
+      auto n = bnParam(key, OSSL_PKEY_PARAM_RSA_N);
+      auto e = bnParam(key, OSSL_PKEY_PARAM_RSA_E);
+      if (!n || !e) return missing("RSA modulus or exponent");
       jwk["kty"] = "RSA";
-      jwk["n"] = base64UrlEncode(bnParam(key, OSSL_PKEY_PARAM_RSA_N));
-      jwk["e"] = base64UrlEncode(bnParam(key, OSSL_PKEY_PARAM_RSA_E));
+      jwk["n"] = base64UrlEncode(*n);
+      jwk["e"] = base64UrlEncode(*e);
       break;
+    }
     case EVP_PKEY_ED25519: {
       unsigned char raw[32];
       size_t len = sizeof raw;
-      EVP_PKEY_get_raw_public_key(key, raw, &len);
+      if (EVP_PKEY_get_raw_public_key(key, raw, &len) != 1) return missing("Ed25519 key");
       jwk["kty"] = "OKP";
       jwk["crv"] = "Ed25519";
       jwk["x"] = base64UrlEncode(std::string(reinterpret_cast<char*>(raw), len));
@@ -71,8 +96,24 @@ Result<X509Bundle> parsePemBundle(const TrustDomain& td, std::string_view pem) {
   return X509Bundle{td, std::move(*certs), std::nullopt, std::nullopt, {}};
 }
 
+// A JWK Set nests 4 deep. Deeper documents are refused while parsing: nlohmann's parser does
+// not recurse, but dump() (which keeps jwt-svid keys verbatim) recurses once per level, so a few
+// hundred kilobytes of "[[[[" in a key from a federation endpoint overflowed the stack (found
+// by fuzz/bundle_fuzz).
+constexpr int kMaxJsonDepth = 32;
+
 Result<X509Bundle> parseSpiffeBundle(const TrustDomain& td, std::string_view text) {
-  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  bool too_deep = false;
+  // Returning false drops the value, so nothing past the limit is even built.
+  const json::parser_callback_t limit_depth = [&too_deep](int depth, json::parse_event_t,
+                                                          json&) {
+    too_deep = too_deep || depth > kMaxJsonDepth;
+    return !too_deep;
+  };
+  json doc = json::parse(text, limit_depth, /*allow_exceptions=*/false);
+  if (too_deep) {
+    return bundleError("JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
   if (doc.is_discarded()) return bundleError("not valid JSON");
   if (!doc.is_object()) return bundleError("top level must be a JSON object");
   X509Bundle bundle{td, {}, std::nullopt, std::nullopt, {}};
@@ -136,7 +177,14 @@ Result<std::string> toSpiffeBundleJson(const X509Bundle& bundle) {
     (*jwk)["x5c"] = json::array({base64Encode(*der)});
     keys.push_back(std::move(*jwk));
   }
-  for (const auto& text : bundle.jwt_keys_json) keys.push_back(json::parse(text));
+  for (size_t i = 0; i < bundle.jwt_keys_json.size(); ++i) {
+    // Kept verbatim from a parsed bundle, but the struct is public: no exceptions from here.
+    json key = json::parse(bundle.jwt_keys_json[i], nullptr, /*allow_exceptions=*/false);
+    if (key.is_discarded() || !key.is_object()) {
+      return bundleError("jwt_keys_json[" + std::to_string(i) + "] is not a JSON object");
+    }
+    keys.push_back(std::move(key));
+  }
   json doc;
   doc["keys"] = std::move(keys);
   if (bundle.sequence) doc["spiffe_sequence"] = *bundle.sequence;

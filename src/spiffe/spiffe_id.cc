@@ -88,8 +88,12 @@ Result<SpiffeId> SpiffeId::parse(std::string_view text) {
     if (!isTrustDomainChar(rest[end])) {
       // Name the two most common mistakes precisely; the message stays go-spiffe's.
       std::string what(kBadTrustDomainChars);
-      if (rest[end] == ':') what += " (a port is not allowed)";
-      if (rest[end] == '@') what += " (userinfo is not allowed)";
+      // "user:password@host" reaches the ':' first: look for the '@' before calling it a port.
+      const bool userinfo = rest.substr(0, rest.find('/')).find('@') != std::string_view::npos;
+      if (rest[end] == ':' && !userinfo) what += " (a port is not allowed)";
+      if ((rest[end] == ':' || rest[end] == '@') && userinfo) {
+        what += " (userinfo is not allowed)";
+      }
       if (rest[end] >= 'A' && rest[end] <= 'Z') what += " (must be lowercase)";
       if (rest[end] == '?' || rest[end] == '#') what += " (query and fragment are not allowed)";
       if (rest[end] == '%') what += " (percent-encoding is not allowed)";
@@ -111,6 +115,11 @@ Result<SpiffeId> SpiffeId::parse(std::string_view text) {
 }
 
 Result<SpiffeId> SpiffeId::fromPath(const TrustDomain& td, std::string_view path) {
+  // Validate first: a path without its leading slash would otherwise run into the trust
+  // domain ("example.org" + "foo" parses as the ID of trust domain "example.orgfoo").
+  if (auto ok = validatePath(path); !ok) {
+    return idError(td.idString() + std::string(path), ok.error().message);
+  }
   return parse(td.idString() + std::string(path));
 }
 

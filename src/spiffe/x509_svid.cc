@@ -55,9 +55,12 @@ Result<void> checkSigningProfile(const Certificate& ca, int depth) {
   const std::string who = "signing certificate at depth " + std::to_string(depth) +
                           (ca.subject().empty() ? "" : " (" + ca.subject() + ")");
   if (!ca.isCa()) return reject("signing_cert_not_ca", who + " is not a CA");
+  // X509-SVID §4.3: keyUsage MUST be present and set keyCertSign; an absent extension is no
+  // exception (RFC 5280 would allow any use, which the SPIFFE profile does not).
   const auto ku = ca.keyUsage();
-  if (ku && (*ku & crypto::kKeyCertSign) == 0) {
-    return reject("signing_cert_no_key_cert_sign", who + " lacks keyUsage keyCertSign");
+  if (!ku || (*ku & crypto::kKeyCertSign) == 0) {
+    return reject("signing_cert_no_key_cert_sign",
+                  who + (ku ? " lacks keyUsage keyCertSign" : " has no keyUsage extension"));
   }
   for (const auto& uri : ca.uriSans()) {
     auto id = SpiffeId::parse(uri);

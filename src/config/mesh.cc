@@ -1,0 +1,1221 @@
+#include "config/mesh.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <set>
+#include <utility>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/cert_manager.h"
+#include "spiffe/spiffe_id.h"
+
+namespace mutual::config {
+
+namespace {
+
+using Severity = Finding::Severity;
+
+constexpr std::string_view kIstioSecurity = "security.istio.io";
+constexpr std::string_view kIstioNetworking = "networking.istio.io";
+constexpr std::string_view kLinkerdPolicy = "policy.linkerd.io";
+constexpr std::string_view kMutualGroup = "mutual.dev";
+constexpr std::string_view kDefaultRootNamespace = "istio-system";
+constexpr std::string_view kPortRange = "port must be in range 1..65535";
+
+std::string inQuotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// --- findings --------------------------------------------------------------------------------
+
+// The findings of one document. Structural problems (a wrong type, an unknown field) throw
+// FieldError from the Field accessors and end the walk of that document; rule violations are
+// added here and the walk goes on, so that every violation is reported, as Istio's validation
+// appends every error. Any error leaves the document out of the result.
+class Checker {
+ public:
+  explicit Checker(std::vector<Finding>& out) : out_(out) {}
+
+  void error(const Field& at, std::string message) {
+    add(Severity::kError, at.location(), at.path(), std::move(message));
+  }
+  void warning(const Field& at, std::string message) {
+    add(Severity::kWarning, at.location(), at.path(), std::move(message));
+  }
+  void add(Severity severity, Location where, std::string field, std::string message) {
+    if (severity == Severity::kError) failed_ = true;
+    out_.push_back(Finding{severity, std::move(where), std::move(field), std::move(message)});
+  }
+  void add(const FieldError& e, const Location& fallback) {
+    if (e.detail().empty()) {
+      add(Severity::kError, fallback, "", e.error().message);
+    } else {
+      add(Severity::kError, e.where(), e.path(), e.detail());
+    }
+  }
+  bool failed() const { return failed_; }
+
+ private:
+  std::vector<Finding>& out_;
+  bool failed_ = false;
+};
+
+// Runs `parse(manifest, checker)`; the value when the document has no error.
+template <typename Parse>
+auto parseDocument(const Manifest& m, std::vector<Finding>& findings, Parse&& parse)
+    -> std::optional<decltype(parse(m, std::declval<Checker&>()))> {
+  Checker check(findings);
+  try {
+    auto value = parse(m, check);
+    if (check.failed()) return std::nullopt;
+    return value;
+  } catch (const FieldError& e) {
+    check.add(e, m.location);
+    return std::nullopt;
+  }
+}
+
+// --- shared pieces ---------------------------------------------------------------------------
+
+void checkApiVersion(const Manifest& m, std::initializer_list<std::string_view> versions) {
+  if (std::find(versions.begin(), versions.end(), m.api_version) != versions.end()) return;
+  std::string names;
+  for (auto v : versions) names += (names.empty() ? "" : " or ") + inQuotes(v);
+  m.root()
+      .get("apiVersion")
+      .fail("apiVersion " + inQuotes(m.api_version) + " is not supported for " + m.kind + "; use " +
+            names);
+}
+
+PolicyMeta metaOf(const Manifest& m) {
+  PolicyMeta out;
+  out.name = m.metadata.name;
+  out.namespace_name = m.metadata.namespace_name.empty() ? std::string(kDefaultNamespace)
+                                                         : m.metadata.namespace_name;
+  out.creation_timestamp = m.metadata.creation_timestamp;
+  out.location = m.location;
+  return out;
+}
+
+// The top level of the Istio, Linkerd and mutual kinds; `status` is server state, ignored.
+void allowTopLevel(const Field& root) {
+  root.allowOnly({"apiVersion", "kind", "metadata", "spec", "status"});
+}
+
+// An enum written as a string; an unknown value is an error naming the allowed ones (and the
+// closest, for case slips and typos such as "strict" or "STRICTLY").
+template <typename E, size_t N>
+std::optional<E> enumValue(const Field& f,
+                           const std::array<std::pair<std::string_view, E>, N>& values,
+                           Checker& check) {
+  const std::string text = f.string();
+  for (const auto& [name, value] : values) {
+    if (name == text) return value;
+  }
+  std::string all;
+  std::string hint;
+  size_t best = 3;
+  for (const auto& [name, value] : values) {
+    all += (all.empty() ? "" : ", ") + std::string(name);
+    const size_t d = editDistance(upper(text), upper(name));
+    if (d < best) {
+      best = d;
+      hint = " (did you mean " + inQuotes(name) + "?)";
+    }
+  }
+  check.error(f, "unknown value " + inQuotes(text) + hint + "; allowed: " + all);
+  return std::nullopt;
+}
+
+// An integer port; out of range is an error (and nullopt).
+std::optional<uint32_t> portNumber(const Field& f, Checker& check) {
+  const int64_t value = f.integer();
+  if (value < 1 || value > 65535) {
+    check.error(f, std::string(kPortRange) + ", got " + std::to_string(value));
+    return std::nullopt;
+  }
+  return static_cast<uint32_t>(value);
+}
+
+// A port written as a map key ("8080" or 8080 both arrive as text).
+std::optional<uint32_t> portKey(const std::string& key, const Field& where, Checker& check) {
+  std::string_view digits = key;
+  const bool negative = digits.starts_with('-');
+  if (negative || digits.starts_with('+')) digits.remove_prefix(1);
+  if (digits.empty() ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    check.error(where, "port must be a number, got " + inQuotes(key));
+    return std::nullopt;
+  }
+  uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (negative || ec != std::errc() || end != digits.data() + digits.size() || value < 1 ||
+      value > 65535) {
+    check.error(where, std::string(kPortRange) + ", got " + key);
+    return std::nullopt;
+  }
+  return static_cast<uint32_t>(value);
+}
+
+// A Kubernetes int-or-string port: a number, or the name of a container port.
+void intOrStringPort(const Field& f, uint32_t& number, std::string& name, Checker& check) {
+  if (f.isNull()) return;
+  if (f.describe().starts_with("the string")) {
+    name = f.nonEmptyString();
+  } else if (auto port = portNumber(f, check)) {
+    number = *port;
+  }
+}
+
+// Istio's workload selector (`selector`, `workloadSelector`): `matchLabels` only, no empty
+// keys and no wildcards (validation.go validateWorkloadSelector; the CRD's CEL rules). nullopt
+// when absent.
+std::optional<Labels> workloadSelector(const Field& selector, Checker& check) {
+  if (selector.isNull()) return std::nullopt;
+  selector.allowOnly({"matchLabels"});
+  Labels out;
+  for (const auto& [key, value] : selector.get("matchLabels").entries()) {
+    std::string text = value.string();
+    if (key.empty()) check.error(value, "empty key is not supported in selector");
+    if (key.find('*') != std::string::npos || text.find('*') != std::string::npos) {
+      check.error(value, "wildcard is not supported in selector: " + inQuotes(key + "=" + text));
+    }
+    out[key] = std::move(text);
+  }
+  if (out.empty()) check.warning(selector, "workload selector specified without labels");
+  return out;
+}
+
+bool isLabelNameChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+}
+
+// A Kubernetes label name or value part: at most 63 of [A-Za-z0-9-_.], alphanumeric at both
+// ends (empty allowed for values).
+bool isLabelPart(std::string_view s, bool allow_empty) {
+  if (s.empty()) return allow_empty;
+  if (s.size() > 63) return false;
+  if (!std::isalnum(static_cast<unsigned char>(s.front())) ||
+      !std::isalnum(static_cast<unsigned char>(s.back()))) {
+    return false;
+  }
+  return std::all_of(s.begin(), s.end(), isLabelNameChar);
+}
+
+// Kubernetes label syntax, as Istio checks subset labels (labels.Instance.Validate).
+Labels checkedLabels(const Field& labels, Checker& check) {
+  Labels out;
+  for (const auto& [key, value] : labels.entries()) {
+    std::string text = value.string();
+    const auto slash = key.find('/');
+    const std::string_view prefix =
+        slash == std::string::npos ? std::string_view() : std::string_view(key).substr(0, slash);
+    const std::string_view name = slash == std::string::npos
+                                      ? std::string_view(key)
+                                      : std::string_view(key).substr(slash + 1);
+    if ((slash != std::string::npos && !isDns1123Subdomain(prefix)) || !isLabelPart(name, false)) {
+      check.error(value, "invalid label key " + inQuotes(key) +
+                             ": an optional DNS-1123 prefix and '/', then at most 63 letters, "
+                             "digits, '-', '_' or '.', starting and ending with a letter or digit");
+    } else if (!isLabelPart(text, true)) {
+      check.error(value, "invalid label value " + inQuotes(text) +
+                             ": at most 63 letters, digits, '-', '_' or '.', starting and ending "
+                             "with a letter or digit");
+    }
+    out[key] = std::move(text);
+  }
+  return out;
+}
+
+// A list of strings, item by item, so that each complaint names the item's line.
+std::vector<std::string> stringList(const Field& f, Checker& check, bool allow_empty_items) {
+  std::vector<std::string> out;
+  if (!f.isNull() && !f.isList()) f.fail("expected a list of strings, got " + f.describe());
+  for (const auto& item : f.items()) {
+    std::string text = item.string();
+    if (text.empty() && !allow_empty_items) check.error(item, "empty value not allowed");
+    out.push_back(std::move(text));
+  }
+  return out;
+}
+
+// --- PeerAuthentication ----------------------------------------------------------------------
+
+constexpr std::array<std::pair<std::string_view, MtlsMode>, 4> kMtlsModes = {{
+    {"UNSET", MtlsMode::kUnset},
+    {"DISABLE", MtlsMode::kDisable},
+    {"PERMISSIVE", MtlsMode::kPermissive},
+    {"STRICT", MtlsMode::kStrict},
+}};
+
+MtlsMode mtlsModeOf(const Field& mtls, Checker& check) {
+  mtls.allowOnly({"mode"});
+  const Field mode = mtls.get("mode");
+  if (mode.isNull()) return MtlsMode::kUnset;
+  return enumValue(mode, kMtlsModes, check).value_or(MtlsMode::kUnset);
+}
+
+PeerAuthentication peerAuthenticationFrom(const Manifest& m, Checker& check) {
+  checkApiVersion(m, {"security.istio.io/v1", "security.istio.io/v1beta1"});
+  const Field root = m.root();
+  allowTopLevel(root);
+  PeerAuthentication out;
+  out.meta = metaOf(m);
+  const Field spec = root.get("spec");
+  spec.allowOnly({"selector", "mtls", "portLevelMtls"});
+  out.selector = workloadSelector(spec.get("selector"), check);
+  out.mode = mtlsModeOf(spec.get("mtls"), check);
+
+  // validation.go ValidatePeerAuthentication; peer_authentication.proto (MinProperties=1,
+  // CEL "portLevelMtls requires selector").
+  const Field ports = spec.get("portLevelMtls");
+  if (ports.isNull()) return out;
+  const auto entries = ports.entries();
+  if (!out.selector || out.selector->empty()) {
+    check.error(ports, "mesh/namespace peer authentication cannot have port level mTLS");
+  }
+  if (entries.empty()) {
+    check.error(ports, "port level mTLS, if defined, must have at least one element");
+  }
+  for (const auto& [key, value] : entries) {
+    const auto port = portKey(key, value, check);
+    const MtlsMode mode = mtlsModeOf(value, check);
+    if (port) out.port_level[*port] = mode;
+  }
+  return out;
+}
+
+// --- DestinationRule -------------------------------------------------------------------------
+
+constexpr std::array<std::pair<std::string_view, ClientTlsMode>, 4> kClientTlsModes = {{
+    {"DISABLE", ClientTlsMode::kDisable},
+    {"SIMPLE", ClientTlsMode::kSimple},
+    {"MUTUAL", ClientTlsMode::kMutual},
+    {"ISTIO_MUTUAL", ClientTlsMode::kIstioMutual},
+}};
+
+// The rules of Istio's agent.ValidateTLS, plus ISTIO_MUTUAL's "other cert fields must be
+// empty" (destination_rule.proto ClientTLSSettings; istio-mtls.md §2.1).
+void checkClientTls(const Field& tls, const ClientTls& t, Checker& check) {
+  const bool simple = t.mode == ClientTlsMode::kSimple;
+  const bool mutual = t.mode == ClientTlsMode::kMutual;
+  if (t.insecure_skip_verify) {
+    const Field skip = tls.get("insecureSkipVerify");
+    if (simple && (!t.ca_certificates.empty() || !t.credential_name.empty() ||
+                   !t.subject_alt_names.empty())) {
+      check.error(skip,
+                  "cannot specify caCertificates, credentialName or subjectAltNames when "
+                  "insecureSkipVerify is true");
+    }
+    if (mutual && (!t.ca_certificates.empty() || !t.subject_alt_names.empty())) {
+      check.error(skip,
+                  "cannot specify caCertificates or subjectAltNames when insecureSkipVerify is "
+                  "true");
+    }
+  }
+  if ((simple || mutual) && !t.credential_name.empty()) {
+    if (!t.client_certificate.empty() || !t.ca_certificates.empty() || !t.private_key.empty() ||
+        !t.ca_crl.empty()) {
+      check.error(tls.get("credentialName"),
+                  "cannot specify clientCertificate, privateKey, caCertificates or caCrl when "
+                  "credentialName is set");
+    }
+    return;  // the credential supplies the key, certificate and CA
+  }
+  if (mutual) {
+    if (t.client_certificate.empty()) {
+      check.error(tls.get("clientCertificate"),
+                  "clientCertificate is required for mode MUTUAL (or set credentialName)");
+    }
+    if (t.private_key.empty()) {
+      check.error(tls.get("privateKey"),
+                  "privateKey is required for mode MUTUAL (or set credentialName)");
+    }
+  }
+  if (t.mode == ClientTlsMode::kIstioMutual) {
+    for (const char* name :
+         {"clientCertificate", "privateKey", "caCertificates", "credentialName"}) {
+      const Field f = tls.get(name);
+      if (!f.isNull()) {
+        check.error(f,
+                    "must be empty with mode ISTIO_MUTUAL, which uses the sidecar's own workload "
+                    "certificate and the mesh CA");
+      }
+    }
+  }
+}
+
+ClientTls clientTlsFrom(const Field& tls, Checker& check) {
+  tls.allowOnly({"mode", "clientCertificate", "privateKey", "caCertificates", "credentialName",
+                 "subjectAltNames", "sni", "insecureSkipVerify", "caCrl"});
+  ClientTls out;  // a block without `mode` is DISABLE, the proto default
+  const Field mode = tls.get("mode");
+  if (!mode.isNull()) out.mode = enumValue(mode, kClientTlsModes, check).value_or(out.mode);
+  out.client_certificate = tls.get("clientCertificate").string();
+  out.private_key = tls.get("privateKey").string();
+  out.ca_certificates = tls.get("caCertificates").string();
+  out.credential_name = tls.get("credentialName").string();
+  out.subject_alt_names = stringList(tls.get("subjectAltNames"), check, false);
+  out.sni = tls.get("sni").string();
+  out.insecure_skip_verify = tls.get("insecureSkipVerify").boolean();
+  out.ca_crl = tls.get("caCrl").string();
+  checkClientTls(tls, out, check);
+  return out;
+}
+
+// Traffic policy fields mutual does not model: their field names are still checked (typos are
+// errors as everywhere else), their values are not.
+void checkConnectionPool(const Field& f) {
+  f.allowOnly({"http", "tcp"});
+  const Field http = f.get("http");
+  http.allowOnly({"h2UpgradePolicy", "http1MaxPendingRequests", "http2MaxRequests", "idleTimeout",
+                  "maxConcurrentStreams", "maxRequestsPerConnection", "maxRetries",
+                  "useClientProtocol", "http2KeepAlive"});
+  http.get("http2KeepAlive").allowOnly({"interval", "timeout"});
+  const Field tcp = f.get("tcp");
+  tcp.allowOnly(
+      {"connectTimeout", "idleTimeout", "maxConnectionDuration", "maxConnections", "tcpKeepalive"});
+  tcp.get("tcpKeepalive").allowOnly({"interval", "probes", "time"});
+}
+
+void checkLoadBalancer(const Field& f) {
+  f.allowOnly({"simple", "consistentHash", "localityLbSetting", "warmupDurationSecs", "warmup",
+               "zoneAwareLbSetting"});
+  (void)f.get("simple").string();
+  f.get("consistentHash")
+      .allowOnly({"httpCookie", "httpHeaderName", "httpQueryParameterName", "maglev",
+                  "minimumRingSize", "ringHash", "useSourceIp"});
+  f.get("localityLbSetting").allowOnly({"distribute", "enabled", "failover", "failoverPriority"});
+  f.get("warmup").allowOnly({"aggression", "duration", "minimumPercent"});
+  f.get("zoneAwareLbSetting")
+      .allowOnly({"enabled", "failover", "failoverPriority", "minClusterSize"});
+}
+
+void checkOutlierDetection(const Field& f) {
+  f.allowOnly({"baseEjectionTime", "consecutive5xxErrors", "consecutiveErrors",
+               "consecutiveGatewayErrors", "consecutiveLocalOriginFailures", "interval",
+               "maxEjectionPercent", "minHealthPercent", "outlierDetectionHttpErrorCodes",
+               "splitExternalLocalOriginErrors"});
+}
+
+// The fields of a port-level entry other than `port` and `tls`, and whether any is set.
+bool checkCommonTrafficFields(const Field& f) {
+  checkConnectionPool(f.get("connectionPool"));
+  checkLoadBalancer(f.get("loadBalancer"));
+  checkOutlierDetection(f.get("outlierDetection"));
+  return !f.get("connectionPool").isNull() || !f.get("loadBalancer").isNull() ||
+         !f.get("outlierDetection").isNull();
+}
+
+// validation.go validateTrafficPolicy / validatePortTrafficPolicies.
+TrafficPolicy trafficPolicyFrom(const Field& policy, Checker& check) {
+  policy.allowOnly({"connectionPool", "loadBalancer", "outlierDetection", "tls",
+                    "portLevelSettings", "tunnel", "proxyProtocol", "retryBudget"});
+  TrafficPolicy out;
+  if (policy.entries().empty()) check.error(policy, "traffic policy must have at least one field");
+  checkCommonTrafficFields(policy);
+  const Field tunnel = policy.get("tunnel");
+  tunnel.allowOnly({"protocol", "targetHost", "targetPort"});
+  const Field proxy_protocol = policy.get("proxyProtocol");
+  proxy_protocol.allowOnly({"version"});
+  policy.get("retryBudget").allowOnly({"budgetInterval", "minRetryConcurrency", "percent"});
+  if (!tunnel.isNull() && !proxy_protocol.isNull()) {
+    check.error(proxy_protocol, "tunnel and proxyProtocol must not be set together");
+  }
+  const Field tls = policy.get("tls");
+  if (!tls.isNull()) out.tls = clientTlsFrom(tls, check);
+
+  std::map<uint32_t, int> first_line;
+  for (const auto& entry : policy.get("portLevelSettings").items()) {
+    entry.allowOnly({"port", "connectionPool", "loadBalancer", "outlierDetection", "tls"});
+    const bool other = checkCommonTrafficFields(entry);
+    const Field port = entry.get("port");
+    port.allowOnly({"number"});
+    std::optional<uint32_t> number;
+    if (port.get("number").isNull()) {
+      check.error(port.get("number"), "portTrafficPolicy must have valid port");
+    } else {
+      number = portNumber(port.get("number"), check);
+    }
+    const Field entry_tls = entry.get("tls");
+    std::optional<ClientTls> port_tls;
+    if (!entry_tls.isNull()) port_tls = clientTlsFrom(entry_tls, check);
+    if (entry_tls.isNull() && !other) {
+      check.error(entry, "port traffic policy must have at least one field");
+    }
+    if (!number) continue;
+    if (auto [it, inserted] = first_line.emplace(*number, port.line()); !inserted) {
+      // Istio picks the first entry for a port (GetPortLevelTrafficPolicy).
+      check.warning(port.get("number"),
+                    "port " + std::to_string(*number) + " is already set at line " +
+                        std::to_string(it->second) + "; Istio uses the first entry");
+      continue;
+    }
+    out.port_level[*number] = std::move(port_tls);
+  }
+  return out;
+}
+
+bool isWildcardHostLabel(std::string_view label) {
+  if (label == "*") return true;
+  if (label.starts_with("*-")) {
+    label.remove_prefix(2);
+  } else if (label.starts_with('*')) {
+    label.remove_prefix(1);
+  }
+  return isLabelPart(label, false) && label.find('_') == std::string_view::npos &&
+         label.find('.') == std::string_view::npos;
+}
+
+// agent.ValidateWildcardDomain: DNS labels, a wildcard only in the first one.
+void checkHost(const Field& f, const std::string& host, Checker& check) {
+  if (host.size() > 255) {
+    check.error(f, "domain name " + inQuotes(host) + " too long (max 255)");
+    return;
+  }
+  size_t start = 0;
+  bool first = true;
+  while (true) {
+    const size_t dot = host.find('.', start);
+    const std::string_view label = std::string_view(host).substr(
+        start, dot == std::string::npos ? std::string::npos : dot - start);
+    const bool ok = first
+                        ? isWildcardHostLabel(label)
+                        : isLabelPart(label, false) && label.find('_') == std::string_view::npos &&
+                              label.find('.') == std::string_view::npos;
+    if (!ok) {
+      check.error(
+          f, "domain name " + inQuotes(host) + " invalid (label " + inQuotes(label) + " invalid)");
+      return;
+    }
+    if (dot == std::string::npos) return;
+    start = dot + 1;
+    first = false;
+  }
+}
+
+// validation.go validateExportTo (for a DestinationRule) with visibility.Instance.Validate.
+void checkExportTo(const Field& export_to, const std::string& ns, bool has_selector,
+                   Checker& check) {
+  const auto items = export_to.items();
+  std::set<std::string> seen;
+  for (const auto& item : items) {
+    if (item.isNull()) {
+      check.error(item,
+                  "exportTo ~ (none) is not allowed for Istio configuration objects (and an "
+                  "unquoted ~ is YAML null)");
+      continue;
+    }
+    const std::string e = item.string();
+    const std::string key = e == "." ? ns : e;
+    if (seen.count(key)) {
+      check.error(item, key != e ? "duplicate entries in exportTo: . and current namespace " + ns
+                                 : "duplicate entries in exportTo for entry " + e);
+      continue;
+    }
+    if (e == "~") {
+      check.error(item, "exportTo ~ (none) is not allowed for Istio configuration objects");
+    } else if (e != "." && e != "*" && !isDns1123Label(e)) {
+      check.error(item, "only ., *, or a valid DNS 1123 label is allowed as exportTo entry");
+    } else {
+      seen.insert(key);
+    }
+  }
+  if (has_selector && !seen.empty()) {
+    if (!seen.count(ns)) {
+      check.error(export_to,
+                  "destination rule with workload selector cannot have exportTo beyond current "
+                  "namespace");
+    } else if (seen.size() > 1) {
+      check.error(export_to,
+                  "destination rule with workload selector cannot have multiple entries in "
+                  "exportTo");
+    }
+  }
+  if (seen.count("*") && items.size() > 1) {
+    check.error(export_to,
+                "cannot have both public (*) and non-public exportTo values for a resource");
+  }
+}
+
+DestinationRule destinationRuleFrom(const Manifest& m, Checker& check) {
+  checkApiVersion(
+      m, {"networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"});
+  const Field root = m.root();
+  allowTopLevel(root);
+  DestinationRule out;
+  out.meta = metaOf(m);
+  const Field spec = root.require("spec");
+  spec.allowOnly({"host", "trafficPolicy", "subsets", "exportTo", "workloadSelector"});
+  const Field host = spec.require("host");
+  out.host = host.nonEmptyString();
+  checkHost(host, out.host, check);
+  const Field policy = spec.get("trafficPolicy");
+  if (!policy.isNull()) out.traffic_policy = trafficPolicyFrom(policy, check);
+
+  std::map<std::string, int> subset_lines;
+  for (const auto& item : spec.get("subsets").items()) {
+    item.allowOnly({"name", "labels", "trafficPolicy"});
+    Subset subset;
+    const Field name = item.require("name");
+    subset.name = name.nonEmptyString();
+    if (!isDns1123Label(subset.name)) {
+      check.error(name, "subset name is invalid: " + subset.name +
+                            " (a DNS-1123 label: lowercase letters, digits and '-')");
+    }
+    if (auto [it, inserted] = subset_lines.emplace(subset.name, name.line()); !inserted) {
+      check.error(name, "duplicate subset names: " + subset.name + " (also at line " +
+                            std::to_string(it->second) + ")");
+    }
+    subset.labels = checkedLabels(item.get("labels"), check);
+    const Field subset_policy = item.get("trafficPolicy");
+    if (!subset_policy.isNull()) subset.traffic_policy = trafficPolicyFrom(subset_policy, check);
+    out.subsets.push_back(std::move(subset));
+  }
+
+  out.workload_selector = workloadSelector(spec.get("workloadSelector"), check);
+  const Field export_to = spec.get("exportTo");
+  if (!export_to.isNull() && !export_to.isList()) {
+    export_to.fail("expected a list of strings, got " + export_to.describe());
+  }
+  for (const auto& item : export_to.items()) out.export_to.push_back(item.string());
+  checkExportTo(export_to, out.meta.namespace_name, out.workload_selector.has_value(), check);
+  return out;
+}
+
+// --- AuthorizationPolicy ---------------------------------------------------------------------
+
+constexpr std::array<std::pair<std::string_view, AuthzAction>, 4> kAuthzActions = {{
+    {"ALLOW", AuthzAction::kAllow},
+    {"DENY", AuthzAction::kDeny},
+    {"AUDIT", AuthzAction::kAudit},
+    {"CUSTOM", AuthzAction::kCustom},
+}};
+
+// serviceAccounts ("ns/sa", or "sa" in the policy's namespace) as the principal patterns they
+// match: any trust domain, that namespace and service account (Istio's serviceAccounts matcher).
+void addServiceAccounts(const Field& f, const std::string& policy_ns,
+                        std::vector<std::string>& principals, Checker& check) {
+  const auto names = stringList(f, check, false);
+  if (names.size() > 16)
+    check.error(f, "at most 16 service accounts, got " + std::to_string(names.size()));
+  const auto items = f.items();
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string& sa = names[i];
+    if (sa.empty()) continue;
+    if (sa.find('*') != std::string::npos) {
+      check.error(items[i], "wildcards are not allowed in service accounts, got " + inQuotes(sa));
+      continue;
+    }
+    const auto slash = sa.find('/');
+    if (slash != std::string::npos &&
+        (slash == 0 || slash + 1 == sa.size() || sa.find('/', slash + 1) != std::string::npos)) {
+      check.error(items[i],
+                  "service account must be \"NAMESPACE/NAME\" or \"NAME\", got " + inQuotes(sa));
+      continue;
+    }
+    principals.push_back(slash == std::string::npos
+                             ? "*/ns/" + policy_ns + "/sa/" + sa
+                             : "*/ns/" + sa.substr(0, slash) + "/sa/" + sa.substr(slash + 1));
+  }
+}
+
+AuthzSource sourceFrom(const Field& source, const std::string& policy_ns, Checker& check) {
+  source.allowOnly({"principals", "notPrincipals", "namespaces", "notNamespaces", "serviceAccounts",
+                    "notServiceAccounts", "ipBlocks", "notIpBlocks", "remoteIpBlocks",
+                    "notRemoteIpBlocks", "requestPrincipals", "notRequestPrincipals",
+                    "trustDomains", "notTrustDomains"});
+  AuthzSource out;
+  out.principals = stringList(source.get("principals"), check, false);
+  out.not_principals = stringList(source.get("notPrincipals"), check, false);
+  out.namespaces = stringList(source.get("namespaces"), check, false);
+  out.not_namespaces = stringList(source.get("notNamespaces"), check, false);
+  const Field sas = source.get("serviceAccounts");
+  const Field not_sas = source.get("notServiceAccounts");
+  if ((!sas.isNull() || !not_sas.isNull()) &&
+      (!out.principals.empty() || !out.not_principals.empty() || !out.namespaces.empty() ||
+       !out.not_namespaces.empty())) {
+    check.error(source, "cannot set serviceAccounts with namespaces or principals");
+  }
+  addServiceAccounts(sas, policy_ns, out.principals, check);
+  addServiceAccounts(not_sas, policy_ns, out.not_principals, check);
+  for (const char* ignored :
+       {"ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks", "requestPrincipals",
+        "notRequestPrincipals", "trustDomains", "notTrustDomains"}) {
+    (void)stringList(source.get(ignored), check, false);
+  }
+  if (source.entries().empty()) check.error(source, "`from.source` must not be empty");
+  return out;
+}
+
+// security.ValidatePorts: decimal numbers up to 65535.
+std::vector<std::string> authzPorts(const Field& f, Checker& check) {
+  auto ports = stringList(f, check, false);
+  const auto items = f.items();
+  for (size_t i = 0; i < ports.size(); ++i) {
+    const std::string& p = ports[i];
+    uint32_t value = 0;
+    const auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+    if (!p.empty() && (ec != std::errc() || end != p.data() + p.size() || value > 65535)) {
+      check.error(items[i], "invalid port " + inQuotes(p) + ": must be a number up to 65535");
+    }
+  }
+  return ports;
+}
+
+AuthzOperation operationFrom(const Field& op, Checker& check) {
+  op.allowOnly(
+      {"hosts", "notHosts", "methods", "notMethods", "paths", "notPaths", "ports", "notPorts"});
+  AuthzOperation out;
+  out.ports = authzPorts(op.get("ports"), check);
+  out.not_ports = authzPorts(op.get("notPorts"), check);
+  for (const char* ignored : {"hosts", "notHosts", "methods", "notMethods", "paths", "notPaths"}) {
+    (void)stringList(op.get(ignored), check, false);
+  }
+  if (op.entries().empty()) check.error(op, "`to.operation` must not be empty");
+  return out;
+}
+
+AuthzRule ruleFrom(const Field& rule, const std::string& policy_ns, Checker& check) {
+  rule.allowOnly({"from", "to", "when"});
+  AuthzRule out;
+  const Field from = rule.get("from");
+  if (from.isList() && from.items().empty()) check.error(from, "`from` must not be empty");
+  for (const auto& item : from.items()) {
+    item.allowOnly({"source"});
+    const Field source = item.get("source");
+    if (source.isNull()) {
+      check.error(source, "`from.source` must not be nil");
+      continue;
+    }
+    out.from.push_back(sourceFrom(source, policy_ns, check));
+  }
+  const Field to = rule.get("to");
+  if (to.isList() && to.items().empty()) check.error(to, "`to` must not be empty");
+  for (const auto& item : to.items()) {
+    item.allowOnly({"operation"});
+    const Field op = item.get("operation");
+    if (op.isNull()) {
+      check.error(op, "`to.operation` must not be nil");
+      continue;
+    }
+    out.to.push_back(operationFrom(op, check));
+  }
+  for (const auto& condition : rule.get("when").items()) {
+    condition.allowOnly({"key", "values", "notValues"});
+    const Field key = condition.require("key");
+    const std::string name = key.nonEmptyString();
+    const auto values = stringList(condition.get("values"), check, true);
+    const auto not_values = stringList(condition.get("notValues"), check, true);
+    if (values.empty() && not_values.empty()) {
+      check.error(condition, "at least one of `values` or `notValues` must be set for key " + name);
+    }
+    out.has_when = true;
+  }
+  return out;
+}
+
+AuthorizationPolicy authorizationPolicyFrom(const Manifest& m, Checker& check) {
+  checkApiVersion(m, {"security.istio.io/v1", "security.istio.io/v1beta1"});
+  const Field root = m.root();
+  allowTopLevel(root);
+  AuthorizationPolicy out;
+  out.meta = metaOf(m);
+  const Field spec = root.get("spec");
+  spec.allowOnly({"selector", "targetRef", "targetRefs", "action", "provider", "rules"});
+  out.selector = workloadSelector(spec.get("selector"), check);
+  for (const char* target : {"targetRef", "targetRefs"}) {
+    const Field f = spec.get(target);
+    if (!f.isNull()) {
+      check.error(f,
+                  "not supported by mutual (a targetRef binds the policy to a gateway or "
+                  "waypoint; mutual models sidecars, which Istio selects with `selector`)");
+    }
+  }
+  const Field action = spec.get("action");
+  if (!action.isNull()) out.action = enumValue(action, kAuthzActions, check).value_or(out.action);
+  const Field provider = spec.get("provider");
+  provider.allowOnly({"name"});
+  const std::string provider_name = provider.get("name").string();
+
+  const Field rules = spec.get("rules");
+  for (const auto& rule : rules.items())
+    out.rules.push_back(ruleFrom(rule, out.meta.namespace_name, check));
+
+  // validation.go ValidateAuthorizationPolicy.
+  const bool no_rules = rules.isNull();
+  if (out.action == AuthzAction::kDeny && no_rules) {
+    check.error(rules,
+                "DENY action without `rules` is meaningless as it will never be triggered, add an "
+                "empty rule `{}` if you want it be triggered for every request");
+  }
+  if (out.action == AuthzAction::kCustom) {
+    if (no_rules) {
+      check.error(rules,
+                  "CUSTOM action without `rules` is meaningless as it will never be triggered, "
+                  "add an empty rule `{}` if you want it be triggered for every request");
+    } else if (provider_name.empty()) {
+      check.error(provider.get("name"), "`provider.name` must not be empty");
+    }
+  } else if (!provider.isNull()) {
+    check.error(provider, "`provider` must not be with non CUSTOM action, found " +
+                              std::string(kAuthzActions[static_cast<size_t>(out.action)].first));
+  }
+  return out;
+}
+
+// --- Linkerd Server --------------------------------------------------------------------------
+
+bool isIanaServiceName(std::string_view s) {
+  if (s.empty() || s.size() > 15) return false;
+  if (s.front() == '-' || s.back() == '-' || s.find("--") != std::string_view::npos) return false;
+  bool letter = false;
+  for (char c : s) {
+    if (c >= 'a' && c <= 'z') {
+      letter = true;
+    } else if (!(c >= '0' && c <= '9') && c != '-') {
+      return false;
+    }
+  }
+  return letter;
+}
+
+LinkerdServer linkerdServerFrom(const Manifest& m, Checker& check) {
+  checkApiVersion(
+      m, {"policy.linkerd.io/v1beta1", "policy.linkerd.io/v1beta2", "policy.linkerd.io/v1beta3"});
+  const Field root = m.root();
+  allowTopLevel(root);
+  LinkerdServer out;
+  out.meta = metaOf(m);
+  const Field spec = root.require("spec");
+  spec.allowOnly(
+      {"podSelector", "externalWorkloadSelector", "port", "proxyProtocol", "accessPolicy"});
+  const Field external = spec.get("externalWorkloadSelector");
+  if (!external.isNull()) {
+    check.error(external, "not supported by mutual (it models pods, not external workloads)");
+  }
+  const Field selector = spec.require("podSelector");
+  selector.allowOnly({"matchLabels", "matchExpressions"});
+  if (!selector.get("matchExpressions").isNull()) {
+    check.error(selector.get("matchExpressions"),
+                "not supported by mutual; select pods with matchLabels");
+  }
+  out.pod_selector = selector.get("matchLabels").stringMap();
+  const Field port = spec.require("port");
+  uint32_t number = 0;
+  intOrStringPort(port, number, out.port_name, check);
+  if (number != 0) out.port = number;
+  if (!out.port_name.empty() && !isIanaServiceName(out.port_name)) {
+    check.error(port, "invalid port name " + inQuotes(out.port_name) +
+                          ": at most 15 lowercase letters, digits and '-', with a letter");
+  }
+  const Field protocol = spec.get("proxyProtocol");
+  static constexpr std::array<std::pair<std::string_view, int>, 6> kProtocols = {
+      {{"unknown", 0}, {"HTTP/1", 1}, {"HTTP/2", 2}, {"gRPC", 3}, {"opaque", 4}, {"TLS", 5}}};
+  out.proxy_protocol = "unknown";
+  if (!protocol.isNull()) {
+    if (auto p = enumValue(protocol, kProtocols, check)) {
+      out.proxy_protocol = std::string(kProtocols[static_cast<size_t>(*p)].first);
+    }
+  }
+  (void)spec.get("accessPolicy").string();
+  return out;
+}
+
+// --- Inventory: Service, workloads -----------------------------------------------------------
+// Lenient about fields (real `kubectl get -o yaml` output has many): only what mutual needs is
+// read, and what is read is type-checked.
+
+// The protocol a port name declares by Istio's convention (`<protocol>[-<suffix>]`), lowercase;
+// "" when the name declares none (kube/conversion.go ConvertProtocol).
+std::string protocolFromName(std::string name) {
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (name.starts_with("grpc-web")) return "grpc-web";
+  name = name.substr(0, name.find('-'));
+  static constexpr std::array<std::string_view, 11> kKnown = {
+      "http", "http2", "https", "tcp",   "tls",       "udp",
+      "grpc", "mongo", "mysql", "redis", "http_proxy"};
+  return std::find(kKnown.begin(), kKnown.end(), name) != kKnown.end() ? name : "";
+}
+
+Service serviceFrom(const Manifest& m, Checker& check) {
+  const Field root = m.root();
+  Service out;
+  out.meta = metaOf(m);
+  const Field spec = root.get("spec");
+  const Field selector = spec.get("selector");
+  if (!selector.isNull()) {
+    Labels labels = selector.stringMap();
+    if (!labels.empty()) out.selector = std::move(labels);  // {}: no selector, as Kubernetes
+  }
+  out.external = spec.get("type").string() == "ExternalName";
+  for (const auto& item : spec.get("ports").items()) {
+    ServicePort port;
+    port.name = item.get("name").string();
+    if (auto number = portNumber(item.require("port"), check)) port.port = *number;
+    const Field target = item.get("targetPort");
+    if (target.isNull()) {
+      port.target_port = port.port;  // Kubernetes' default
+    } else {
+      intOrStringPort(target, port.target_port, port.target_port_name, check);
+    }
+    port.app_protocol = item.get("appProtocol").string();
+    if (port.app_protocol.empty()) port.app_protocol = protocolFromName(port.name);
+    (void)item.get("protocol").string();
+    out.ports.push_back(std::move(port));
+  }
+  return out;
+}
+
+// Istio's injection decision from the pod's label or annotation sidecar.istio.io/inject: only
+// y, yes, true and on (any case) inject; any other non-empty value opts out; empty is the
+// default (inject: mutual assumes injection is enabled for the namespace).
+bool injects(const std::string& value) {
+  std::string v = value;
+  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return v.empty() || v == "y" || v == "yes" || v == "true" || v == "on";
+}
+
+// config.linkerd.io/skip-*-ports: "8080,9090", ranges "4000-4005".
+std::vector<uint32_t> skipPorts(const std::string& text, const Field& where, Checker& check) {
+  std::vector<uint32_t> out;
+  const auto number = [](std::string_view s, uint32_t& value) {
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+    return !s.empty() && ec == std::errc() && end == s.data() + s.size() && value >= 1 &&
+           value <= 65535;
+  };
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    std::string_view part = std::string_view(text).substr(start, comma - start);
+    while (!part.empty() && std::isspace(static_cast<unsigned char>(part.front()))) {
+      part.remove_prefix(1);
+    }
+    while (!part.empty() && std::isspace(static_cast<unsigned char>(part.back()))) {
+      part.remove_suffix(1);
+    }
+    start = comma + 1;
+    if (part.empty()) continue;
+    const size_t dash = part.find('-');
+    uint32_t low = 0;
+    uint32_t high = 0;
+    const bool ok = dash == std::string_view::npos
+                        ? number(part, low) && (high = low, true)
+                        : number(part.substr(0, dash), low) &&
+                              number(part.substr(dash + 1), high) && low <= high;
+    if (!ok) {
+      check.error(where, "invalid port or port range " + inQuotes(part) +
+                             " (expected ports and ranges in 1..65535, e.g. \"8080,4000-4005\")");
+      continue;
+    }
+    for (uint32_t p = low; p <= high; ++p) {
+      if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+    }
+  }
+  return out;
+}
+
+// An annotation's value and its Field (for locations), looked up in `annotations` objects in
+// order; the first that has it wins.
+std::optional<std::pair<std::string, Field>> annotation(std::initializer_list<Field> maps,
+                                                        std::string_view key) {
+  for (const auto& map : maps) {
+    for (const auto& [k, v] : map.entries()) {
+      if (k == key) return std::make_pair(v.string(), v);
+    }
+  }
+  return std::nullopt;
+}
+
+Workload workloadFrom(const Manifest& m, Checker& check) {
+  const Field root = m.root();
+  Workload out;
+  out.meta = metaOf(m);
+  out.kind = m.kind;
+  const Field meta = root.get("metadata");
+  // Never assign a Field: YAML::Node's assignment writes into the document.
+  const Field pod = m.kind == "Pod" ? root : root.require("spec").require("template");
+  const Field pod_meta = pod.get("metadata");
+  const Field pod_spec = pod.get("spec");
+  out.labels = pod_meta.get("labels").stringMap();
+  const Field pod_annotations = pod_meta.get("annotations");
+  (void)pod_annotations.stringMap();
+  const Field annotations = meta.get("annotations");
+
+  // The pod label takes precedence over the annotation, as in Istio's injector.
+  std::string inject;
+  if (auto it = out.labels.find("sidecar.istio.io/inject"); it != out.labels.end()) {
+    inject = it->second;
+  } else if (auto a = annotation({pod_annotations, annotations}, "sidecar.istio.io/inject")) {
+    inject = a->first;
+  }
+  out.sidecar = injects(inject);
+  if (auto a = annotation({pod_annotations, annotations}, "config.linkerd.io/skip-inbound-ports")) {
+    out.linkerd_skip_inbound_ports = skipPorts(a->first, a->second, check);
+  }
+  if (auto a =
+          annotation({pod_annotations, annotations}, "config.linkerd.io/skip-outbound-ports")) {
+    out.linkerd_skip_outbound_ports = skipPorts(a->first, a->second, check);
+  }
+
+  std::string account = pod_spec.get("serviceAccountName").string();
+  if (account.empty()) account = pod_spec.get("serviceAccount").string();  // deprecated alias
+  if (!account.empty()) out.service_account = std::move(account);
+  for (const auto& container : pod_spec.get("containers").items()) {
+    for (const auto& item : container.get("ports").items()) {
+      ContainerPort port;
+      port.name = item.get("name").string();
+      if (auto number = portNumber(item.require("containerPort"), check)) port.port = *number;
+      out.ports.push_back(std::move(port));
+    }
+  }
+  return out;
+}
+
+// --- Mesh settings ---------------------------------------------------------------------------
+
+void checkSettings(const Field& root_namespace, const Field& trust_domain,
+                   const Field& domain_suffix, const MeshSettings& s, Checker& check) {
+  if (!isDns1123Label(s.root_namespace)) {
+    check.error(root_namespace, "invalid namespace " + inQuotes(s.root_namespace) +
+                                    " (a DNS-1123 label: lowercase letters, digits and '-')");
+  }
+  if (auto td = spiffe::TrustDomain::parse(s.trust_domain); !td) {
+    check.error(trust_domain,
+                "invalid trust domain " + inQuotes(s.trust_domain) + ": " + td.error().message);
+  }
+  if (!isDns1123Subdomain(s.domain_suffix)) {
+    check.error(domain_suffix,
+                "invalid domain suffix " + inQuotes(s.domain_suffix) + " (a DNS-1123 subdomain)");
+  }
+}
+
+// mutual.dev/v1alpha1 MeshSettings: strict.
+MeshSettings meshSettingsFrom(const Manifest& m, Checker& check) {
+  checkApiVersion(m, {"mutual.dev/v1alpha1"});
+  const Field root = m.root();
+  allowTopLevel(root);
+  const Field spec = root.get("spec");
+  spec.allowOnly({"rootNamespace", "trustDomain", "autoMtls", "domainSuffix"});
+  MeshSettings out;
+  const Field root_ns = spec.get("rootNamespace");
+  const Field td = spec.get("trustDomain");
+  const Field suffix = spec.get("domainSuffix");
+  const Field auto_mtls = spec.get("autoMtls");
+  if (!root_ns.isNull()) out.root_namespace = root_ns.string();
+  if (!td.isNull()) out.trust_domain = td.string();
+  if (!suffix.isNull()) out.domain_suffix = suffix.string();
+  if (!auto_mtls.isNull()) out.auto_mtls = auto_mtls.boolean();
+  checkSettings(root_ns, td, suffix, out, check);
+  return out;
+}
+
+// The `istio` ConfigMap: data.mesh is Istio's MeshConfig as a YAML string. Lenient (MeshConfig
+// has many fields): rootNamespace, trustDomain and enableAutoMtls are read and type-checked.
+// Complaints inside the string name "data.mesh.<field>" and the line in the file when the
+// string is a block scalar.
+MeshSettings istioConfigMapFrom(const Manifest& m, Checker& check) {
+  const Field data = m.root().get("data");
+  const Field mesh = data.get("mesh");
+  MeshSettings out;
+  if (mesh.isNull()) return out;
+  const std::string text = mesh.string();
+  const bool block = text.find('\n') != std::string::npos;
+  const auto where = [&](int inner_line) {
+    return Location{mesh.location().file,
+                    block && inner_line > 0 ? mesh.line() + inner_line : mesh.line()};
+  };
+  const YAML::Node node = [&] {
+    try {
+      return YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+      throw FieldError(where(e.mark.line >= 0 ? e.mark.line + 1 : 0), mesh.path(),
+                       "invalid YAML in the mesh config: " + e.msg);
+    }
+  }();
+  // Complaints are made on copies of the inner fields re-pathed and re-located into the file.
+  std::vector<Finding> inner_findings;
+  Checker inner(inner_findings);
+  try {
+    const Field config(node, mesh.location().file);
+    if (!config.isNull() && !config.isMap())
+      config.fail("expected an object, got " + config.describe());
+    const Field root_ns = config.get("rootNamespace");
+    const Field td = config.get("trustDomain");
+    const Field auto_mtls = config.get("enableAutoMtls");
+    if (!root_ns.isNull()) out.root_namespace = root_ns.string();
+    if (!td.isNull()) out.trust_domain = td.string();
+    if (!auto_mtls.isNull()) out.auto_mtls = auto_mtls.boolean();
+    checkSettings(root_ns, td, Field(YAML::Node(), ""), out, inner);
+  } catch (const FieldError& e) {
+    inner.add(e, Location{mesh.location().file, 0});
+  }
+  for (auto& f : inner_findings) {
+    const int line =
+        f.location.file == mesh.location().file && f.location.line > 0 ? f.location.line : 0;
+    check.add(f.severity, where(line), mesh.path() + (f.field.empty() ? "" : "." + f.field),
+              f.message);
+  }
+  return out;
+}
+
+// --- kinds -----------------------------------------------------------------------------------
+
+// Kinds of the Istio and Linkerd groups that mutual does not read: skipped. Any other kind in
+// those groups is a typo or a kind that does not exist, reported as an error.
+constexpr std::array<std::pair<std::string_view, std::string_view>, 21> kOtherKinds = {{
+    {kIstioSecurity, "PeerAuthentication"},
+    {kIstioSecurity, "AuthorizationPolicy"},
+    {kIstioSecurity, "RequestAuthentication"},
+    {kIstioNetworking, "DestinationRule"},
+    {kIstioNetworking, "VirtualService"},
+    {kIstioNetworking, "Gateway"},
+    {kIstioNetworking, "ServiceEntry"},
+    {kIstioNetworking, "Sidecar"},
+    {kIstioNetworking, "WorkloadEntry"},
+    {kIstioNetworking, "WorkloadGroup"},
+    {kIstioNetworking, "EnvoyFilter"},
+    {kIstioNetworking, "ProxyConfig"},
+    {kLinkerdPolicy, "Server"},
+    {kLinkerdPolicy, "ServerAuthorization"},
+    {kLinkerdPolicy, "AuthorizationPolicy"},
+    {kLinkerdPolicy, "MeshTLSAuthentication"},
+    {kLinkerdPolicy, "NetworkAuthentication"},
+    {kLinkerdPolicy, "HTTPRoute"},
+    {kLinkerdPolicy, "GRPCRoute"},
+    {kLinkerdPolicy, "EgressNetwork"},
+    {kLinkerdPolicy, "HTTPLocalRateLimitPolicy"},
+}};
+
+// An error for a kind that does not exist in an Istio or Linkerd group; nothing otherwise.
+void checkKindExists(const Manifest& m, std::vector<Finding>& findings) {
+  const std::string group = m.group();
+  if (group != kIstioSecurity && group != kIstioNetworking && group != kLinkerdPolicy) return;
+  std::string names;
+  std::string hint;
+  size_t best = std::max<size_t>(3, m.kind.size() / 3 + 1);
+  for (const auto& [g, k] : kOtherKinds) {
+    if (g != group) continue;
+    if (k == m.kind) return;
+    names += (names.empty() ? "" : ", ") + std::string(k);
+    const size_t d = editDistance(m.kind, k);
+    if (d < best) {
+      best = d;
+      hint = " (did you mean " + inQuotes(k) + "?)";
+    }
+  }
+  const Field kind = m.root().get("kind");
+  findings.push_back(Finding{
+      Severity::kError, kind.location(), "kind",
+      "unknown kind " + inQuotes(m.kind) + " in " + group + hint + "; known kinds: " + names});
+}
+
+bool isWorkloadKind(const Manifest& m) {
+  if (m.api_version == "v1") return m.kind == "Pod";
+  if (m.api_version != "apps/v1") return false;
+  return m.kind == "Deployment" || m.kind == "StatefulSet" || m.kind == "DaemonSet" ||
+         m.kind == "ReplicaSet";
+}
+
+}  // namespace
+
+std::string Finding::str() const {
+  std::string out = severity == Severity::kWarning ? "warning: " : "";
+  out += location.str();
+  if (!field.empty()) out += (out.empty() ? "" : ": ") + field;
+  return out + (out.empty() ? "" : ": ") + message;
+}
+
+MeshConfig parseMeshManifests(const std::vector<Manifest>& manifests) {
+  MeshConfig out;
+  // "<kind>/<namespace>/<name>" -> where it was first defined.
+  std::map<std::string, Location> seen;
+  std::optional<Location> settings_at;
+  std::vector<const Manifest*> peer_authn_docs;  // parallel to out.peer_authentications
+
+  // Two objects with one kind, namespace and name: the second is reported and left out, as
+  // applying both would keep only one.
+  const auto claim = [&](const Manifest& m, const PolicyMeta& meta) {
+    const std::string key = m.kind + "/" + meta.namespace_name + "/" + meta.name;
+    auto [it, inserted] = seen.emplace(key, m.location);
+    if (inserted) return true;
+    const Field name = m.root().get("metadata").get("name");
+    out.findings.push_back(Finding{Severity::kError, name.location(), name.path(),
+                                   m.kind + " " + meta.namespace_name + "/" + meta.name +
+                                       " is defined twice (also at " + it->second.str() + ")"});
+    return false;
+  };
+  const auto settings = [&](const Manifest& m, std::optional<MeshSettings> s) {
+    if (!s) return;
+    if (settings_at) {
+      out.findings.push_back(Finding{Severity::kError, m.location, "",
+                                     "mesh settings are already defined at " + settings_at->str() +
+                                         "; this " + m.kind + " is ignored"});
+      return;
+    }
+    settings_at = m.location;
+    out.settings = std::move(s);
+  };
+
+  for (const auto& m : manifests) {
+    const std::string group = m.group();
+    if (group == kIstioSecurity && m.kind == "PeerAuthentication") {
+      if (auto p = parseDocument(m, out.findings, peerAuthenticationFrom); p && claim(m, p->meta)) {
+        out.peer_authentications.push_back(std::move(*p));
+        peer_authn_docs.push_back(&m);
+      }
+    } else if (group == kIstioSecurity && m.kind == "AuthorizationPolicy") {
+      if (auto p = parseDocument(m, out.findings, authorizationPolicyFrom);
+          p && claim(m, p->meta)) {
+        out.authorization_policies.push_back(std::move(*p));
+      }
+    } else if (group == kIstioNetworking && m.kind == "DestinationRule") {
+      if (auto p = parseDocument(m, out.findings, destinationRuleFrom); p && claim(m, p->meta)) {
+        out.destination_rules.push_back(std::move(*p));
+      }
+    } else if (group == kLinkerdPolicy && m.kind == "Server") {
+      if (auto p = parseDocument(m, out.findings, linkerdServerFrom); p && claim(m, p->meta)) {
+        out.linkerd_servers.push_back(std::move(*p));
+      }
+    } else if (m.api_version == "v1" && m.kind == "Service") {
+      if (auto p = parseDocument(m, out.findings, serviceFrom); p && claim(m, p->meta)) {
+        out.services.push_back(std::move(*p));
+      }
+    } else if (isWorkloadKind(m)) {
+      if (auto p = parseDocument(m, out.findings, workloadFrom); p && claim(m, p->meta)) {
+        out.workloads.push_back(std::move(*p));
+      }
+    } else if (m.api_version == "v1" && m.kind == "ConfigMap" && m.metadata.name == "istio") {
+      settings(m, parseDocument(m, out.findings, istioConfigMapFrom));
+    } else if (group == kMutualGroup && m.kind == "MeshSettings") {
+      settings(m, parseDocument(m, out.findings, meshSettingsFrom));
+    } else {
+      checkKindExists(m, out.findings);
+    }
+  }
+
+  // Classified once everything is read: the root namespace may come from a later document.
+  // A workload selector in the root namespace makes Istio ignore the policy (istio-mtls.md
+  // §1.3; peer_authentication.proto); it is valid, so a warning.
+  const std::string root_ns =
+      out.settings ? out.settings->root_namespace : std::string(kDefaultRootNamespace);
+  for (size_t i = 0; i < out.peer_authentications.size(); ++i) {
+    const auto& p = out.peer_authentications[i];
+    if (p.meta.namespace_name != root_ns || !p.selector || p.selector->empty()) continue;
+    const Field selector = peer_authn_docs[i]->root().get("spec").get("selector");
+    out.findings.push_back(
+        Finding{Severity::kWarning, selector.location(), selector.path(),
+                "a PeerAuthentication with a workload selector in the root namespace \"" + root_ns +
+                    "\" is ignored by Istio; put it in the workload's namespace"});
+  }
+  return out;
+}
+
+}  // namespace mutual::config

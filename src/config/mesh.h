@@ -1,0 +1,186 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/manifest.h"
+
+// The mesh's policy and inventory manifests, typed: Istio's PeerAuthentication,
+// DestinationRule and AuthorizationPolicy, Linkerd's Server and skip-port annotations, and the
+// Kubernetes Service / Deployment / Pod inventory. Parsed strictly by `parseMeshManifests`;
+// evaluated by the `policy` module. Semantics: ../shared/reference/istio-mtls.md.
+namespace mutual::config {
+
+using Labels = std::map<std::string, std::string>;
+
+// The identity and ordering every policy carries.
+struct PolicyMeta {
+  std::string name;
+  std::string namespace_name;      // "default" when unset
+  std::string creation_timestamp;  // RFC 3339 as written, "" when absent (sorts first)
+  Location location;
+};
+
+// ---- PeerAuthentication (security.istio.io/v1, v1beta1) ------------------------------------
+
+enum class MtlsMode { kUnset, kDisable, kPermissive, kStrict };
+
+struct PeerAuthentication {
+  PolicyMeta meta;
+  std::optional<Labels> selector;  // nullopt or empty: namespace- or mesh-wide
+  MtlsMode mode = MtlsMode::kUnset;  // absent `mtls` is UNSET
+  std::map<uint32_t, MtlsMode> port_level;  // workload (target) ports
+};
+
+// ---- DestinationRule (networking.istio.io/v1, v1beta1, v1alpha3) ---------------------------
+
+enum class ClientTlsMode { kDisable, kSimple, kMutual, kIstioMutual };
+
+// ClientTLSSettings. A `tls` block without `mode` is DISABLE (the proto default).
+struct ClientTls {
+  ClientTlsMode mode = ClientTlsMode::kDisable;
+  std::string client_certificate;
+  std::string private_key;
+  std::string ca_certificates;
+  std::string credential_name;
+  std::vector<std::string> subject_alt_names;
+  std::string sni;
+  bool insecure_skip_verify = false;
+  std::string ca_crl;
+};
+
+struct TrafficPolicy {
+  std::optional<ClientTls> tls;  // nullopt: not set (auto-mTLS may apply)
+  // portLevelSettings: service port -> that port's TLS (nullopt when the entry has no tls; the
+  // entry still replaces the top-level policy for that port).
+  std::map<uint32_t, std::optional<ClientTls>> port_level;
+};
+
+struct Subset {
+  std::string name;
+  Labels labels;
+  std::optional<TrafficPolicy> traffic_policy;
+};
+
+struct DestinationRule {
+  PolicyMeta meta;
+  std::string host;  // as written
+  std::optional<TrafficPolicy> traffic_policy;
+  std::vector<Subset> subsets;
+  std::vector<std::string> export_to;  // empty: the mesh default ("*")
+  std::optional<Labels> workload_selector;
+};
+
+// ---- AuthorizationPolicy (security.istio.io/v1, v1beta1) -----------------------------------
+
+enum class AuthzAction { kAllow, kDeny, kAudit, kCustom };
+
+struct AuthzSource {
+  std::vector<std::string> principals;
+  std::vector<std::string> not_principals;
+  std::vector<std::string> namespaces;
+  std::vector<std::string> not_namespaces;
+};
+
+struct AuthzOperation {
+  std::vector<std::string> ports;  // strings, as in the API
+  std::vector<std::string> not_ports;
+};
+
+struct AuthzRule {
+  std::vector<AuthzSource> from;  // OR of sources; empty: any source
+  std::vector<AuthzOperation> to;  // OR of operations; empty: any operation
+  bool has_when = false;           // `when` conditions are not evaluated offline
+};
+
+struct AuthorizationPolicy {
+  PolicyMeta meta;
+  std::optional<Labels> selector;
+  AuthzAction action = AuthzAction::kAllow;
+  std::vector<AuthzRule> rules;  // absent `rules`: ALLOW matches nothing, DENY matches nothing
+};
+
+// ---- Linkerd (policy.linkerd.io/v1beta1 Server; config.linkerd.io annotations) -------------
+
+struct LinkerdServer {
+  PolicyMeta meta;
+  Labels pod_selector;             // podSelector.matchLabels
+  std::optional<uint32_t> port;    // a number...
+  std::string port_name;           // ...or a container port name
+  std::string proxy_protocol;      // unknown, HTTP/1, HTTP/2, gRPC, opaque, TLS
+};
+
+// ---- Inventory (v1 Service; apps/v1 Deployment, StatefulSet, DaemonSet; v1 Pod) ------------
+
+struct ServicePort {
+  std::string name;
+  uint32_t port = 0;
+  uint32_t target_port = 0;      // 0 when given by name
+  std::string target_port_name;  // a named container port
+  std::string app_protocol;      // appProtocol or the name's protocol prefix (http-, tcp-, ...)
+};
+
+struct Service {
+  PolicyMeta meta;
+  std::optional<Labels> selector;  // nullopt: no selector (external endpoints)
+  std::vector<ServicePort> ports;
+  bool external = false;  // type ExternalName
+};
+
+struct ContainerPort {
+  std::string name;
+  uint32_t port = 0;
+};
+
+// A workload: a Deployment, StatefulSet, DaemonSet or Pod, seen through its pod template.
+struct Workload {
+  PolicyMeta meta;
+  std::string kind;  // "Deployment", "Pod", ...
+  Labels labels;     // the pod (template) labels
+  std::string service_account = "default";
+  bool sidecar = true;  // false with sidecar.istio.io/inject: "false"
+  std::vector<ContainerPort> ports;
+  std::vector<uint32_t> linkerd_skip_inbound_ports;   // config.linkerd.io/skip-inbound-ports
+  std::vector<uint32_t> linkerd_skip_outbound_ports;  // config.linkerd.io/skip-outbound-ports
+};
+
+// ---- Mesh settings --------------------------------------------------------------------------
+
+struct MeshSettings {
+  std::string root_namespace = "istio-system";
+  std::string trust_domain = "cluster.local";
+  std::string domain_suffix = "cluster.local";  // <svc>.<ns>.svc.<suffix>
+  bool auto_mtls = true;
+};
+
+// A finding of validation: a warning (ignored, as Istio ignores it) or an error (rejected).
+struct Finding {
+  enum class Severity { kWarning, kError } severity = Severity::kError;
+  Location location;
+  std::string field;    // "spec.portLevelMtls[8080]"
+  std::string message;
+
+  std::string str() const;  // "file:line: field: message" with "warning: " when a warning
+};
+
+// Everything read from a set of manifest files.
+struct MeshConfig {
+  std::vector<PeerAuthentication> peer_authentications;
+  std::vector<DestinationRule> destination_rules;
+  std::vector<AuthorizationPolicy> authorization_policies;
+  std::vector<LinkerdServer> linkerd_servers;
+  std::vector<Service> services;
+  std::vector<Workload> workloads;
+  std::optional<MeshSettings> settings;  // from a MeshConfig-like document, when present
+  std::vector<Finding> findings;         // warnings and rejected documents
+};
+
+// Parses the mesh kinds among `manifests`; other kinds (cert-manager's, Secrets, ...) are
+// skipped. Invalid documents are left out and reported in `findings` (every one, not only the
+// first), as Istio's admission would reject them; the caller decides whether to stop.
+MeshConfig parseMeshManifests(const std::vector<Manifest>& manifests);
+
+}  // namespace mutual::config
