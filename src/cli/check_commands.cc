@@ -2,6 +2,7 @@
 // Semantics: ../shared/reference/istio-mtls.md; user guide: docs/policy.md.
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <filesystem>
 #include <iostream>
@@ -376,20 +377,165 @@ std::string hostPort(const policy::CheckRow& row) {
   return row.host + ":" + std::to_string(row.port);
 }
 
-ordered_json rowJson(const policy::CheckRow& row) {
-  return {{"client", row.client},
-          {"host", row.host},
-          {"port", row.port},
-          {"server", orNull(row.server)},
-          {"target_port", row.target_port},
-          {"server_mode", orNull(row.server_mode)},
-          {"client_tls", orNull(row.client_tls)},
-          {"destination_rule", orNull(row.destination_rule)},
-          {"policy", orNull(row.policy)},
-          {"status", policy::statusName(row.status)},
-          {"outcome", policy::outcomeName(row.outcome)},
-          {"reason", orNull(row.reason)}};
+// Output for up to millions of rows: written in chunks as it is built, never held whole.
+class Writer {
+ public:
+  explicit Writer(std::ostream& out) : out_(out) { buf_.reserve(kChunk + 4096); }
+  ~Writer() { flush(); }
+  std::string& buf() { return buf_; }
+  void maybeFlush() {
+    if (buf_.size() >= kChunk) flush();
+  }
+  void flush() {
+    out_.write(buf_.data(), static_cast<std::streamsize>(buf_.size()));
+    buf_.clear();
+  }
+
+ private:
+  static constexpr size_t kChunk = 1 << 20;
+  std::ostream& out_;
+  std::string buf_;
+};
+
+void appendJsonString(std::string& out, std::string_view s) {
+  out += '"';
+  for (const char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          static constexpr char kHex[] = "0123456789abcdef";
+          out += "\\u00";
+          out += kHex[(c >> 4) & 0xf];
+          out += kHex[c & 0xf];
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
 }
+
+// A string field, null when empty or "-".
+void appendField(std::string& out, std::string_view key, std::string_view value, bool first = false) {
+  if (!first) out += ", ";
+  appendJsonString(out, key);
+  out += ": ";
+  if (value.empty() || value == "-") {
+    out += "null";
+  } else {
+    appendJsonString(out, value);
+  }
+}
+
+void appendField(std::string& out, std::string_view key, uint32_t value) {
+  out += ", ";
+  appendJsonString(out, key);
+  out += ": ";
+  out += std::to_string(value);
+}
+
+// One connection as a one-line JSON object (the fields of docs/policy.md).
+void appendRowJson(std::string& out, const policy::CheckRow& row) {
+  out += '{';
+  appendField(out, "client", row.client, true);
+  appendField(out, "host", row.host);
+  appendField(out, "port", row.port);
+  appendField(out, "server", row.server);
+  appendField(out, "target_port", row.target_port);
+  appendField(out, "server_mode", row.server_mode);
+  appendField(out, "client_tls", row.client_tls);
+  appendField(out, "destination_rule", row.destination_rule);
+  appendField(out, "policy", row.policy);
+  appendField(out, "status", policy::statusName(row.status));
+  appendField(out, "outcome", policy::outcomeName(row.outcome));
+  appendField(out, "reason", row.reason);
+  out += '}';
+}
+
+// The cells of one `check tls` table row, into reusable strings.
+void tlsCells(const policy::CheckRow& row, std::array<std::string, 9>& cells) {
+  cells[0] = row.client;
+  cells[1] = row.host;
+  cells[1] += ':';
+  cells[1] += std::to_string(row.port);
+  if (row.server.empty()) {
+    cells[2] = "-";
+  } else {
+    cells[2] = row.server;
+    cells[2] += ':';
+    cells[2] += std::to_string(row.target_port);
+  }
+  cells[3] = row.server_mode;
+  cells[4] = row.client_tls;
+  cells[5] = row.destination_rule;
+  cells[6] = policy::statusName(row.status);
+  cells[7] = policy::outcomeName(row.outcome);
+  cells[8] = row.reason;
+}
+
+// Counts per outcome, for the summary line.
+struct Tally {
+  size_t total = 0;
+  size_t failed = 0;
+  std::array<size_t, 8> by_outcome{};  // indexed by policy::Outcome
+
+  void add(const policy::CheckRow& row) {
+    ++total;
+    if (!policy::succeeded(row.outcome)) ++failed;
+    ++by_outcome[static_cast<size_t>(row.outcome)];
+  }
+  // The outcomes that occur, by name.
+  std::vector<std::pair<std::string, size_t>> outcomes() const {
+    std::vector<std::pair<std::string, size_t>> out;
+    for (size_t i = 0; i < by_outcome.size(); ++i) {
+      if (by_outcome[i] == 0) continue;
+      out.emplace_back(policy::outcomeName(static_cast<policy::Outcome>(i)), by_outcome[i]);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+};
+
+constexpr std::array<std::string_view, 9> kTlsHeaders = {
+    "CLIENT", "HOST:PORT", "SERVER", "SERVER MODE", "CLIENT TLS", "DESTINATION RULE", "STATUS",
+    "OUTCOME", "REASON"};
+
+// printTable's format (upper-case headers, two spaces between columns, no trailing blanks),
+// streamed from the simulator: a first pass measures the columns, a second writes them, so
+// the rows of a large mesh are never held (that costs more than computing them twice).
+struct TlsTable {
+  std::array<size_t, 9> width{};
+  std::array<std::string, 9> cells;
+
+  TlsTable() {
+    for (size_t i = 0; i < kTlsHeaders.size(); ++i) width[i] = kTlsHeaders[i].size();
+  }
+  void measure(const policy::CheckRow& row) {
+    tlsCells(row, cells);
+    for (size_t i = 0; i < cells.size(); ++i) width[i] = std::max(width[i], cells[i].size());
+  }
+  template <typename Cells>
+  void write(Writer& w, const Cells& c) const {
+    std::string& buf = w.buf();
+    const size_t start = buf.size();
+    for (size_t i = 0; i < c.size(); ++i) {
+      buf += c[i];
+      if (i + 1 < c.size()) buf.append(width[i] - std::string_view(c[i]).size() + 2, ' ');
+    }
+    while (buf.size() > start && buf.back() == ' ') buf.pop_back();
+    buf += '\n';
+    w.maybeFlush();
+  }
+  void write(Writer& w, const policy::CheckRow& row) {
+    tlsCells(row, cells);
+    write(w, cells);
+  }
+};
 
 // `--to` for a host that is plainly meant to be in the cluster (name.ns, ...svc...) but names
 // no Service is a typo, not an external host.
@@ -428,53 +574,59 @@ int runTls(const TlsFlags& f) {
     if (auto e = checkTo(*in, f.to)) return reportError(*e);
   }
   const policy::Simulator sim(in->mesh, in->settings);
-  auto rows = sim.check(f.from.empty() ? std::nullopt : std::optional(f.from),
-                        f.to.empty() ? std::nullopt : std::optional(f.to));
-  if (!rows) return reportError(rows.error());
-
-  size_t failed = 0;
-  std::map<std::string, size_t> by_outcome;
-  for (const auto& row : *rows) {
-    if (!policy::succeeded(row.outcome)) ++failed;
-    ++by_outcome[std::string(policy::outcomeName(row.outcome))];
-  }
-  const int rc = failed > 0 ? kExitCheckFailed : kExitOk;
+  const std::optional<std::string> from = f.from.empty() ? std::nullopt : std::optional(f.from);
+  const std::optional<std::string> to = f.to.empty() ? std::nullopt : std::optional(f.to);
+  Tally tally;
 
   if (*output == Output::kJson) {
-    ordered_json list = ordered_json::array();
-    for (const auto& row : *rows) list.push_back(rowJson(row));
-    ordered_json outcomes = ordered_json::object();
-    for (const auto& [name, n] : by_outcome) outcomes[name] = n;
-    ordered_json j{{"connections", std::move(list)},
-                   {"summary",
-                    {{"total", rows->size()},
-                     {"succeeded", rows->size() - failed},
-                     {"failed", failed},
-                     {"outcomes", outcomes}}},
-                   {"mesh", settingsJson(in->settings)}};
-    std::cout << j.dump(2) << "\n";
-    return rc;
+    // One connection per line: the output for a large mesh is big, and greppable this way.
+    {
+      Writer w(std::cout);
+      w.buf() += "{\n  \"connections\": [";
+      auto n = sim.forEachRow(from, to, [&](policy::CheckRow&& row) {
+        w.buf() += tally.total == 0 ? "\n    " : ",\n    ";
+        appendRowJson(w.buf(), row);
+        w.maybeFlush();
+        tally.add(row);
+      });
+      if (!n) {
+        w.buf().clear();
+        return reportError(n.error());
+      }
+      w.buf() += tally.total == 0 ? "],\n" : "\n  ],\n";
+    }
+    ordered_json counts = ordered_json::object();
+    for (const auto& [name, n] : tally.outcomes()) counts[name] = n;
+    const ordered_json summary{{"total", tally.total},
+                               {"succeeded", tally.total - tally.failed},
+                               {"failed", tally.failed},
+                               {"outcomes", counts}};
+    std::cout << "  \"summary\": " << summary.dump() << ",\n"
+              << "  \"mesh\": " << settingsJson(in->settings).dump() << "\n}\n";
+    return tally.failed > 0 ? kExitCheckFailed : kExitOk;
   }
-  std::vector<std::vector<std::string>> table;
-  table.reserve(rows->size());
-  for (const auto& row : *rows) {
-    table.push_back({row.client, hostPort(row), serverText(row), row.server_mode, row.client_tls,
-                     row.destination_rule, std::string(policy::statusName(row.status)),
-                     std::string(policy::outcomeName(row.outcome)), row.reason});
+
+  TlsTable table;
+  auto n = sim.forEachRow(from, to, [&](policy::CheckRow&& row) {
+    table.measure(row);
+    tally.add(row);
+  });
+  if (!n) return reportError(n.error());
+  {
+    Writer w(std::cout);
+    table.write(w, kTlsHeaders);
+    (void)sim.forEachRow(from, to, [&](policy::CheckRow&& row) { table.write(w, row); });
   }
-  printTable(std::cout,
-             {"client", "host:port", "server", "server mode", "client tls", "destination rule",
-              "status", "outcome", "reason"},
-             table);
   std::string counts;
-  for (const auto& [name, n] : by_outcome) {
-    counts += (counts.empty() ? "" : ", ") + std::to_string(n) + " " + name;
+  for (const auto& [name, count] : tally.outcomes()) {
+    counts += (counts.empty() ? "" : ", ") + std::to_string(count) + " " + name;
   }
   std::cout << "\n"
-            << rows->size() << " connection" << (rows->size() == 1 ? "" : "s") << ": "
+            << tally.total << " connection" << (tally.total == 1 ? "" : "s") << ": "
             << (counts.empty() ? "none" : counts) << "; "
-            << (failed == 0 ? "none fails" : std::to_string(failed) + " would fail") << "\n";
-  return rc;
+            << (tally.failed == 0 ? "none fails" : std::to_string(tally.failed) + " would fail")
+            << "\n";
+  return tally.failed > 0 ? kExitCheckFailed : kExitOk;
 }
 
 // ---- check migrate ----------------------------------------------------------------------------
@@ -640,15 +792,20 @@ int runMigrate(const MigrateFlags& f) {
   }
 
   const std::string what = f.whole_mesh ? "the mesh (" + scope + ")" : "namespace " + scope;
-  std::cout << "Moving " << what << " to STRICT: "
-            << (replaced ? "replaces " + qualified(replaced->meta) + " (" +
-                               std::string(policy::modeName(replaced->mode)) + ")"
-                         : "adds a " + std::string(f.whole_mesh ? "mesh" : "namespace") +
-                               "-wide STRICT PeerAuthentication")
+  std::string change;
+  if (replaced == nullptr) {
+    change = "adds a " + std::string(f.whole_mesh ? "mesh" : "namespace") +
+             "-wide STRICT PeerAuthentication";
+  } else if (replaced->mode == MtlsMode::kStrict) {
+    change = qualified(replaced->meta) + " is already STRICT";
+  } else {
+    change = "replaces " + qualified(replaced->meta) + " (" +
+             std::string(policy::modeName(replaced->mode)) + ")";
+  }
+  std::cout << "Moving " << what << " to STRICT: " << change
             << "; narrower policies stay as they are.\n\n";
   if (breaks->empty()) {
-    std::cout << "Nothing breaks: every client of " << what
-              << " already sends mesh mTLS, or already fails.\n";
+    std::cout << "Nothing breaks: no connection that works today would fail.\n";
   } else {
     std::cout << breaks->size() << " connection" << (breaks->size() == 1 ? "" : "s")
               << " that work" << (breaks->size() == 1 ? "s" : "") << " today would fail:\n";

@@ -389,13 +389,23 @@ void checkLoadBalancer(const Field& f) {
   f.allowOnly({"simple", "consistentHash", "localityLbSetting", "warmupDurationSecs", "warmup",
                "zoneAwareLbSetting"});
   (void)f.get("simple").string();
-  f.get("consistentHash")
-      .allowOnly({"httpCookie", "httpHeaderName", "httpQueryParameterName", "maglev",
+  const Field hash = f.get("consistentHash");
+  hash.allowOnly({"httpCookie", "httpHeaderName", "httpQueryParameterName", "maglev",
                   "minimumRingSize", "ringHash", "useSourceIp"});
-  f.get("localityLbSetting").allowOnly({"distribute", "enabled", "failover", "failoverPriority"});
+  hash.get("httpCookie").allowOnly({"name", "path", "ttl", "attributes"});
+  for (const auto& a : hash.get("httpCookie").get("attributes").items()) {
+    a.allowOnly({"name", "value"});
+  }
+  hash.get("maglev").allowOnly({"tableSize"});
+  hash.get("ringHash").allowOnly({"minimumRingSize"});
+  const Field locality = f.get("localityLbSetting");
+  locality.allowOnly({"distribute", "enabled", "failover", "failoverPriority"});
+  for (const auto& d : locality.get("distribute").items()) d.allowOnly({"from", "to"});
+  for (const auto& d : locality.get("failover").items()) d.allowOnly({"from", "to"});
   f.get("warmup").allowOnly({"aggression", "duration", "minimumPercent"});
-  f.get("zoneAwareLbSetting")
-      .allowOnly({"enabled", "failover", "failoverPriority", "minClusterSize"});
+  const Field zone = f.get("zoneAwareLbSetting");
+  zone.allowOnly({"enabled", "failover", "failoverPriority", "minClusterSize"});
+  for (const auto& d : zone.get("failover").items()) d.allowOnly({"from", "to"});
 }
 
 void checkOutlierDetection(const Field& f) {
@@ -886,6 +896,7 @@ bool injects(const std::string& value) {
 // config.linkerd.io/skip-*-ports: "8080,9090", ranges "4000-4005".
 std::vector<uint32_t> skipPorts(const std::string& text, const Field& where, Checker& check) {
   std::vector<uint32_t> out;
+  std::vector<bool> listed(65536);  // "1-65535" is valid: no quadratic de-duplication
   const auto number = [](std::string_view s, uint32_t& value) {
     const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
     return !s.empty() && ec == std::errc() && end == s.data() + s.size() && value >= 1 &&
@@ -916,7 +927,8 @@ std::vector<uint32_t> skipPorts(const std::string& text, const Field& where, Che
       continue;
     }
     for (uint32_t p = low; p <= high; ++p) {
-      if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+      if (!listed[p]) out.push_back(p);
+      listed[p] = true;
     }
   }
   return out;

@@ -49,7 +49,7 @@ struct ClientTls {
   std::vector<std::string> subject_alt_names;
   std::string sni;
   bool insecure_skip_verify = false;
-  std::string ca_crl;
+  std::string ca_crl;  // caCrl: a CRL file for the server certificate
 };
 
 struct TrafficPolicy {

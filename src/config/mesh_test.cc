@@ -489,6 +489,12 @@ INSTANTIATE_TEST_SUITE_P(
                   "skip-inbound-ports]: invalid port or port range \"80-70\" (expected ports and "
                   "ranges in 1..65535, e.g. \"8080,4000-4005\")"},
                  0},
+        RuleCase{"every port skipped",
+                 "Linkerd proxy config annotations (ranges)",
+                 kDeployment + "      annotations:\n"
+                               "        config.linkerd.io/skip-outbound-ports: \"1-65535,80\"\n",
+                 {},
+                 1},
         RuleCase{"service port range",
                  "Kubernetes Service: port 1..65535",
                  "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n"
@@ -838,6 +844,17 @@ constexpr char kInventory[] =
     "      labels: {app: agent}\n"
     "      annotations: {sidecar.istio.io/inject: \"FALSE\"}\n"
     "    spec: {serviceAccount: agent, containers: []}\n";
+
+TEST(InventoryTest, SkipPortRangesAreExpanded) {
+  const Loaded loaded = load(std::string(kDeployment) +
+                             "      annotations:\n"
+                             "        config.linkerd.io/skip-outbound-ports: \"1-65535,80\"\n");
+  ASSERT_EQ(loaded.config.workloads.size(), 1u);
+  const auto& ports = loaded.config.workloads[0].linkerd_skip_outbound_ports;
+  ASSERT_EQ(ports.size(), 65535u);  // 80 listed once
+  EXPECT_EQ(ports.front(), 1u);
+  EXPECT_EQ(ports.back(), 65535u);
+}
 
 TEST(InventoryTest, ServicesAndWorkloads) {
   const Loaded loaded = load(kInventory);

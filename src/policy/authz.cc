@@ -1,5 +1,7 @@
 #include "policy/authz.h"
 
+#include <string_view>
+
 #include "policy/peer_authn.h"
 
 namespace mutual::policy {
@@ -9,25 +11,26 @@ namespace {
 constexpr std::string_view kSpiffePrefix = "spiffe://";
 constexpr std::string_view kDefaultTrustDomain = "cluster.local";
 
-bool starMatch(const std::string& pattern, const std::string& value) {
+// Views, not copies: the simulator evaluates policies once per connection.
+bool starMatch(std::string_view pattern, std::string_view value) {
   if (pattern == "*") return !value.empty();
   if (pattern.size() > 1 && pattern.back() == '*') {
-    return value.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0;
+    return value.starts_with(pattern.substr(0, pattern.size() - 1));
   }
   if (pattern.size() > 1 && pattern.front() == '*') {
-    const size_t n = pattern.size() - 1;
-    return value.size() >= n && value.compare(value.size() - n, n, pattern, 1, n) == 0;
+    return value.ends_with(pattern.substr(1));
   }
   return pattern == value;
 }
 
 // "ns" of a principal "td/ns/<ns>/sa/<sa>", or "".
-std::string namespaceOf(const std::string& principal) {
+std::string_view namespaceOf(std::string_view principal) {
   const auto pos = principal.find("/ns/");
-  if (pos == std::string::npos) return "";
+  if (pos == std::string_view::npos) return {};
   const auto start = pos + 4;
   const auto end = principal.find('/', start);
-  return principal.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  return principal.substr(start, end == std::string_view::npos ? std::string_view::npos
+                                                               : end - start);
 }
 
 bool anyPrincipal(const std::vector<std::string>& patterns,
@@ -41,7 +44,7 @@ bool anyPrincipal(const std::vector<std::string>& patterns,
 bool anyNamespace(const std::vector<std::string>& patterns,
                   const std::optional<std::string>& peer) {
   if (!peer) return false;
-  const std::string ns = namespaceOf(*peer);
+  const std::string_view ns = namespaceOf(*peer);
   if (ns.empty()) return false;
   for (const auto& p : patterns) {
     if (starMatch(p, ns)) return true;
@@ -103,7 +106,7 @@ std::string qualified(const config::AuthorizationPolicy& p) {
 bool principalMatches(const std::string& pattern, const std::optional<std::string>& peer_id,
                       const std::string& trust_domain) {
   if (!peer_id || peer_id->compare(0, kSpiffePrefix.size(), kSpiffePrefix) != 0) return false;
-  const std::string principal = peer_id->substr(kSpiffePrefix.size());
+  const std::string_view principal = std::string_view(*peer_id).substr(kSpiffePrefix.size());
   if (starMatch(pattern, principal)) return true;
   // Istio expands the default trust domain in a policy to the mesh's trust domain.
   const std::string prefix = std::string(kDefaultTrustDomain) + "/";

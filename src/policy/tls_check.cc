@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
+#include <functional>
 
 namespace mutual::policy {
 
@@ -342,6 +344,14 @@ CheckRow Simulator::evaluateEndpoint(const Client& client, const Target& target,
     case Outcome::kPassthrough:
       why = "the server's sidecar forwards the TLS bytes untouched to the application";
       break;
+    case Outcome::kTls:
+    case Outcome::kMutual:
+      // tls-check called every SIMPLE or MUTUAL rule a CONFLICT (istio-mtls.md §3).
+      why = "the client's sidecar originates " +
+            std::string(row.outcome == Outcome::kTls ? "one-way TLS" : "TLS with the rule's "
+                                                                       "client certificate") +
+            ", not mesh mTLS";
+      break;
     default: break;
   }
   const std::string note = !client_note.empty() ? client_note : server_note;
@@ -359,6 +369,21 @@ CheckRow Simulator::evaluateEndpoint(const Client& client, const Target& target,
 
 Result<std::vector<CheckRow>> Simulator::check(const std::optional<std::string>& from,
                                                const std::optional<std::string>& to) const {
+  std::vector<CheckRow> rows;
+  if (!to) {
+    // Growing a vector of ~10^5 rows costs as much as computing them.
+    size_t per_client = 0;
+    for (const auto& t : targets_) per_client += t.servers.size();
+    rows.reserve(from ? per_client : per_client * config_.workloads.size());
+  }
+  auto n = forEachRow(from, to, [&rows](CheckRow&& row) { rows.push_back(std::move(row)); });
+  if (!n) return fail(n.error());
+  return rows;
+}
+
+Result<size_t> Simulator::forEachRow(const std::optional<std::string>& from,
+                                     const std::optional<std::string>& to,
+                                     const std::function<void(CheckRow&&)>& sink) const {
   std::vector<Client> clients;
   const auto add_client = [&](const Workload& w) {
     clients.push_back({&w, qualifiedName(w.meta), spiffeIdOf(w, settings_.trust_domain)});
@@ -415,10 +440,7 @@ Result<std::vector<CheckRow>> Simulator::check(const std::optional<std::string>&
     for (const auto& t : targets_) targets.push_back(&t);
   }
 
-  std::vector<CheckRow> rows;
-  size_t per_client = 0;
-  for (const auto* t : targets) per_client += t->servers.size();
-  rows.reserve(clients.size() * per_client);
+  size_t rows = 0;
   std::map<std::string, TlsSlots> cache;
   TlsResolution scratch;
   for (const auto& client : clients) {
@@ -426,7 +448,8 @@ Result<std::vector<CheckRow>> Simulator::check(const std::optional<std::string>&
     for (const auto* target : targets) {
       const TlsResolution& resolution = clientTls(client, *target, slots, scratch);
       for (const auto& server : target->servers) {
-        rows.push_back(evaluateEndpoint(client, *target, server, resolution));
+        sink(evaluateEndpoint(client, *target, server, resolution));
+        ++rows;
       }
     }
   }
@@ -449,17 +472,22 @@ Result<std::vector<MigrationBreak>> migrateToStrict(const config::MeshConfig& co
 
   const Simulator now(config, settings);
   const Simulator then(moved, settings);
-  auto before = now.check(std::nullopt, std::nullopt);
-  if (!before) return fail(before.error());
-  auto after = then.check(std::nullopt, std::nullopt);
-  if (!after) return fail(after.error());
-
+  // Both simulations yield the same (client, target, endpoint) sequence, so rows pair up by
+  // index. Streamed in three passes rather than held: two full row sets of a large mesh cost
+  // far more memory and time than computing the few rows that break twice.
+  std::vector<bool> worked;  // per row, now
+  auto n = now.forEachRow(std::nullopt, std::nullopt, [&worked](CheckRow&& row) {
+    worked.push_back(succeeded(row.outcome));
+  });
+  if (!n) return fail(n.error());
+  const std::string prefix = namespace_name + "/";
   std::vector<MigrationBreak> breaks;
-  for (size_t i = 0; i < before->size() && i < after->size(); ++i) {
-    const CheckRow& b = (*before)[i];
-    const CheckRow& a = (*after)[i];
-    if (!namespace_name.empty() && a.server.rfind(namespace_name + "/", 0) != 0) continue;
-    if (!succeeded(b.outcome) || succeeded(a.outcome)) continue;
+  std::vector<size_t> at;  // the row index of each break
+  size_t i = 0;
+  auto m = then.forEachRow(std::nullopt, std::nullopt, [&](CheckRow&& a) {
+    const size_t index = i++;
+    if (index >= worked.size() || !worked[index] || succeeded(a.outcome)) return;
+    if (!namespace_name.empty() && a.server.rfind(prefix, 0) != 0) return;
     std::string why = a.reason;
     if (a.client_tls == "DISABLE") {
       why = "DestinationRule " + a.destination_rule + " sets tls.mode DISABLE";
@@ -470,8 +498,16 @@ Result<std::vector<MigrationBreak>> migrateToStrict(const config::MeshConfig& co
       why = a.reason.substr(a.reason.find('(') == std::string::npos ? 0 : a.reason.find('(') + 1);
       if (!why.empty() && why.back() == ')') why.pop_back();
     }
-    breaks.push_back({b, a, why});
-  }
+    breaks.push_back({CheckRow{}, std::move(a), std::move(why)});
+    at.push_back(index);
+  });
+  if (!m) return fail(m.error());
+  if (breaks.empty()) return breaks;
+  i = 0;
+  size_t next = 0;
+  (void)now.forEachRow(std::nullopt, std::nullopt, [&](CheckRow&& b) {
+    if (next < at.size() && i++ == at[next]) breaks[next++].before = std::move(b);
+  });
   return breaks;
 }
 
