@@ -258,7 +258,10 @@ void BM_MigrateNamespace(benchmark::State& state) {
   }
   state.counters["breaks"] = static_cast<double>(breaks);
 }
-BENCHMARK(BM_MigrateNamespace)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
+BENCHMARK(BM_MigrateNamespace)
+    ->Unit(benchmark::kMillisecond)
+    ->MeasureProcessCPUTime()
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace mutual

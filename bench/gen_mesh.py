@@ -87,7 +87,8 @@ def main() -> int:
 
     def pa(name, namespace, mode, selector=None, ports=None):
         nonlocal n
-        text = f"apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n{meta(name, namespace, n)}spec:\n"
+        text = (f"apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"
+                f"{meta(name, namespace, n)}spec:\n")
         n += 1
         if selector:
             text += "  selector:\n    matchLabels:\n" + "".join(
@@ -156,7 +157,8 @@ def main() -> int:
         else:
             authz(f"{svc(s)}-allow", ns(s), "ALLOW", {"app": svc(s)},
                   "    - from:\n"
-                  f"        - source:\n            principals: [\"cluster.local/ns/{ns(s)}/sa/*\"]\n"
+                  "        - source:\n"
+                  f"            principals: [\"cluster.local/ns/{ns(s)}/sa/*\"]\n"
                   f"            namespaces: [\"{ns(s + 2)}\", \"{ns(s + 3)}\"]\n"
                   "        - source:\n            principals: [\"*\"]\n"
                   "      to:\n        - operation:\n            ports: [\"8080\"]\n"

@@ -47,7 +47,8 @@ void addMeshFlags(CLI::App* cmd, MeshFlags& f) {
                   "istio-system)");
   cmd->add_option("--trust-domain", f.trust_domain,
                   "Mesh trust domain (default: the mesh settings, else cluster.local)");
-  cmd->add_option("--auto-mtls", f.auto_mtls, "Auto-mTLS on or off (default: the mesh settings, "
+  cmd->add_option("--auto-mtls", f.auto_mtls,
+                  "Auto-mTLS on or off (default: the mesh settings, "
                   "else true)")
       ->check(CLI::IsMember({"true", "false"}));
 }
@@ -205,11 +206,16 @@ struct Candidate {
 
 int levelRank(policy::Level level) {
   switch (level) {
-    case policy::Level::kMesh: return 0;
-    case policy::Level::kNamespace: return 1;
-    case policy::Level::kWorkload: return 2;
-    case policy::Level::kPort: return 3;
-    case policy::Level::kDefault: break;
+    case policy::Level::kMesh:
+      return 0;
+    case policy::Level::kNamespace:
+      return 1;
+    case policy::Level::kWorkload:
+      return 2;
+    case policy::Level::kPort:
+      return 3;
+    case policy::Level::kDefault:
+      break;
   }
   return -1;
 }
@@ -228,12 +234,11 @@ std::string usedNote(MtlsMode mode, int rank, const policy::ModeDecision& d) {
 // workload, the workload policy's port entry), the used one first in each, then root-namespace
 // policies whose selector matches (ignored by Istio); "none" rows for empty levels.
 std::vector<Candidate> modeCandidates(const config::MeshConfig& mesh,
-                                      const config::MeshSettings& settings,
-                                      const std::string& ns, const config::Labels& labels,
-                                      uint32_t port, const policy::ModeDecision& d) {
-  const auto selected =
-      policy::selectPeerAuthentications(mesh.peer_authentications, settings.root_namespace, ns,
-                                        labels);
+                                      const config::MeshSettings& settings, const std::string& ns,
+                                      const config::Labels& labels, uint32_t port,
+                                      const policy::ModeDecision& d) {
+  const auto selected = policy::selectPeerAuthentications(mesh.peer_authentications,
+                                                          settings.root_namespace, ns, labels);
   const config::PeerAuthentication* chosen[3] = {selected.mesh, selected.namespace_level,
                                                  selected.workload};
   // Per level (mesh, namespace, workload, ignored root-namespace selectors).
@@ -261,8 +266,8 @@ std::vector<Candidate> modeCandidates(const config::MeshConfig& mesh,
               [](const auto* a, const auto* b) { return policy::olderThan(a->meta, b->meta); });
     if (list.empty() && level < 3) out.push_back({names[level], "-", "-", false, "none", {}});
     for (const auto* p : list) {
-      Candidate c{names[level], qualified(p->meta), std::string(policy::modeName(p->mode)),
-                  false, "", {}};
+      Candidate c{
+          names[level], qualified(p->meta), std::string(policy::modeName(p->mode)), false, "", {}};
       if (level == 3) {
         c.note = "ignored: a selector in the root namespace makes a policy apply to nothing";
       } else if (p == chosen[level]) {
@@ -294,8 +299,7 @@ std::string decidedBy(const policy::ModeDecision& d) {
   }
   std::string out = std::string(policy::levelName(d.level)) + "-level policy " + d.policy;
   if (d.port_entry) {
-    out += " (portLevelMtls entry " + std::to_string(*d.port_entry) +
-           " is UNSET and inherits it)";
+    out += " (portLevelMtls entry " + std::to_string(*d.port_entry) + " is UNSET and inherits it)";
   }
   return out;
 }
@@ -348,13 +352,13 @@ int runMode(const ModeFlags& f) {
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& c : candidates) {
-    rows.push_back({c.port ? "port " + std::to_string(*c.port) : c.level, c.policy, c.mode,
-                    c.note});
+    rows.push_back(
+        {c.port ? "port " + std::to_string(*c.port) : c.level, c.policy, c.mode, c.note});
   }
   rows.push_back({"effective", d.policy.empty() ? "-" : d.policy,
                   std::string(policy::modeName(d.mode)), decidedBy(d)});
-  std::cout << "Workload " << f.namespace_name << " {" << labelsText(*labels) << "} port "
-            << f.port << " (a workload port: the container port, the Service's targetPort)\n";
+  std::cout << "Workload " << f.namespace_name << " {" << labelsText(*labels) << "} port " << f.port
+            << " (a workload port: the container port, the Service's targetPort)\n";
   printTable(std::cout, {"level", "policy", "mode", "note"}, rows);
   return kExitOk;
 }
@@ -401,11 +405,21 @@ void appendJsonString(std::string& out, std::string_view s) {
   out += '"';
   for (const char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           static constexpr char kHex[] = "0123456789abcdef";
@@ -421,7 +435,8 @@ void appendJsonString(std::string& out, std::string_view s) {
 }
 
 // A string field, null when empty or "-".
-void appendField(std::string& out, std::string_view key, std::string_view value, bool first = false) {
+void appendField(std::string& out, std::string_view key, std::string_view value,
+                 bool first = false) {
   if (!first) out += ", ";
   appendJsonString(out, key);
   out += ": ";
@@ -502,8 +517,8 @@ struct Tally {
 };
 
 constexpr std::array<std::string_view, 9> kTlsHeaders = {
-    "CLIENT", "HOST:PORT", "SERVER", "SERVER MODE", "CLIENT TLS", "DESTINATION RULE", "STATUS",
-    "OUTCOME", "REASON"};
+    "CLIENT",           "HOST:PORT", "SERVER",  "SERVER MODE", "CLIENT TLS",
+    "DESTINATION RULE", "STATUS",    "OUTCOME", "REASON"};
 
 // printTable's format (upper-case headers, two spaces between columns, no trailing blanks),
 // streamed from the simulator: a first pass measures the columns, a second writes them, so
@@ -559,8 +574,9 @@ std::optional<Error> checkTo(const Inputs& in, const std::string& to) {
     if (host == base || host == base + ".svc" || host == base + suffix) return std::nullopt;
   }
   return Error{Code::kNotFound,
-               "--to " + to + ": no Service " + host + " in the inventory (an external host is "
-                              "written as its DNS name, e.g. api.example.com:443)",
+               "--to " + to + ": no Service " + host +
+                   " in the inventory (an external host is "
+                   "written as its DNS name, e.g. api.example.com:443)",
                ""};
 }
 
@@ -700,8 +716,8 @@ std::vector<NotStrict> notStrictAfter(const config::MeshConfig& mesh,
     for (uint32_t port : servedPorts(mesh, w)) {
       if (std::find(w.linkerd_skip_inbound_ports.begin(), w.linkerd_skip_inbound_ports.end(),
                     port) != w.linkerd_skip_inbound_ports.end()) {
-        out.push_back({name, port, "-",
-                       "in config.linkerd.io/skip-inbound-ports: bypasses the proxy"});
+        out.push_back(
+            {name, port, "-", "in config.linkerd.io/skip-inbound-ports: bypasses the proxy"});
         continue;
       }
       const auto d = policy::effectiveMode(moved, settings.root_namespace, w.meta.namespace_name,
@@ -717,8 +733,8 @@ int runMigrate(const MigrateFlags& f) {
   auto output = parseOutput(f.output, {"table", "json"});
   if (!output) return reportError(output.error());
   if (f.to != "STRICT") {
-    return reportError(Error{Code::kInvalidArgument,
-                             "--to " + f.to + ": only STRICT is supported", ""});
+    return reportError(
+        Error{Code::kInvalidArgument, "--to " + f.to + ": only STRICT is supported", ""});
   }
   if (f.whole_mesh == !f.namespace_name.empty()) {
     return reportError(
@@ -730,22 +746,21 @@ int runMigrate(const MigrateFlags& f) {
   const auto& mesh = in->mesh;
   const auto& settings = in->settings;
   if (!f.whole_mesh) {
-    const bool known = std::any_of(mesh.workloads.begin(), mesh.workloads.end(),
-                                   [&](const config::Workload& w) {
-                                     return w.meta.namespace_name == f.namespace_name;
-                                   });
+    const bool known = std::any_of(
+        mesh.workloads.begin(), mesh.workloads.end(),
+        [&](const config::Workload& w) { return w.meta.namespace_name == f.namespace_name; });
     if (!known) {
-      return reportError(Error{Code::kNotFound,
-                               "--namespace " + f.namespace_name +
-                                   ": no workload of the inventory is in that namespace",
-                               ""});
+      return reportError(Error{
+          Code::kNotFound,
+          "--namespace " + f.namespace_name + ": no workload of the inventory is in that namespace",
+          ""});
     }
   }
   const std::string scope = f.whole_mesh ? settings.root_namespace : f.namespace_name;
   const auto current = policy::selectPeerAuthentications(mesh.peer_authentications,
                                                          settings.root_namespace, scope, {});
-  const config::PeerAuthentication* replaced = f.whole_mesh ? current.mesh
-                                                            : current.namespace_level;
+  const config::PeerAuthentication* replaced =
+      f.whole_mesh ? current.mesh : current.namespace_level;
   auto breaks = policy::migrateToStrict(mesh, settings, f.whole_mesh ? "" : f.namespace_name);
   if (!breaks) return reportError(breaks.error());
   const auto not_strict = notStrictAfter(
@@ -780,13 +795,14 @@ int runMigrate(const MigrateFlags& f) {
                            {"mode", orNull(n.mode)},
                            {"reason", n.reason}});
     }
-    ordered_json j{{"scope", f.whole_mesh ? "mesh" : "namespace"},
-                   {"namespace", scope},
-                   {"to", "STRICT"},
-                   {"replaces", replaced ? ordered_json(qualified(replaced->meta)) : ordered_json()},
-                   {"breaks", std::move(list)},
-                   {"not_strict", std::move(remaining)},
-                   {"mesh", settingsJson(settings)}};
+    ordered_json j{
+        {"scope", f.whole_mesh ? "mesh" : "namespace"},
+        {"namespace", scope},
+        {"to", "STRICT"},
+        {"replaces", replaced ? ordered_json(qualified(replaced->meta)) : ordered_json()},
+        {"breaks", std::move(list)},
+        {"not_strict", std::move(remaining)},
+        {"mesh", settingsJson(settings)}};
     std::cout << j.dump(2) << "\n";
     return rc;
   }
@@ -807,8 +823,8 @@ int runMigrate(const MigrateFlags& f) {
   if (breaks->empty()) {
     std::cout << "Nothing breaks: no connection that works today would fail.\n";
   } else {
-    std::cout << breaks->size() << " connection" << (breaks->size() == 1 ? "" : "s")
-              << " that work" << (breaks->size() == 1 ? "s" : "") << " today would fail:\n";
+    std::cout << breaks->size() << " connection" << (breaks->size() == 1 ? "" : "s") << " that work"
+              << (breaks->size() == 1 ? "s" : "") << " today would fail:\n";
     std::vector<std::vector<std::string>> rows;
     for (const auto& b : *breaks) {
       rows.push_back({b.after.client, hostPort(b.after), serverText(b.after),
@@ -864,12 +880,8 @@ int runValidate(const ValidateFlags& f) {
     }
     ordered_json counts = ordered_json::object();
     for (const auto& [kind, n] : kinds) counts[kind] = n;
-    ordered_json j{{"valid", errors == 0},
-                   {"files", in->files},
-                   {"documents", in->documents},
-                   {"errors", errors},
-                   {"warnings", warnings},
-                   {"findings", std::move(list)},
+    ordered_json j{{"valid", errors == 0}, {"files", in->files},   {"documents", in->documents},
+                   {"errors", errors},     {"warnings", warnings}, {"findings", std::move(list)},
                    {"read", counts}};
     std::cout << j.dump(2) << "\n";
     return rc;
@@ -893,16 +905,16 @@ int runValidate(const ValidateFlags& f) {
 
 void registerCheckCommands(CLI::App& root, int& exit_code) {
   CLI::App* check = root.add_subcommand(
-      "check", "Check mesh policy offline: effective mTLS modes, client x server outcomes, "
-               "STRICT migrations, manifest validation");
+      "check",
+      "Check mesh policy offline: effective mTLS modes, client x server outcomes, "
+      "STRICT migrations, manifest validation");
   check->require_subcommand(1);
 
   auto mode = std::make_shared<ModeFlags>();
   CLI::App* mode_cmd = check->add_subcommand(
       "mode", "The effective PeerAuthentication mode of a workload port, and what decided it");
   addMeshFlags(mode_cmd, mode->mesh);
-  mode_cmd->add_option("--namespace", mode->namespace_name, "The workload's namespace")
-      ->required();
+  mode_cmd->add_option("--namespace", mode->namespace_name, "The workload's namespace")->required();
   mode_cmd->add_option("--labels", mode->labels, "The workload's labels: k=v[,k=v]");
   mode_cmd->add_option("--port", mode->port, "The workload (container) port")->required();
   mode_cmd->add_option("-o,--output", mode->output, "table|json")->capture_default_str();

@@ -48,7 +48,9 @@ struct CheckRow {
   std::string policy;            // the PeerAuthentication that decided the server mode, or "-"
   Status status = Status::kOk;
   Outcome outcome = Outcome::kPlaintext;
-  std::string reason;  // one line for every row that is not OK or that fails
+  // One line for every row that is not OK or that fails, and for a client without a proxy
+  // (no sidecar, or the port in its skip-outbound-ports); "" otherwise.
+  std::string reason;
 };
 
 // Evaluates the whole inventory. Build once, query many times: the construction indexes the
