@@ -10,7 +10,7 @@ packages=(
   libssl-dev libexpected-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   libspdlog-dev libfmt-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev openssl python3 python3-cryptography
+  libgtest-dev libgmock-dev libbenchmark-dev openssl python3 python3-cryptography jq
   # fuzzing (libFuzzer ships with clang's runtime)
   clang libclang-rt-14-dev
 )

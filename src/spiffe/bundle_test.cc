@@ -335,12 +335,14 @@ PKeyPtr publicKeyFromJwk(const json& jwk) {
   }
   std::unique_ptr<OSSL_PARAM_BLD, crypto::Deleter<OSSL_PARAM_BLD_free>> bld(OSSL_PARAM_BLD_new());
   std::vector<crypto::BignumPtr> keep;
+  // The builder keeps pointers until OSSL_PARAM_BLD_to_param: these must outlive it.
   std::string point;
+  std::string crv;
   const char* algorithm = nullptr;
   if (kty == "EC") {
     algorithm = "EC";
     point = "\x04" + b64url(jwk, "x") + b64url(jwk, "y");
-    const std::string crv = jwk.value("crv", "");
+    crv = jwk.value("crv", "");
     OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, crv.c_str(), 0);
     OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
                                      point.size());

@@ -20,7 +20,13 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 show() { echo "--- stdout"; cat "$TMP/out"; echo "--- stderr"; cat "$TMP/err"; }
 
 command -v openssl >/dev/null || fail "openssl not found"
-python3 -c 'import cryptography' 2>/dev/null || fail "python3 cannot import cryptography"
+# The first python3 that has `cryptography` (Debian's python3-cryptography is in scripts/deps.sh;
+# a python3 earlier on PATH, such as a pyenv one, may lack it).
+PY=""
+for candidate in python3 /usr/bin/python3; do
+  if "$candidate" -c 'import cryptography' 2>/dev/null; then PY=$candidate; break; fi
+done
+[[ -n $PY ]] || fail "no python3 can import cryptography (apt-get install python3-cryptography)"
 
 # Runs a command, recording stdout, stderr and the exit code in RC (never aborts the script).
 run() {
@@ -213,7 +219,7 @@ EOF
 profile() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$TMP/profiles.tsv"; }
 # check_profiles: checks every queued certificate's profile with `cryptography`.
 check_profiles() {
-  run python3 "$TMP/check_cert.py" "$TMP/profiles.tsv"
+  run "$PY" "$TMP/check_cert.py" "$TMP/profiles.tsv"
   cat "$TMP/out"
   [[ $RC -eq 0 ]] || { cat "$TMP/err"; fail "cryptography profile check"; }
   : >"$TMP/profiles.tsv"
