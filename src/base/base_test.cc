@@ -119,3 +119,15 @@ TEST(Encoding, Base64RoundTripsAndRejectsGarbage) {
 
 }  // namespace
 }  // namespace mutual
+
+namespace mutual {
+namespace {
+
+TEST(Encoding, QuotesForJsonAndYaml) {
+  std::string out;
+  appendQuoted(out, std::string("a\"b\\c\nd\x01\x7f", 9));
+  EXPECT_EQ(out, "\"a\\\"b\\\\c\\nd\\u0001\\u007f\"");
+}
+
+}  // namespace
+}  // namespace mutual

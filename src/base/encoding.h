@@ -16,4 +16,8 @@ Result<std::string> base64Decode(std::string_view text);
 std::string base64UrlEncode(std::string_view data);
 Result<std::string> base64UrlDecode(std::string_view text);
 
+// Appends `text` as a double-quoted JSON string (also a valid YAML double-quoted scalar):
+// quotes, backslashes and control characters escaped, other bytes copied.
+void appendQuoted(std::string& out, std::string_view text);
+
 }  // namespace mutual

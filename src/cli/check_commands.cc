@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/encoding.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "config/manifest.h"
@@ -401,38 +402,7 @@ class Writer {
   std::string buf_;
 };
 
-void appendJsonString(std::string& out, std::string_view s) {
-  out += '"';
-  for (const char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out += kHex[(c >> 4) & 0xf];
-          out += kHex[c & 0xf];
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
+void appendJsonString(std::string& out, std::string_view s) { appendQuoted(out, s); }
 
 // A string field, null when empty or "-".
 void appendField(std::string& out, std::string_view key, std::string_view value,

@@ -733,38 +733,10 @@ namespace {
 
 // Double-quotes a YAML scalar when a plain one would be read back differently.
 std::string yamlScalar(std::string_view s) {
-  const bool plain = readsAsPlainString(s);
-  if (plain) return std::string(s);
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out += "\\x";
-          out += kHex[c >> 4];
-          out += kHex[c & 15];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
+  if (readsAsPlainString(s)) return std::string(s);
+  std::string out;
+  appendQuoted(out, s);
+  return out;
 }
 
 void renderMap(std::string& out, std::string_view name,
