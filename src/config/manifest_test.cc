@@ -200,3 +200,40 @@ TEST(LoadTest, ErrorsNameTheFile) {
 
 }  // namespace
 }  // namespace mutual::config
+
+namespace mutual::config {
+namespace {
+
+TEST(ManifestCharacterSet, ControlCharactersAreRefusedWithTheirLine) {
+  // This input sent yaml-cpp 0.7 into an endless loop (fuzz/manifest_fuzz.cc).
+  const std::string hang("\x2c\x7f\x00\x00nd\xa5\x0e", 8);
+  auto r = parseManifests(hang, "bin.yaml");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+  EXPECT_EQ(r.error().message.rfind("bin.yaml:1: invalid YAML: control character 0x7f", 0), 0u)
+      << r.error().message;
+  auto second_line = parseManifests("a: 1\nb: \x01\n", "x.yaml");
+  ASSERT_FALSE(second_line);
+  EXPECT_EQ(second_line.error().message.rfind("x.yaml:2:", 0), 0u) << second_line.error().message;
+  // Tabs, CR and LF are fine.
+  EXPECT_TRUE(parseManifests("# comment\r\n\t\n", "ok.yaml"));
+}
+
+}  // namespace
+}  // namespace mutual::config
+
+namespace mutual::config {
+namespace {
+
+TEST(ManifestProgress, AStrayTopLevelCommaIsAnErrorNotAHang) {
+  // yaml-cpp 0.7's LoadAll loops forever on these (fuzz/manifest_fuzz.cc).
+  for (const char* text : {",;ULL\n", ",\n", "apiVersion: v1\n---\n,\n"}) {
+    auto r = parseManifests(text, "comma.yaml");
+    ASSERT_FALSE(r) << text;
+    EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+    EXPECT_EQ(r.error().message.rfind("comma.yaml:", 0), 0u) << r.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace mutual::config
