@@ -1,3 +1,4 @@
+#include "base/testing.h"
 #include "ca/authority.h"
 
 #include <gtest/gtest.h>
@@ -31,11 +32,7 @@ using std::chrono::seconds;
 const TimePoint kNow = fromUnix(1'780'000'000);  // 2026-05-28
 constexpr char kWebId[] = "spiffe://example.org/ns/default/sa/web";
 
-template <typename T>
-T must(Result<T> r) {
-  if (!r) throw std::runtime_error(r.error().message);
-  return std::move(*r);
-}
+using mutual::testing::must;
 
 spiffe::TrustDomain td(const char* name) { return must(spiffe::TrustDomain::parse(name)); }
 spiffe::SpiffeId id(const char* text) { return must(spiffe::SpiffeId::parse(text)); }

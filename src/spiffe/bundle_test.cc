@@ -1,3 +1,4 @@
+#include "base/testing.h"
 #include "spiffe/bundle.h"
 
 #include <gtest/gtest.h>
@@ -29,11 +30,7 @@ using std::chrono::hours;
 
 const TimePoint kNow = fromUnix(1'780'000'000);
 
-template <typename T>
-T must(Result<T> r) {
-  if (!r) throw std::runtime_error(r.error().message);
-  return std::move(*r);
-}
+using mutual::testing::must;
 
 TrustDomain td(const char* name) { return must(TrustDomain::parse(name)); }
 

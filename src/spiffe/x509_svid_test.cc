@@ -1,3 +1,4 @@
+#include "base/testing.h"
 #include "spiffe/x509_svid.h"
 
 #include <gtest/gtest.h>
@@ -28,11 +29,7 @@ using std::chrono::seconds;
 const TimePoint kNow = fromUnix(1'780'000'000);  // 2026-05-28
 constexpr char kWebId[] = "spiffe://example.org/ns/default/sa/web";
 
-template <typename T>
-T must(Result<T> r) {
-  if (!r) throw std::runtime_error(r.error().message);
-  return std::move(*r);
-}
+using mutual::testing::must;
 
 ca::Authority toAuthority(ca::Issued issued) {
   return ca::Authority{std::move(issued.cert), std::move(issued.key), std::move(issued.chain),
