@@ -8,9 +8,13 @@ packages=(
   build-essential cmake ninja-build pkg-config
   # libraries (see ARCHITECTURE.md, Dependencies)
   libssl-dev libexpected-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
-  libspdlog-dev libfmt-dev
+  libspdlog-dev libfmt-dev libasio-dev libcpp-httplib-dev prometheus-cpp-dev
+  libsqlite3-dev libpq-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev openssl python3 python3-cryptography jq
+  # real peers for integration tests and bench/compare.sh (interop.md)
+  curl postgresql haproxy nginx libnginx-mod-stream stunnel4 wrk iperf3
+  python3-grpcio python3-grpc-tools
   # fuzzing (libFuzzer ships with clang's runtime)
   clang libclang-rt-14-dev
 )
