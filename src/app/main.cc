@@ -5,6 +5,7 @@
 
 #include "app/apply.h"
 #include "app/cli_main.h"
+#include "app/roles.h"
 #include "base/error.h"
 #include "cli/commands.h"
 
@@ -20,6 +21,8 @@ int runCommandLine(const std::vector<std::string>& args) {
   cli::registerCertCommands(app, exit_code);
   cli::registerCheckCommands(app, exit_code);
   registerApplyCommand(app, exit_code);
+  cli::registerProxyConfigCommands(app, exit_code);
+  registerProxyRole(app, exit_code);
 
   auto demo_dir = std::make_shared<std::string>("demo");
   CLI::App* demo = app.add_subcommand(

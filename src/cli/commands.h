@@ -11,5 +11,7 @@ void registerCertCommands(CLI::App& root, int& exit_code);
 // `mutual check mode|tls|migrate|validate`: the policy engine over mesh manifests. Exit codes:
 // 0 ok, 1 invalid (validate), 2 bad input (including invalid documents), 3 a check failed.
 void registerCheckCommands(CLI::App& root, int& exit_code);
+// `mutual proxy-config secret|edges --admin ADDR` (proxy_config_commands.cc).
+void registerProxyConfigCommands(CLI::App& root, int& exit_code);
 
 }  // namespace mutual::cli

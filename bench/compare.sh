@@ -1,0 +1,361 @@
+#!/usr/bin/env bash
+# Side-by-side mTLS proxy benchmark on loopback (issue 4): for each pair — mutual, haproxy,
+# nginx (stream), stunnel — a client-side proxy takes plaintext and originates mTLS to a
+# server-side proxy that requires a client certificate (ECDSA P-256: root, intermediate, leaf),
+# both in front of the same nginx HTTP backend; plus "direct" (wrk to the backend). One worker
+# per proxy side. Measures:
+#   (a) keep-alive requests/s and p50/p99 latency at 64 connections (wrk);
+#   (b) a new connection per request (full mTLS handshakes between the proxies);
+#   (c) the same with TLS session resumption;
+#   (d) bulk throughput (iperf3);
+#   (e) proxy CPU per 1,000 requests/s, RSS, and RSS per 1,000 idle mTLS connections.
+# Then ratios of mutual to the best peer. Results: $OUT/results.json and $OUT/summary.md.
+#
+# Usage: bench/compare.sh [MUTUAL_BINARY]   (default: build-bench/mutual, built if missing)
+# Environment: DURATION (s per wrk run, default 10), RUNS (repetitions, median kept, default 3),
+#   PAIRS (default "mutual haproxy nginx stunnel"), IDLE (idle connections, default 1000),
+#   OUT (default /tmp/mutual-compare).
+# Needs: wrk iperf3 haproxy nginx (libnginx-mod-stream) stunnel4 openssl python3 jq.
+# The machine should be otherwise idle: the figures are only as quiet as the machine.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+mutual=${1:-$root/build-bench/mutual}
+duration=${DURATION:-10}
+runs=${RUNS:-3}
+pairs=${PAIRS:-"mutual haproxy nginx stunnel"}
+idle=${IDLE:-1000}
+out=${OUT:-/tmp/mutual-compare}
+for tool in wrk iperf3 haproxy nginx stunnel4 openssl python3 jq; do
+  command -v $tool >/dev/null || { echo "compare.sh: $tool is required" >&2; exit 2; }
+done
+if [[ ! -x $mutual ]]; then
+  cmake -S "$root" -B "$root/build-bench" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  ninja -C "$root/build-bench" mutual >/dev/null
+fi
+rm -rf "$out"; mkdir -p "$out"
+cd "$out"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+ulimit -n 65536 2>/dev/null || ulimit -n 8192 || true
+
+# ---- PKI: root -> intermediate -> leaves with SPIFFE IDs ----------------------------------------
+"$mutual" ca init --trust-domain bench.local --out pki/root >/dev/null
+"$mutual" ca intermediate --ca pki/root --out pki/int --name bench-int >/dev/null
+"$mutual" cert issue --ca pki/int --spiffe-id spiffe://bench.local/ns/bench/sa/server \
+  --dns localhost --ip 127.0.0.1 --ttl 24h --out pki/server >/dev/null
+"$mutual" cert issue --ca pki/int --spiffe-id spiffe://bench.local/ns/bench/sa/client \
+  --dns localhost --ip 127.0.0.1 --ttl 24h --out pki/client >/dev/null
+for who in server client; do
+  cat pki/$who/tls.crt pki/$who/tls.key > pki/$who/combined.pem
+done
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done
+  echo "compare.sh: nothing listens on $1" >&2; return 1
+}
+cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' /proc/$p/stat))); done; echo $t; }
+rss_kb() { local t=0; for p in "$@"; do t=$((t + $(awk '/VmRSS/{print $2}' /proc/$p/status))); done; echo $t; }
+hz=$(getconf CLK_TCK)
+
+# ---- the backend: nginx answering a small page, kept alive ----------------------------------------
+backend=$(port)
+mkdir -p backend/logs
+cat > backend/nginx.conf <<CONF
+worker_processes 1;
+error_log stderr error;
+pid $out/backend/nginx.pid;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$backend reuseport; location / { return 200 "hello from the backend\n"; } }
+}
+CONF
+nginx -c "$out/backend/nginx.conf" -p "$out/backend" -g 'daemon off;' & pids+=($!)
+iperf_port=$(port)
+iperf3 -s -B 127.0.0.1 -p "$iperf_port" >/dev/null 2>&1 & pids+=($!)
+wait_port "$backend"
+
+# ---- each pair: start(pair, resumption) sets CLIENT_PORT and PAIR_PIDS --------------------------
+start_mutual() {
+  local resume=$1 dir=$out/mutual-$2 c s sa ca
+  mkdir -p "$dir/policies"; c=$(port); s=$(port); sa=$(port); ca=$(port)
+  cat > "$dir/policies/strict.yaml" <<YAML
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: bench}
+spec: {mtls: {mode: STRICT}}
+YAML
+  cat > "$dir/server.yaml" <<YAML
+workload: {namespace: bench, name: server, service_account: server}
+trust_domain: bench.local
+credentials: {files: {cert: $out/pki/server/tls.crt, key: $out/pki/server/tls.key, bundle: $out/pki/server/ca.crt}}
+policies: [$dir/policies]
+inbound: [{port: 80, listen: 127.0.0.1:$s, forward: 127.0.0.1:$TARGET}]
+admin: 127.0.0.1:$sa
+access_log: "off"
+workers: 1
+tls: {session_resumption: $resume}
+YAML
+  cat > "$dir/client.yaml" <<YAML
+workload: {namespace: bench, name: client, service_account: client}
+trust_domain: bench.local
+credentials: {files: {cert: $out/pki/client/tls.crt, key: $out/pki/client/tls.key, bundle: $out/pki/client/ca.crt}}
+outbound: [{listen: 127.0.0.1:$c, destination: "server.bench.svc.cluster.local:80", endpoints: ["127.0.0.1:$s"]}]
+admin: 127.0.0.1:$ca
+access_log: "off"
+workers: 1
+tls: {session_resumption: $resume}
+YAML
+  "$mutual" proxy run -c "$dir/server.yaml" 2>"$dir/server.log" & PAIR_PIDS=($!)
+  "$mutual" proxy run -c "$dir/client.yaml" 2>"$dir/client.log" & PAIR_PIDS+=($!)
+  CLIENT_PORT=$c; wait_port "$s"; wait_port "$c"
+}
+
+start_haproxy() {
+  local resume=$1 dir=$out/haproxy-$2 c s reuse=""
+  mkdir -p "$dir"; c=$(port); s=$(port)
+  [[ $resume == false ]] && reuse="no-ssl-reuse"
+  cat > "$dir/server.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 40000
+  tune.ssl.default-dh-param 2048
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+frontend mtls
+  bind 127.0.0.1:$s ssl crt $out/pki/server/combined.pem ca-file $out/pki/server/ca.crt verify required
+  default_backend app
+backend app
+  server app 127.0.0.1:$TARGET
+CONF
+  cat > "$dir/client.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 40000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+frontend plain
+  bind 127.0.0.1:$c
+  default_backend mesh
+backend mesh
+  server peer 127.0.0.1:$s ssl crt $out/pki/client/combined.pem ca-file $out/pki/client/ca.crt verify required verifyhost localhost $reuse
+CONF
+  haproxy -f "$dir/server.cfg" -db 2>"$dir/server.log" & PAIR_PIDS=($!)
+  haproxy -f "$dir/client.cfg" -db 2>"$dir/client.log" & PAIR_PIDS+=($!)
+  CLIENT_PORT=$c; wait_port "$s"; wait_port "$c"
+}
+
+start_nginx() {
+  local resume=$1 dir=$out/nginx-$2 c s reuse=on
+  mkdir -p "$dir/s" "$dir/c"; c=$(port); s=$(port)
+  [[ $resume == false ]] && reuse=off
+  local module=/usr/lib/nginx/modules/ngx_stream_module.so
+  cat > "$dir/s/nginx.conf" <<CONF
+load_module $module;
+worker_processes 1;
+error_log stderr error;
+pid $dir/s/nginx.pid;
+events { worker_connections 40000; }
+stream {
+  ssl_session_cache shared:S:10m;
+  server {
+    listen 127.0.0.1:$s ssl;
+    ssl_certificate $out/pki/server/tls.crt;
+    ssl_certificate_key $out/pki/server/tls.key;
+    ssl_client_certificate $out/pki/server/ca.crt;
+    ssl_verify_client on;
+    ssl_verify_depth 3;
+    proxy_pass 127.0.0.1:$TARGET;
+  }
+}
+CONF
+  cat > "$dir/c/nginx.conf" <<CONF
+load_module $module;
+worker_processes 1;
+error_log stderr error;
+pid $dir/c/nginx.pid;
+events { worker_connections 40000; }
+stream {
+  server {
+    listen 127.0.0.1:$c;
+    proxy_pass 127.0.0.1:$s;
+    proxy_ssl on;
+    proxy_ssl_certificate $out/pki/client/tls.crt;
+    proxy_ssl_certificate_key $out/pki/client/tls.key;
+    proxy_ssl_trusted_certificate $out/pki/client/ca.crt;
+    proxy_ssl_verify on;
+    proxy_ssl_verify_depth 3;
+    proxy_ssl_name localhost;
+    proxy_ssl_session_reuse $reuse;
+  }
+}
+CONF
+  nginx -c "$dir/s/nginx.conf" -p "$dir/s" -g 'daemon off;' & PAIR_PIDS=($!)
+  nginx -c "$dir/c/nginx.conf" -p "$dir/c" -g 'daemon off;' & PAIR_PIDS+=($!)
+  CLIENT_PORT=$c; wait_port "$s"; wait_port "$c"
+  # nginx forks its worker: measure the workers, which do the work.
+  sleep 0.3
+  local workers=()
+  for p in "${PAIR_PIDS[@]}"; do workers+=($(pgrep -P "$p")); done
+  PAIR_PIDS=("${PAIR_PIDS[@]}"); MEASURE_PIDS=("${workers[@]}")
+}
+
+start_stunnel() {
+  local resume=$1 dir=$out/stunnel-$2 c s cache=""
+  mkdir -p "$dir"; c=$(port); s=$(port)
+  [[ $resume == false ]] && cache="sessionCacheSize = 1
+sessionCacheTimeout = 1"
+  cat > "$dir/server.conf" <<CONF
+foreground = yes
+pid =
+[mtls]
+accept = 127.0.0.1:$s
+connect = 127.0.0.1:$TARGET
+cert = $out/pki/server/tls.crt
+key = $out/pki/server/tls.key
+CAfile = $out/pki/server/ca.crt
+verifyChain = yes
+requireCert = yes
+$cache
+CONF
+  cat > "$dir/client.conf" <<CONF
+foreground = yes
+pid =
+[plain]
+client = yes
+accept = 127.0.0.1:$c
+connect = 127.0.0.1:$s
+cert = $out/pki/client/tls.crt
+key = $out/pki/client/tls.key
+CAfile = $out/pki/client/ca.crt
+verifyChain = yes
+checkHost = localhost
+$cache
+CONF
+  stunnel4 "$dir/server.conf" 2>"$dir/server.log" & PAIR_PIDS=($!)
+  stunnel4 "$dir/client.conf" 2>"$dir/client.log" & PAIR_PIDS+=($!)
+  CLIENT_PORT=$c; wait_port "$s"; wait_port "$c"
+}
+
+stop_pair() {
+  for p in "${PAIR_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PAIR_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+
+# wrk_run PORT EXTRA... -> prints "rps p50_ms p99_ms"
+wrk_run() {
+  local p=$1; shift
+  wrk -t2 -c64 -d"${duration}s" --latency "$@" "http://127.0.0.1:$p/" > "$out/wrk.txt" 2>&1 || true
+  python3 - "$out/wrk.txt" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+def ms(v, unit):
+    return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+lat = dict((k, ms(v, u)) for k, v, u in re.findall(r"\s(50|99)%\s+([\d.]+)(us|ms|s)", text))
+errors = re.search(r"Socket errors: (.*)", text)
+non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+print(f"{rps:.0f} {lat.get('50', 0):.3f} {lat.get('99', 0):.3f} {int(non2xx.group(1)) if non2xx else 0}")
+PY
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+results=$out/results.jsonl
+: > "$results"
+record() { echo "{\"pair\":\"$1\",\"metric\":\"$2\",\"value\":$3}" >> "$results"; }
+
+measure_pair() {
+  local pair=$1
+  for run in $(seq "$runs"); do
+    # (a) keep-alive, (e) CPU per 1k rps and RSS.
+    TARGET=$backend; MEASURE_PIDS=()
+    start_$pair true ka$run; [[ ${#MEASURE_PIDS[@]} -eq 0 ]] && MEASURE_PIDS=("${PAIR_PIDS[@]}")
+    local t0 t1 r
+    t0=$(cpu_ticks "${MEASURE_PIDS[@]}")
+    read -r rps p50 p99 bad < <(wrk_run "$CLIENT_PORT")
+    t1=$(cpu_ticks "${MEASURE_PIDS[@]}")
+    record $pair keepalive_rps "$rps"; record $pair keepalive_p50_ms "$p50"; record $pair keepalive_p99_ms "$p99"
+    record $pair keepalive_errors "$bad"
+    record $pair cpu_ms_per_1k_requests "$(python3 -c "print(round(($t1-$t0)/$hz*1000/max($rps*$duration/1000,1e-9),3))")"
+    record $pair rss_kb "$(rss_kb "${MEASURE_PIDS[@]}")"
+    # (e) RSS per 1,000 idle mTLS connections.
+    local before after
+    before=$(rss_kb "${MEASURE_PIDS[@]}")
+    coproc IDLE_CONNS { python3 "$root/bench/compare/idle_conns.py" 127.0.0.1 "$CLIENT_PORT" "$idle"; }
+    read -r _ _ <&"${IDLE_CONNS[0]}"
+    after=$(rss_kb "${MEASURE_PIDS[@]}")
+    exec {IDLE_CONNS[1]}>&-; wait "$IDLE_CONNS_PID" 2>/dev/null || true
+    record $pair idle_rss_kb_per_1k "$(python3 -c "print(round(($after-$before)*1000/$idle))")"
+    stop_pair
+    # (b) full handshakes: a new connection per request, no resumption.
+    MEASURE_PIDS=(); start_$pair false full$run; [[ ${#MEASURE_PIDS[@]} -eq 0 ]] && MEASURE_PIDS=("${PAIR_PIDS[@]}")
+    t0=$(cpu_ticks "${MEASURE_PIDS[@]}")
+    read -r rps p50 p99 bad < <(wrk_run "$CLIENT_PORT" -H "Connection: close")
+    t1=$(cpu_ticks "${MEASURE_PIDS[@]}")
+    record $pair full_handshakes_per_s "$rps"
+    record $pair cpu_ms_per_new_connection "$(python3 -c "print(round(($t1-$t0)/$hz*1000/max($rps*$duration,1e-9),3))")"
+    stop_pair
+    # (c) resumed handshakes.
+    MEASURE_PIDS=(); start_$pair true res$run
+    read -r rps p50 p99 bad < <(wrk_run "$CLIENT_PORT" -H "Connection: close")
+    record $pair resumed_handshakes_per_s "$rps"
+    stop_pair
+    # (d) bulk throughput through the pair to iperf3.
+    TARGET=$iperf_port; MEASURE_PIDS=(); start_$pair true bulk$run
+    local gbps
+    gbps=$(iperf3 -c 127.0.0.1 -p "$CLIENT_PORT" -t "$duration" -J 2>/dev/null |
+           jq '.end.sum_received.bits_per_second / 1e9' 2>/dev/null || echo 0)
+    record $pair bulk_gbit_s "$gbps"
+    stop_pair
+  done
+}
+
+echo "compare.sh: $runs runs of ${duration}s per measurement; results in $out" >&2
+for run in $(seq "$runs"); do
+  read -r rps p50 p99 bad < <(wrk_run "$backend")
+  record direct keepalive_rps "$rps"; record direct keepalive_p50_ms "$p50"; record direct keepalive_p99_ms "$p99"
+done
+for pair in $pairs; do
+  echo "compare.sh: $pair" >&2
+  measure_pair "$pair"
+done
+
+python3 - "$results" "$out/summary.md" "$out/results.json" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+data = {}
+for r in rows:
+    data.setdefault(r["pair"], {}).setdefault(r["metric"], []).append(r["value"])
+med = {p: {m: statistics.median(v) for m, v in ms.items()} for p, ms in data.items()}
+json.dump(med, open(sys.argv[3], "w"), indent=2)
+metrics = [("keepalive_rps", "keep-alive req/s", max), ("keepalive_p50_ms", "p50 ms", min),
+           ("keepalive_p99_ms", "p99 ms", min), ("cpu_ms_per_1k_requests", "CPU ms / 1k req", min),
+           ("full_handshakes_per_s", "full handshakes/s", max),
+           ("cpu_ms_per_new_connection", "CPU ms / new conn", min),
+           ("resumed_handshakes_per_s", "resumed handshakes/s", max),
+           ("bulk_gbit_s", "bulk Gbit/s", max), ("rss_kb", "RSS KiB (both sides)", min),
+           ("idle_rss_kb_per_1k", "RSS KiB / 1k idle", min)]
+pairs = [p for p in ["direct", "mutual", "haproxy", "nginx", "stunnel"] if p in med]
+out = ["| metric | " + " | ".join(pairs) + " | mutual / best peer |", "|---" * (len(pairs) + 2) + "|"]
+for key, label, best in metrics:
+    cells = [f"{med[p][key]:g}" if key in med[p] else "-" for p in pairs]
+    peers = [med[p][key] for p in pairs if p not in ("direct", "mutual") and key in med[p]]
+    ratio = "-"
+    if peers and "mutual" in med and key in med["mutual"] and best(peers):
+        ratio = f"{med['mutual'][key] / best(peers):.2f}"
+    out.append(f"| {label} | " + " | ".join(cells) + f" | {ratio} |")
+text = "\n".join(out)
+open(sys.argv[2], "w").write(text + "\n")
+print(text)
+PY

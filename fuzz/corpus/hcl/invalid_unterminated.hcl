@@ -1,0 +1,3 @@
+a = "unterminated
+b = <<EOF
+no end

@@ -1,0 +1,95 @@
+#include "admin/admin_server.h"
+
+#include <httplib.h>
+
+#include "proxy/proxy.h"
+#include "telemetry/logging.h"
+
+namespace mutual::admin {
+namespace {
+
+void json(httplib::Response& response, const nlohmann::json& body) {
+  response.set_content(body.dump(2) + "\n", "application/json");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<AdminServer>> AdminServer::start(const config::HostPort& address,
+                                                         proxy::Proxy& proxy) {
+  std::unique_ptr<AdminServer> admin(new AdminServer());
+  admin->server_ = std::make_unique<httplib::Server>();
+  auto& server = *admin->server_;
+  // Two threads are plenty for scrapes and operators; the default pool is eight.
+  server.new_task_queue = [] { return new httplib::ThreadPool(2); };
+
+  server.Get("/metrics", [&proxy](const httplib::Request&, httplib::Response& response) {
+    response.set_content(proxy.metricsText(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  server.Get("/ready", [&proxy](const httplib::Request&, httplib::Response& response) {
+    if (proxy.ready()) {
+      response.set_content("ready\n", "text/plain");
+      return;
+    }
+    auto certs = proxy.certs();
+    std::string why = certs["identity"].is_null() ? "no SVID loaded yet" : "draining";
+    if (certs["identity"].is_null() && !certs["last_error"].get<std::string>().empty()) {
+      why += ": " + certs["last_error"].get<std::string>();
+    }
+    response.status = 503;
+    response.set_content("not ready: " + why + "\n", "text/plain");
+  });
+  server.Get("/certs", [&proxy](const httplib::Request&, httplib::Response& response) {
+    json(response, proxy.certs());
+  });
+  server.Get("/config_dump", [&proxy](const httplib::Request&, httplib::Response& response) {
+    json(response, proxy.configDump());
+  });
+  server.Get("/edges", [&proxy](const httplib::Request&, httplib::Response& response) {
+    json(response, proxy.edges());
+  });
+  server.Get("/logging", [](const httplib::Request&, httplib::Response& response) {
+    json(response, {{"level", std::string(telemetry::logLevel())}});
+  });
+  // Operators type `curl -X POST host:port/logging?level=debug` (Envoy's admin habit): no body
+  // and no Content-Length. httplib answers such a POST with 400 before any plain handler runs,
+  // because it wants to read a body; a content-reader handler decides itself, so it reads (and
+  // ignores) a body only when one is declared.
+  server.Post("/logging", [](const httplib::Request& request, httplib::Response& response,
+                             const httplib::ContentReader& content_reader) {
+    if (request.has_header("Content-Length") || request.has_header("Transfer-Encoding")) {
+      content_reader([](const char*, size_t) { return true; });
+    }
+    if (!request.has_param("level")) {
+      response.status = 400;
+      response.set_content("missing ?level=\n", "text/plain");
+      return;
+    }
+    if (auto set = telemetry::setLevel(request.get_param_value("level")); !set) {
+      response.status = 400;
+      response.set_content(set.error().message + "\n", "text/plain");
+      return;
+    }
+    json(response, {{"level", std::string(telemetry::logLevel())}});
+  });
+
+  int port = address.port;
+  if (port == 0) {
+    port = server.bind_to_any_port(address.host);
+    if (port < 0) return fail(Code::kUnavailable, "admin " + address.str() + ": cannot bind");
+  } else if (!server.bind_to_port(address.host, port)) {
+    return fail(Code::kUnavailable, "admin " + address.str() + ": cannot bind (in use?)");
+  }
+  config::HostPort bound{address.host, static_cast<uint16_t>(port)};
+  admin->address_ = bound.str();
+  admin->thread_ = std::thread([&server] { server.listen_after_bind(); });
+  return admin;
+}
+
+AdminServer::~AdminServer() { stop(); }
+
+void AdminServer::stop() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace mutual::admin

@@ -1,0 +1,131 @@
+// `mutual proxy run|validate -c proxy.yaml`: the sidecar role (docs/proxy.md).
+#include <signal.h>
+
+#include <iostream>
+#include <memory>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "admin/admin_server.h"
+#include "app/roles.h"
+#include "cli/output.h"
+#include "config/manifest.h"
+#include "config/proxy_config.h"
+#include "proxy/proxy.h"
+#include "telemetry/logging.h"
+#include "tls/credentials.h"
+
+namespace mutual::app {
+namespace {
+
+int runProxy(const std::string& path) {
+  auto config = config::loadProxyConfig(path);
+  if (!config) return cli::reportError(config.error());
+  if (auto logging = telemetry::setupLogging(config::logLevelName(config->log_level)); !logging) {
+    return cli::reportError(logging.error());
+  }
+  // Signals are taken by sigwait on this thread only: block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  if (std::holds_alternative<config::WorkloadApiCredentials>(config->credentials)) {
+    return cli::reportError(Error{Code::kUnimplemented,
+                                  path + ": credentials.workload_api: not available in this "
+                                         "build yet; use credentials.files",
+                                  ""});
+  }
+  auto proxy = proxy::Proxy::create(std::move(*config));
+  if (!proxy) return cli::reportError(proxy.error());
+  (*proxy)->start();
+  auto admin = admin::AdminServer::start((*proxy)->config().admin, **proxy);
+  if (!admin) {
+    (*proxy)->shutdown();
+    return cli::reportError(admin.error());
+  }
+  const auto& cfg = (*proxy)->config();
+  auto inbound = (*proxy)->inboundAddresses();
+  for (size_t i = 0; i < inbound.size(); ++i) {
+    spdlog::info("inbound {} -> {} (workload port {})", inbound[i], cfg.inbound[i].forward.str(),
+                 cfg.inbound[i].port);
+  }
+  auto outbound = (*proxy)->outboundAddresses();
+  for (size_t i = 0; i < outbound.size(); ++i) {
+    spdlog::info("outbound {} -> {}", outbound[i], cfg.outbound[i].destination.str());
+  }
+  spdlog::info("admin http://{}/ ; {} as {}", (*admin)->address(),
+               (*proxy)->ready() ? "ready" : "not ready (no valid SVID yet)",
+               cfg.workloadSpiffeId());
+
+  for (;;) {
+    int signal = 0;
+    if (sigwait(&signals, &signal) != 0) continue;
+    if (signal == SIGHUP) {
+      if (auto* log = (*proxy)->accessLog()) {
+        if (auto reopened = log->reopen(); !reopened) spdlog::warn("access log: {}", reopened.error().message);
+      }
+      continue;
+    }
+    spdlog::info("{}: draining for up to {}", signal == SIGTERM ? "SIGTERM" : "SIGINT",
+                 formatDuration(cfg.timeouts.drain));
+    break;
+  }
+  (*proxy)->shutdown();
+  (*admin)->stop();
+  spdlog::info("stopped");
+  return kExitOk;
+}
+
+int validateProxy(const std::string& path) {
+  auto config = config::loadProxyConfig(path);
+  if (!config) return cli::reportError(config.error());
+  std::vector<std::filesystem::path> paths;
+  for (const auto& p : config->policies) paths.push_back(p.resolved);
+  if (!paths.empty()) {
+    auto manifests = config::loadManifests(paths);
+    if (!manifests) return cli::reportError(manifests.error());
+    auto mesh = config::parseMeshManifests(*manifests);
+    bool bad = false;
+    for (const auto& finding : mesh.findings) {
+      std::cerr << finding.str() << "\n";
+      bad = bad || finding.severity == config::Finding::Severity::kError;
+    }
+    if (bad) return kExitBadInput;
+  }
+  if (const auto* files = std::get_if<config::FileCredentials>(&config->credentials)) {
+    auto td = spiffe::TrustDomain::parse(config->trust_domain);
+    auto credentials = tls::loadCredentialFiles(files->cert.resolved, files->key.resolved,
+                                                files->bundle.resolved, *td,
+                                                std::chrono::system_clock::now());
+    if (!credentials) {
+      std::cerr << "warning: credentials: " << credentials.error().message
+                << " (the proxy would start not ready)\n";
+    } else {
+      std::cout << "credentials: " << credentials->id.str() << "\n";
+    }
+  }
+  std::cout << path << ": OK (" << config->inbound.size() << " inbound, "
+            << config->outbound.size() << " outbound listeners)\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void registerProxyRole(CLI::App& root, int& exit_code) {
+  CLI::App* proxy = root.add_subcommand("proxy", "The sidecar proxy for one workload");
+  proxy->require_subcommand(1);
+  auto path = std::make_shared<std::string>();
+  CLI::App* run = proxy->add_subcommand("run", "Run the proxy (SIGTERM drains, SIGHUP reopens the access log)");
+  run->add_option("-c,--config", *path, "proxy.yaml")->required();
+  run->callback([path, &exit_code] { exit_code = runProxy(*path); });
+  CLI::App* validate = proxy->add_subcommand("validate", "Check proxy.yaml, its policies and credentials");
+  validate->add_option("-c,--config", *path, "proxy.yaml")->required();
+  validate->callback([path, &exit_code] { exit_code = validateProxy(*path); });
+}
+
+}  // namespace mutual::app

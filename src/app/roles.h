@@ -1,0 +1,22 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+// The long-running roles' commands (each in its own file).
+namespace mutual::app {
+
+// `mutual proxy run|validate -c proxy.yaml`.
+void registerProxyRole(CLI::App& root, int& exit_code);
+
+// The `agent` subcommand, created on first use: the agent role (`agent run`) and the Workload
+// API client commands (`agent api ...`) both attach to it, in any order.
+inline CLI::App* agentCommand(CLI::App& root) {
+  for (CLI::App* sub : root.get_subcommands([](CLI::App*) { return true; })) {
+    if (sub->get_name() == "agent") return sub;
+  }
+  CLI::App* agent = root.add_subcommand("agent", "The node agent and its SPIFFE Workload API");
+  agent->require_subcommand(1);
+  return agent;
+}
+
+}  // namespace mutual::app

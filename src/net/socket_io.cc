@@ -1,0 +1,249 @@
+#include "net/socket_io.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <openssl/err.h>
+
+namespace mutual::net {
+namespace {
+
+constexpr auto kNoThrow = asio::experimental::as_tuple(asio::use_awaitable);
+
+// ---- a BIO over the socket fd that first serves the sniffed prefix --------------------------
+
+struct FdBioState {
+  int fd = -1;
+  std::string prefix;
+  size_t offset = 0;
+  bool eof = false;
+};
+
+int fdBioWrite(BIO* bio, const char* data, size_t len, size_t* written) {
+  auto* state = static_cast<FdBioState*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  ssize_t n = ::send(state->fd, data, len, MSG_NOSIGNAL);
+  if (n >= 0) {
+    *written = static_cast<size_t>(n);
+    return 1;
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_write(bio);
+  return 0;
+}
+
+int fdBioRead(BIO* bio, char* out, size_t len, size_t* read_bytes) {
+  auto* state = static_cast<FdBioState*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  if (state->offset < state->prefix.size()) {
+    size_t n = std::min(len, state->prefix.size() - state->offset);
+    std::memcpy(out, state->prefix.data() + state->offset, n);
+    state->offset += n;
+    if (state->offset == state->prefix.size()) std::string().swap(state->prefix);
+    *read_bytes = n;
+    return 1;
+  }
+  ssize_t n = ::recv(state->fd, out, len, 0);
+  if (n > 0) {
+    *read_bytes = static_cast<size_t>(n);
+    return 1;
+  }
+  if (n == 0) {
+    state->eof = true;
+  } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+    BIO_set_retry_read(bio);
+  }
+  return 0;
+}
+
+long fdBioCtrl(BIO* bio, int cmd, long, void*) {
+  auto* state = static_cast<FdBioState*>(BIO_get_data(bio));
+  switch (cmd) {
+    case BIO_CTRL_FLUSH: return 1;
+    case BIO_CTRL_EOF: return state != nullptr && state->eof ? 1 : 0;
+    case BIO_CTRL_PENDING: return state != nullptr ? static_cast<long>(state->prefix.size() - state->offset) : 0;
+    default: return 0;
+  }
+}
+
+int fdBioCreate(BIO* bio) {
+  BIO_set_init(bio, 1);
+  return 1;
+}
+
+int fdBioDestroy(BIO* bio) {
+  delete static_cast<FdBioState*>(BIO_get_data(bio));
+  BIO_set_data(bio, nullptr);
+  return 1;
+}
+
+const BIO_METHOD* fdBioMethod() {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "mutual socket");
+    BIO_meth_set_write_ex(m, fdBioWrite);
+    BIO_meth_set_read_ex(m, fdBioRead);
+    BIO_meth_set_ctrl(m, fdBioCtrl);
+    BIO_meth_set_create(m, fdBioCreate);
+    BIO_meth_set_destroy(m, fdBioDestroy);
+    return m;
+  }();
+  return method;
+}
+
+// ---- the per-thread buffer pool -------------------------------------------------------------
+
+constexpr size_t kPooledBlocks = 256;
+thread_local std::vector<char*> free_blocks;
+
+struct PoolCleaner {
+  ~PoolCleaner() {
+    for (char* block : free_blocks) delete[] block;
+    free_blocks.clear();
+  }
+};
+thread_local PoolCleaner pool_cleaner;
+
+}  // namespace
+
+void BufferPool::Release::operator()(char* block) const noexcept {
+  (void)&pool_cleaner;  // makes sure the thread's cleaner exists
+  if (free_blocks.size() < kPooledBlocks) {
+    free_blocks.push_back(block);
+  } else {
+    delete[] block;
+  }
+}
+
+BufferPool::Block BufferPool::get() {
+  (void)&pool_cleaner;
+  if (!free_blocks.empty()) {
+    char* block = free_blocks.back();
+    free_blocks.pop_back();
+    return Block(block);
+  }
+  return Block(new char[kBlockSize]);
+}
+
+// ---- PlainStream ------------------------------------------------------------------------------
+
+asio::awaitable<std::error_code> PlainStream::waitReadable() {
+  auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, kNoThrow);
+  co_return ec;
+}
+
+ReadResult PlainStream::readNow(std::span<char> buffer) {
+  ssize_t n = ::recv(socket_.native_handle(), buffer.data(), buffer.size(), 0);
+  if (n > 0) return {ReadResult::kData, static_cast<size_t>(n), {}};
+  if (n == 0) return {ReadResult::kEof, 0, {}};
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return {ReadResult::kWouldBlock, 0, {}};
+  return {ReadResult::kError, 0, std::error_code(errno, std::system_category())};
+}
+
+asio::awaitable<std::error_code> PlainStream::writeAll(std::span<const char> data) {
+  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(data.data(), data.size()),
+                                            kNoThrow);
+  co_return ec;
+}
+
+void PlainStream::shutdownWrite() {
+  std::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+// ---- TlsStream --------------------------------------------------------------------------------
+
+TlsStream::TlsStream(tcp::socket& socket, tls::SslPtr ssl, std::string prefix)
+    : socket_(socket), ssl_(std::move(ssl)) {
+  BIO* bio = BIO_new(fdBioMethod());
+  auto* state = new FdBioState{socket.native_handle(), std::move(prefix)};
+  BIO_set_data(bio, state);
+  SSL_set_bio(ssl_.get(), bio, bio);
+}
+
+asio::awaitable<int> TlsStream::handshake() {
+  for (;;) {
+    ERR_clear_error();
+    int rc = SSL_do_handshake(ssl_.get());
+    if (rc == 1) co_return 0;
+    int error = SSL_get_error(ssl_.get(), rc);
+    if (error == SSL_ERROR_WANT_READ) {
+      auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, kNoThrow);
+      if (ec) co_return SSL_ERROR_SYSCALL;
+    } else if (error == SSL_ERROR_WANT_WRITE) {
+      auto [ec] = co_await socket_.async_wait(tcp::socket::wait_write, kNoThrow);
+      if (ec) co_return SSL_ERROR_SYSCALL;
+    } else {
+      co_return error;
+    }
+  }
+}
+
+asio::awaitable<std::error_code> TlsStream::waitReadable() {
+  if (SSL_has_pending(ssl_.get()) == 1) co_return std::error_code{};
+  auto wait = want_write_for_read_ ? tcp::socket::wait_write : tcp::socket::wait_read;
+  auto [ec] = co_await socket_.async_wait(wait, kNoThrow);
+  co_return ec;
+}
+
+ReadResult TlsStream::readNow(std::span<char> buffer) {
+  ERR_clear_error();
+  size_t n = 0;
+  want_write_for_read_ = false;
+  if (SSL_read_ex(ssl_.get(), buffer.data(), buffer.size(), &n) == 1) {
+    return {ReadResult::kData, n, {}};
+  }
+  switch (SSL_get_error(ssl_.get(), 0)) {
+    case SSL_ERROR_WANT_READ: return {ReadResult::kWouldBlock, 0, {}};
+    case SSL_ERROR_WANT_WRITE:
+      want_write_for_read_ = true;
+      return {ReadResult::kWouldBlock, 0, {}};
+    case SSL_ERROR_ZERO_RETURN: return {ReadResult::kEof, 0, {}};
+    case SSL_ERROR_SYSCALL:
+      if (ERR_peek_error() == 0 && (errno == 0 || n == 0)) {
+        ERR_clear_error();
+        return {ReadResult::kEof, 0, {}};
+      }
+      [[fallthrough]];
+    default:
+      ERR_clear_error();
+      return {ReadResult::kError, 0, std::make_error_code(std::errc::protocol_error)};
+  }
+}
+
+asio::awaitable<std::error_code> TlsStream::writeAll(std::span<const char> data) {
+  while (!data.empty()) {
+    ERR_clear_error();
+    size_t n = 0;
+    // Partial writes are enabled, so a retry after WANT_WRITE may pass the same (or a longer)
+    // span; at most one record's worth is taken per call.
+    if (SSL_write_ex(ssl_.get(), data.data(), data.size(), &n) == 1) {
+      data = data.subspan(n);
+      continue;
+    }
+    int error = SSL_get_error(ssl_.get(), 0);
+    if (error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ) {
+      auto wait = error == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read;
+      auto [ec] = co_await socket_.async_wait(wait, kNoThrow);
+      if (ec) co_return ec;
+      continue;
+    }
+    ERR_clear_error();
+    co_return std::make_error_code(std::errc::broken_pipe);
+  }
+  co_return std::error_code{};
+}
+
+void TlsStream::shutdownWrite() {
+  ERR_clear_error();
+  SSL_shutdown(ssl_.get());  // queues close_notify; a full socket buffer just loses it
+  ERR_clear_error();
+  std::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+}  // namespace mutual::net

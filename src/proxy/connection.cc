@@ -1,0 +1,603 @@
+// The connection pipeline (ARCHITECTURE.md, "A connection"): admit, sniff, mode, handshake,
+// identity, authorize, upstream, splice, close. Coroutines are named functions taking their
+// arguments by value, or by reference when the caller's frame provably outlives them
+// (design-notes §3.4); none throws on the data path.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <string>
+#include <variant>
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <openssl/err.h>
+#include <spdlog/spdlog.h>
+
+#include "net/client_hello.h"
+#include "net/socket_io.h"
+#include "policy/authz.h"
+#include "proxy/proxy.h"
+#include "proxy/worker.h"
+
+namespace mutual::proxy {
+namespace {
+
+using namespace asio::experimental::awaitable_operators;
+using SteadyClock = std::chrono::steady_clock;
+using telemetry::ConnectionRecord;
+using telemetry::Direction;
+constexpr auto kNoThrow = asio::experimental::as_tuple(asio::use_awaitable);
+
+asio::awaitable<void> sleepFor(SteadyClock::duration duration) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(duration);
+  co_await timer.async_wait(kNoThrow);
+}
+
+std::string addressOf(const tcp::endpoint& endpoint) {
+  auto address = endpoint.address();
+  return address.is_v6() ? "[" + address.to_string() + "]:" + std::to_string(endpoint.port())
+                         : address.to_string() + ":" + std::to_string(endpoint.port());
+}
+
+std::string remoteOf(const tcp::socket& socket) {
+  std::error_code ec;
+  auto endpoint = socket.remote_endpoint(ec);
+  return ec ? "" : addressOf(endpoint);
+}
+
+std::string localOf(const tcp::socket& socket) {
+  std::error_code ec;
+  auto endpoint = socket.local_endpoint(ec);
+  return ec ? "" : addressOf(endpoint);
+}
+
+void prepare(tcp::socket& socket) {
+  std::error_code ignored;
+  socket.non_blocking(true, ignored);
+  socket.set_option(tcp::no_delay(true), ignored);
+}
+
+// The metric reason of a handshake failure (telemetry's fixed set).
+std::string handshakeReason(tls::Failure failure) {
+  switch (failure) {
+    case tls::Failure::kNoCertificateLoaded: return std::string(telemetry::kHandshakeNoCertificateLoaded);
+    case tls::Failure::kPlaintextUnderStrict: return std::string(telemetry::kHandshakePlaintextUnderStrict);
+    case tls::Failure::kUnknownCa: return std::string(telemetry::kHandshakeUnknownCa);
+    case tls::Failure::kExpired: return std::string(telemetry::kHandshakeExpired);
+    case tls::Failure::kIdNotAllowed: return std::string(telemetry::kHandshakeSpiffeIdNotAllowed);
+    default: return std::string(tls::failureMetricReason(failure));
+  }
+}
+
+// The failure reason of the access log: the named reason, then what OpenSSL or the
+// verification said.
+std::string failureText(const tls::PeerCheck& check) {
+  std::string text(tls::failureName(check.failure));
+  if (!check.detail.empty() && check.detail != text) text += ": " + check.detail;
+  return text;
+}
+
+// Sockets of open connections, so the end of a drain can close them.
+class LiveSockets {
+ public:
+  explicit LiveSockets(Worker& worker) : worker_(worker) {}
+  ~LiveSockets() {
+    for (tcp::socket* socket : mine_) worker_.live_sockets.erase(socket);
+  }
+  void add(tcp::socket& socket) {
+    worker_.live_sockets.insert(&socket);
+    mine_.push_back(&socket);
+  }
+
+ private:
+  Worker& worker_;
+  std::vector<tcp::socket*> mine_;
+};
+
+// One connection's bookkeeping: the record, the admission slot and the metrics; finishing it
+// writes the access-log line, the metrics and the edge exactly once.
+class Tracker {
+ public:
+  Tracker(Worker& worker, Direction direction, std::string listener, const tcp::socket& socket)
+      : worker_(worker), started_(SteadyClock::now()) {
+    record.connection_id = worker.proxy.nextConnectionId();
+    record.start_time = std::chrono::system_clock::now();
+    record.direction = direction;
+    record.listener = std::move(listener);
+    record.downstream_remote_address = remoteOf(socket);
+    record.downstream_local_address = localOf(socket);
+    record.connection_security_policy = "unknown";
+    worker.metrics.connectionOpened(direction, record.listener);
+  }
+  ~Tracker() {
+    record.duration = SteadyClock::now() - started_;
+    worker_.metrics.connectionClosed(record);
+    if (auto* log = worker_.proxy.accessLog()) log->write(telemetry::accessLogJson(record));
+    worker_.proxy.edgeTable().record(record);
+    if (admitted_) worker_.proxy.release();
+  }
+  bool admit() { return admitted_ = worker_.proxy.admit(); }
+  void handshakeStarted() {
+    record.handshake.attempted = true;
+    handshake_started_ = SteadyClock::now();
+  }
+  void handshakeDone(const tls::PeerCheck& check, const tls::PeerInfo* peer) {
+    record.handshake.duration = SteadyClock::now() - handshake_started_;
+    record.handshake.ok = peer != nullptr;
+    if (peer == nullptr) {
+      record.handshake.reason = handshakeReason(check.failure);
+      return;
+    }
+    record.handshake.session_resumed = peer->resumed;
+    record.tls_version = peer->version;
+    record.tls_cipher = peer->cipher;
+    record.alpn = peer->alpn;
+    if (record.requested_server_name.empty()) record.requested_server_name = peer->sni;
+    record.peer_principal = peer->id ? peer->id->str() : "";
+    record.peer_cert_serial = peer->serial_hex;
+    record.peer_cert_fingerprint_sha256 = peer->fingerprint_sha256;
+  }
+
+  ConnectionRecord record;
+
+ private:
+  Worker& worker_;
+  SteadyClock::time_point started_;
+  SteadyClock::time_point handshake_started_;
+  bool admitted_ = false;
+};
+
+// ---- splicing ---------------------------------------------------------------------------------
+
+struct Activity {
+  SteadyClock::time_point last = SteadyClock::now();
+};
+
+enum class PumpEnd { kEof, kReadError, kWriteError };
+
+// Copies `from` to `to` until EOF (then half-closes `to`) or an error (then shuts both
+// sockets down, so the other direction ends as well: a reset is not a half-close). Borrows a
+// buffer only once `from` is readable, so idle connections hold none.
+template <class From, class To>
+asio::awaitable<PumpEnd> pump(From& from, To& to, uint64_t& bytes, Activity& activity,
+                              int from_fd, int to_fd) {
+  PumpEnd end = PumpEnd::kEof;
+  for (;;) {
+    if (co_await from.waitReadable()) {
+      end = PumpEnd::kReadError;
+      break;
+    }
+    auto block = net::BufferPool::get();
+    net::ReadResult read = from.readNow({block.get(), net::BufferPool::kBlockSize});
+    if (read.kind == net::ReadResult::kWouldBlock) continue;
+    if (read.kind == net::ReadResult::kEof) break;
+    if (read.kind == net::ReadResult::kError) {
+      end = PumpEnd::kReadError;
+      break;
+    }
+    bytes += read.bytes;
+    activity.last = SteadyClock::now();
+    if (co_await to.writeAll({block.get(), read.bytes})) {
+      end = PumpEnd::kWriteError;
+      break;
+    }
+  }
+  if (end == PumpEnd::kEof) {
+    to.shutdownWrite();
+  } else {
+    ::shutdown(from_fd, SHUT_RDWR);
+    ::shutdown(to_fd, SHUT_RDWR);
+  }
+  co_return end;
+}
+
+asio::awaitable<void> idleWatchdog(Activity& activity, SteadyClock::duration idle) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    timer.expires_at(activity.last + idle);
+    auto [ec] = co_await timer.async_wait(kNoThrow);
+    if (ec) co_return;
+    if (SteadyClock::now() - activity.last >= idle) co_return;
+  }
+}
+
+// Both directions until both end (half-close aware), or until nothing moved for `idle`.
+template <class Down, class Up>
+asio::awaitable<void> splice(Down& down, Up& up, int down_fd, int up_fd, Tracker& tracker,
+                             SteadyClock::duration idle) {
+  Activity activity;
+  auto& record = tracker.record;
+  if (idle.count() == 0) {
+    auto [a, b] = co_await (pump(down, up, record.bytes_received, activity, down_fd, up_fd) &&
+                            pump(up, down, record.bytes_sent, activity, up_fd, down_fd));
+    if (a != PumpEnd::kEof) record.response_flags = "DC";
+    else if (b != PumpEnd::kEof) record.response_flags = "UC";
+    co_return;
+  }
+  auto result =
+      co_await ((pump(down, up, record.bytes_received, activity, down_fd, up_fd) &&
+                 pump(up, down, record.bytes_sent, activity, up_fd, down_fd)) ||
+                idleWatchdog(activity, idle));
+  if (result.index() == 1) {
+    record.connection_termination_details = "idle_timeout";
+  } else {
+    auto [a, b] = std::get<0>(result);
+    if (a != PumpEnd::kEof) record.response_flags = "DC";
+    else if (b != PumpEnd::kEof) record.response_flags = "UC";
+  }
+}
+
+// Writes bytes already read from the downstream (the sniffed prefix) before splicing.
+template <class Up>
+asio::awaitable<bool> forwardPrefix(Up& up, const std::string& prefix, Tracker& tracker) {
+  if (prefix.empty()) co_return true;
+  tracker.record.bytes_received += prefix.size();
+  co_return !(co_await up.writeAll({prefix.data(), prefix.size()}));
+}
+
+asio::awaitable<std::error_code> connectWithin(tcp::socket& socket, tcp::endpoint endpoint,
+                                               SteadyClock::duration timeout) {
+  auto result = co_await (socket.async_connect(endpoint, kNoThrow) || sleepFor(timeout));
+  if (result.index() == 1) co_return std::make_error_code(std::errc::timed_out);
+  co_return std::get<0>(std::get<0>(result));
+}
+
+// ---- sniffing and handshakes ------------------------------------------------------------------
+
+struct Sniffed {
+  net::SniffResult result;
+  bool closed = false;  // the peer closed or failed before the ClientHello was complete
+};
+
+// Reads (and keeps in `prefix`) until the first bytes say TLS ClientHello or not.
+asio::awaitable<Sniffed> sniff(tcp::socket& socket, std::string& prefix) {
+  net::PlainStream stream(socket);
+  for (;;) {
+    auto result = net::sniffClientHello(
+        {reinterpret_cast<const uint8_t*>(prefix.data()), prefix.size()});
+    if (result.status != net::SniffStatus::kNeedMore) co_return Sniffed{std::move(result)};
+    if (co_await stream.waitReadable()) co_return Sniffed{std::move(result), true};
+    size_t want = std::max<size_t>(result.needed > prefix.size() ? result.needed - prefix.size() : 1, 512);
+    want = std::min(want, net::kMaxClientHelloBytes - std::min(prefix.size(), net::kMaxClientHelloBytes) + 1);
+    size_t old = prefix.size();
+    prefix.resize(old + want);
+    net::ReadResult read = stream.readNow({prefix.data() + old, want});
+    prefix.resize(old + (read.kind == net::ReadResult::kData ? read.bytes : 0));
+    if (read.kind == net::ReadResult::kEof || read.kind == net::ReadResult::kError) {
+      co_return Sniffed{std::move(result), true};
+    }
+  }
+}
+
+asio::awaitable<int> handshakeWithin(net::TlsStream& stream, SteadyClock::duration timeout) {
+  auto result = co_await (stream.handshake() || sleepFor(timeout));
+  if (result.index() == 1) co_return -1;
+  co_return std::get<0>(result);
+}
+
+asio::awaitable<Sniffed> sniffWithin(tcp::socket& socket, std::string& prefix,
+                                     SteadyClock::duration timeout, bool& timed_out) {
+  auto result = co_await (sniff(socket, prefix) || sleepFor(timeout));
+  timed_out = result.index() == 1;
+  if (timed_out) co_return Sniffed{{}, true};
+  co_return std::get<0>(std::move(result));
+}
+
+SteadyClock::duration seconds(Seconds s) { return std::chrono::duration_cast<SteadyClock::duration>(s); }
+
+// ---- inbound ----------------------------------------------------------------------------------
+
+// Forwards a downstream that stays plaintext (DISABLE, PERMISSIVE plaintext, other TLS) to the
+// application, after authorization without a peer identity.
+asio::awaitable<void> forwardPlain(Worker& worker, size_t index, tcp::socket& down,
+                                   std::string prefix, Tracker& tracker, LiveSockets& live,
+                                   const Snapshot& snapshot) {
+  const auto& config = worker.proxy.config();
+  const auto& plan = snapshot.inbound[index];
+  auto decision = policy::authorize(snapshot.authorization_policies, snapshot.mesh,
+                                    config.workload.namespace_name, config.workload.labels,
+                                    plan.port, std::nullopt);
+  tracker.record.authz_decision = decision.allowed ? "allow" : "deny";
+  tracker.record.authz_rule = decision.policy;
+  if (!decision.allowed) {
+    tracker.record.connection_termination_details = "authz_denied";
+    co_return;
+  }
+  tcp::socket up(worker.io);
+  live.add(up);
+  auto endpoint = worker.routes.inbound_forward[index];
+  tracker.record.upstream_host = addressOf(endpoint);
+  if (auto ec = co_await connectWithin(up, endpoint, seconds(config.timeouts.connect))) {
+    tracker.record.response_flags = "UF";
+    tracker.record.upstream_transport_failure_reason = "upstream_connect_failure: " + ec.message();
+    co_return;
+  }
+  prepare(up);
+  tracker.record.upstream_local_address = localOf(up);
+  net::PlainStream down_stream(down), up_stream(up);
+  if (!co_await forwardPrefix(up_stream, prefix, tracker)) co_return;
+  co_await splice(down_stream, up_stream, down.native_handle(), up.native_handle(), tracker,
+                  seconds(config.timeouts.idle));
+}
+
+asio::awaitable<void> serveInbound(Worker& worker, size_t index, tcp::socket down) {
+  auto snapshot = worker.snapshot;
+  const auto& plan = snapshot->inbound[index];
+  const auto& config = worker.proxy.config();
+  Tracker tracker(worker, Direction::kInbound, plan.name, down);
+  auto& record = tracker.record;
+  LiveSockets live(worker);
+  live.add(down);
+  if (snapshot->credentials) record.local_principal = snapshot->credentials->id.str();
+  if (!tracker.admit()) {
+    record.response_flags = "UO";
+    record.connection_termination_details = "connection_limit";
+    worker.metrics.connectionRejected();
+    co_return;
+  }
+  prepare(down);
+
+  if (plan.mode.mode == config::MtlsMode::kDisable) {
+    record.connection_security_policy = "none";
+    record.tls = "disabled";
+    record.no_tls_reason = "disabled";
+    co_await forwardPlain(worker, index, down, {}, tracker, live, *snapshot);
+    co_return;
+  }
+
+  std::string prefix;
+  bool timed_out = false;
+  Sniffed sniffed =
+      co_await sniffWithin(down, prefix, seconds(config.timeouts.handshake), timed_out);
+  const bool strict = plan.mode.mode == config::MtlsMode::kStrict;
+  if (sniffed.closed) {
+    record.handshake.attempted = strict;
+    record.handshake.reason = timed_out ? std::string(telemetry::kHandshakeTimeout)
+                                        : std::string(telemetry::kHandshakeProtocol);
+    record.downstream_transport_failure_reason =
+        timed_out ? "handshake_timeout: no ClientHello within the handshake timeout"
+                  : "peer_closed: the connection ended before the first bytes were complete";
+    if (!strict) record.handshake.reason.clear();
+    co_return;
+  }
+  const bool is_tls = sniffed.result.status == net::SniffStatus::kTls;
+  record.requested_server_name = sniffed.result.hello.sni;
+  bool mesh_alpn = false;
+  for (const auto& alpn : sniffed.result.hello.alpn) mesh_alpn = mesh_alpn || tls::isMeshAlpn(alpn);
+
+  if (!is_tls) {
+    if (strict) {
+      record.connection_security_policy = "none";
+      record.handshake.attempted = true;
+      record.handshake.reason = handshakeReason(tls::Failure::kPlaintextUnderStrict);
+      record.downstream_transport_failure_reason =
+          "plaintext_under_strict: the peer sent plaintext to a STRICT port";
+      record.tls = "no_identity";
+      record.no_tls_reason = "plaintext_under_strict";
+      co_return;
+    }
+    record.connection_security_policy = "none";
+    record.tls = "no_identity";
+    record.no_tls_reason = "no_tls_from_remote";
+    co_await forwardPlain(worker, index, down, std::move(prefix), tracker, live, *snapshot);
+    co_return;
+  }
+  if (!strict && !mesh_alpn) {
+    // PERMISSIVE and TLS that is not the mesh's: the application's own TLS, passed untouched
+    // (istio-mtls.md §1.6).
+    record.connection_security_policy = "none";
+    record.tls = "opaque";
+    record.no_tls_reason = "not_mesh_tls";
+    co_await forwardPlain(worker, index, down, std::move(prefix), tracker, live, *snapshot);
+    co_return;
+  }
+
+  // Mesh mTLS.
+  tls::PeerCheck check;
+  tracker.handshakeStarted();
+  if (!snapshot->server) {
+    check.failure = tls::Failure::kNoCertificateLoaded;
+    check.detail = "no SVID loaded yet; refusing mTLS (fail closed)";
+    tracker.handshakeDone(check, nullptr);
+    record.downstream_transport_failure_reason = failureText(check);
+    co_return;
+  }
+  auto ssl = snapshot->server->newSsl(check);
+  if (!ssl) {
+    check.failure = tls::Failure::kConfig;
+    check.detail = ssl.error().message;
+    tracker.handshakeDone(check, nullptr);
+    record.downstream_transport_failure_reason = failureText(check);
+    co_return;
+  }
+  net::TlsStream tls_down(down, std::move(*ssl), std::move(prefix));
+  int hs = co_await handshakeWithin(tls_down, seconds(config.timeouts.handshake));
+  if (hs == -1) {
+    check.failure = tls::Failure::kTimeout;
+    check.detail = "the handshake did not finish within " + formatDuration(config.timeouts.handshake);
+    ERR_clear_error();
+  } else if (hs != 0) {
+    tls::recordHandshakeFailure(tls_down.ssl(), hs, check);
+  }
+  Result<tls::PeerInfo> peer = hs == 0 ? tls::finishHandshake(tls_down.ssl(), check, true)
+                                       : fail(Code::kUnauthenticated, "handshake failed");
+  if (!peer) {
+    if (check.failure == tls::Failure::kNone) check.failure = tls::Failure::kProtocol;
+    tracker.handshakeDone(check, nullptr);
+    record.downstream_transport_failure_reason = failureText(check);
+    record.connection_security_policy = "mutual_tls";
+    co_return;
+  }
+  tracker.handshakeDone(check, &*peer);
+  record.connection_security_policy = "mutual_tls";
+  record.tls = "true";
+
+  auto decision = policy::authorize(snapshot->authorization_policies, snapshot->mesh,
+                                    config.workload.namespace_name, config.workload.labels,
+                                    plan.port, peer->id ? std::optional(peer->id->str()) : std::nullopt);
+  record.authz_decision = decision.allowed ? "allow" : "deny";
+  record.authz_rule = decision.policy;
+  if (!decision.allowed) {
+    record.connection_termination_details = "authz_denied";
+    tls_down.shutdownWrite();
+    co_return;
+  }
+
+  tcp::socket up(worker.io);
+  live.add(up);
+  auto endpoint = worker.routes.inbound_forward[index];
+  record.upstream_host = addressOf(endpoint);
+  if (auto ec = co_await connectWithin(up, endpoint, seconds(config.timeouts.connect))) {
+    record.response_flags = "UF";
+    record.upstream_transport_failure_reason = "upstream_connect_failure: " + ec.message();
+    tls_down.shutdownWrite();
+    co_return;
+  }
+  prepare(up);
+  record.upstream_local_address = localOf(up);
+  net::PlainStream up_stream(up);
+  co_await splice(tls_down, up_stream, down.native_handle(), up.native_handle(), tracker,
+                  seconds(config.timeouts.idle));
+}
+
+// ---- outbound ---------------------------------------------------------------------------------
+
+asio::awaitable<void> serveOutbound(Worker& worker, size_t index, tcp::socket down) {
+  auto snapshot = worker.snapshot;
+  const auto& plan = snapshot->outbound[index];
+  const auto& config = worker.proxy.config();
+  Tracker tracker(worker, Direction::kOutbound, plan.name, down);
+  auto& record = tracker.record;
+  LiveSockets live(worker);
+  live.add(down);
+  if (snapshot->credentials) record.local_principal = snapshot->credentials->id.str();
+  if (!tracker.admit()) {
+    record.response_flags = "UO";
+    record.connection_termination_details = "connection_limit";
+    worker.metrics.connectionRejected();
+    co_return;
+  }
+  prepare(down);
+  record.connection_security_policy = plan.kind == OutboundPlan::Kind::kPlaintext ? "none" : "mutual_tls";
+  if (plan.kind == OutboundPlan::Kind::kExternal) record.connection_security_policy = "none";
+
+  if (!plan.error.empty()) {
+    record.handshake.attempted = plan.kind != OutboundPlan::Kind::kPlaintext;
+    tls::PeerCheck check;
+    check.failure = plan.context ? tls::Failure::kConfig : tls::Failure::kNoCertificateLoaded;
+    check.detail = plan.error;
+    record.handshake.reason = handshakeReason(check.failure);
+    record.upstream_transport_failure_reason = failureText(check);
+    record.response_flags = "UF";
+    co_return;
+  }
+
+  // Dial the endpoints in turn (round robin), trying each at most once.
+  const auto& endpoints = worker.routes.outbound_endpoints[index];
+  tcp::socket up(worker.io);
+  live.add(up);
+  std::error_code connect_error = std::make_error_code(std::errc::host_unreachable);
+  for (size_t attempt = 0; attempt < endpoints.size(); ++attempt) {
+    auto endpoint = endpoints[worker.next_endpoint[index]++ % endpoints.size()];
+    record.upstream_host = addressOf(endpoint);
+    if (attempt > 0) {
+      std::error_code ignored;
+      up.close(ignored);
+    }
+    connect_error = co_await connectWithin(up, endpoint, seconds(config.timeouts.connect));
+    if (!connect_error) break;
+  }
+  if (connect_error) {
+    record.response_flags = "UF";
+    record.upstream_transport_failure_reason = "upstream_connect_failure: " + connect_error.message();
+    co_return;
+  }
+  prepare(up);
+  record.upstream_local_address = localOf(up);
+  net::PlainStream down_stream(down);
+
+  if (plan.kind == OutboundPlan::Kind::kPlaintext) {
+    record.tls = "disabled";
+    record.no_tls_reason = "disabled";
+    net::PlainStream up_stream(up);
+    co_await splice(down_stream, up_stream, down.native_handle(), up.native_handle(), tracker,
+                    seconds(config.timeouts.idle));
+    co_return;
+  }
+
+  tls::PeerCheck check;
+  check.trust_domain = plan.trust_domain;
+  check.allowed_ids = plan.allowed_ids;
+  check.session_key = plan.name + "|" + record.upstream_host;
+  if (plan.insecure_skip_verify) {
+    spdlog::warn("conn={} outbound {}: insecureSkipVerify is set by DestinationRule {}: the "
+                 "server certificate is not verified",
+                 record.connection_id, plan.name, plan.destination_rule);
+  }
+  tracker.handshakeStarted();
+  auto ssl = plan.context->newSsl(check, plan.sni);
+  if (!ssl) {
+    check.failure = tls::Failure::kConfig;
+    check.detail = ssl.error().message;
+    tracker.handshakeDone(check, nullptr);
+    record.upstream_transport_failure_reason = failureText(check);
+    record.response_flags = "UF";
+    co_return;
+  }
+  net::TlsStream tls_up(up, std::move(*ssl), {});
+  int hs = co_await handshakeWithin(tls_up, seconds(config.timeouts.handshake));
+  if (hs == -1) {
+    check.failure = tls::Failure::kTimeout;
+    check.detail = "the handshake did not finish within " + formatDuration(config.timeouts.handshake);
+    ERR_clear_error();
+  } else if (hs != 0) {
+    tls::recordHandshakeFailure(tls_up.ssl(), hs, check);
+  }
+  const bool mesh = plan.kind == OutboundPlan::Kind::kMesh;
+  Result<tls::PeerInfo> peer = hs == 0 ? tls::finishHandshake(tls_up.ssl(), check, mesh)
+                                       : fail(Code::kUnauthenticated, "handshake failed");
+  if (!peer) {
+    if (check.failure == tls::Failure::kNone) check.failure = tls::Failure::kProtocol;
+    tracker.handshakeDone(check, nullptr);
+    record.upstream_transport_failure_reason = failureText(check);
+    record.response_flags = "UF";
+    co_return;
+  }
+  tracker.handshakeDone(check, &*peer);
+  record.requested_server_name = plan.sni;
+  record.tls = mesh ? "true" : "no_identity";
+  if (!mesh) record.no_tls_reason = "not_mesh_tls";
+  co_await splice(down_stream, tls_up, down.native_handle(), up.native_handle(), tracker,
+                  seconds(config.timeouts.idle));
+}
+
+}  // namespace
+
+asio::awaitable<void> acceptLoop(Worker& worker, tcp::acceptor& acceptor, bool inbound,
+                                 size_t listener) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      // Out of descriptors or memory: back off instead of spinning (ghostunnel).
+      spdlog::warn("accept: {}", ec.message());
+      co_await sleepFor(std::chrono::milliseconds(50));
+      continue;
+    }
+    if (inbound) {
+      asio::co_spawn(worker.io, serveInbound(worker, listener, std::move(socket)), asio::detached);
+    } else {
+      asio::co_spawn(worker.io, serveOutbound(worker, listener, std::move(socket)), asio::detached);
+    }
+  }
+}
+
+}  // namespace mutual::proxy

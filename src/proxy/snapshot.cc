@@ -1,0 +1,174 @@
+#include "proxy/snapshot.h"
+
+#include <filesystem>
+
+#include "policy/destination_rule.h"
+
+namespace mutual::proxy {
+namespace {
+
+std::string resolvePath(const std::string& path, const std::string& base_dir) {
+  if (path.empty() || base_dir.empty() || std::filesystem::path(path).is_absolute()) return path;
+  return (std::filesystem::path(base_dir) / path).string();
+}
+
+OutboundPlan planOutbound(const config::ProxyConfig& config,
+                          const config::OutboundListener& listener,
+                          const std::shared_ptr<const tls::Credentials>& credentials,
+                          const config::MeshConfig& policies) {
+  OutboundPlan plan;
+  plan.name = listener.name.empty() ? listener.listen.str() : listener.name;
+  const std::string& host = listener.destination.host;
+  const uint16_t port = listener.destination.port;
+  std::string service_ns = serviceNamespace(host, config.mesh.domain_suffix);
+  auto resolution = policy::resolveClientTls(
+      policies.destination_rules, config.mesh, config.workload.namespace_name,
+      config.workload.labels, host, service_ns.empty() ? config.workload.namespace_name : service_ns,
+      port);
+  plan.destination_rule = resolution.rule;
+
+  config::ClientTls tls;
+  if (resolution.tls) {
+    tls = *resolution.tls;
+  } else if (config.mesh.auto_mtls && !service_ns.empty() &&
+             policy::namespaceMode(policies.peer_authentications, config.mesh.root_namespace,
+                                   service_ns) != config::MtlsMode::kDisable) {
+    // Auto-mTLS (istio-mtls.md §2.3): mesh services get ISTIO_MUTUAL unless their namespace
+    // disables mTLS. Hosts outside the mesh's service domain stay plaintext.
+    tls.mode = config::ClientTlsMode::kIstioMutual;
+    plan.auto_mtls = true;
+  } else {
+    tls.mode = config::ClientTlsMode::kDisable;
+  }
+  plan.mode = std::string(policy::clientTlsModeName(tls.mode));
+
+  switch (tls.mode) {
+    case config::ClientTlsMode::kDisable:
+      plan.kind = OutboundPlan::Kind::kPlaintext;
+      break;
+    case config::ClientTlsMode::kIstioMutual: {
+      plan.kind = OutboundPlan::Kind::kMesh;
+      plan.sni = tls.sni.empty() ? meshSni(host, port) : tls.sni;
+      if (auto td = spiffe::TrustDomain::parse(config.trust_domain)) plan.trust_domain = *td;
+      plan.allowed_ids = listener.identities;
+      for (const auto& san : tls.subject_alt_names) {
+        if (auto id = spiffe::SpiffeId::parse(san)) plan.allowed_ids.push_back(*id);
+      }
+      if (!credentials) {
+        plan.error = "no certificate loaded yet";
+        break;
+      }
+      auto context = tls::ClientContext::mesh(credentials, config.tls.session_resumption);
+      if (!context) {
+        plan.error = context.error().message;
+        break;
+      }
+      plan.context = std::move(*context);
+      break;
+    }
+    case config::ClientTlsMode::kSimple:
+    case config::ClientTlsMode::kMutual: {
+      plan.kind = OutboundPlan::Kind::kExternal;
+      plan.sni = tls.sni.empty() ? host : tls.sni;
+      plan.insecure_skip_verify = tls.insecure_skip_verify;
+      if (!tls.credential_name.empty()) {
+        plan.error = "DestinationRule " + resolution.rule +
+                     ": credentialName is not supported by the proxy; name the files with "
+                     "clientCertificate, privateKey and caCertificates";
+        break;
+      }
+      tls::ExternalTlsSettings settings;
+      settings.mutual = tls.mode == config::ClientTlsMode::kMutual;
+      settings.client_certificate = resolvePath(tls.client_certificate, config.base_dir);
+      settings.private_key = resolvePath(tls.private_key, config.base_dir);
+      settings.ca_certificates = resolvePath(tls.ca_certificates, config.base_dir);
+      settings.subject_alt_names = tls.subject_alt_names;
+      settings.insecure_skip_verify = tls.insecure_skip_verify;
+      auto context = tls::ClientContext::external(settings);
+      if (!context) {
+        plan.error = "DestinationRule " + resolution.rule + ": " + context.error().message;
+        break;
+      }
+      plan.context = std::move(*context);
+      break;
+    }
+  }
+  return plan;
+}
+
+}  // namespace
+
+std::string serviceNamespace(const std::string& host, const std::string& domain_suffix) {
+  const std::string tail = ".svc." + domain_suffix;
+  if (host.size() <= tail.size() || host.compare(host.size() - tail.size(), tail.size(), tail) != 0) {
+    return "";
+  }
+  std::string head = host.substr(0, host.size() - tail.size());  // "<name>.<ns>"
+  auto dot = head.rfind('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == head.size()) return "";
+  return head.substr(dot + 1);
+}
+
+std::string meshSni(const std::string& host, uint16_t port) {
+  return "outbound_." + std::to_string(port) + "_._." + host;
+}
+
+std::shared_ptr<const Snapshot> buildSnapshot(const config::ProxyConfig& config,
+                                              std::shared_ptr<const tls::Credentials> credentials,
+                                              const config::MeshConfig& policies,
+                                              uint64_t generation) {
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->generation = generation;
+  snapshot->mesh = config.mesh;
+  snapshot->authorization_policies = policies.authorization_policies;
+  if (credentials) {
+    if (auto server = tls::ServerContext::create(credentials, config.tls.session_resumption)) {
+      snapshot->server = std::move(*server);
+      snapshot->credentials = credentials;
+    }
+  }
+  for (const auto& listener : config.inbound) {
+    InboundPlan plan;
+    plan.name = listener.name.empty() ? listener.listen.str() : listener.name;
+    plan.port = listener.port;
+    plan.mode = policy::effectiveMode(policies.peer_authentications, config.mesh.root_namespace,
+                                      config.workload.namespace_name, config.workload.labels,
+                                      listener.port);
+    snapshot->inbound.push_back(std::move(plan));
+  }
+  for (const auto& listener : config.outbound) {
+    snapshot->outbound.push_back(planOutbound(config, listener, snapshot->credentials, policies));
+  }
+  return snapshot;
+}
+
+nlohmann::json toJson(const Snapshot& snapshot) {
+  nlohmann::json out;
+  out["generation"] = snapshot.generation;
+  out["identity"] = snapshot.credentials ? snapshot.credentials->id.str() : "";
+  auto& inbound = out["inbound"] = nlohmann::json::array();
+  for (const auto& plan : snapshot.inbound) {
+    inbound.push_back({{"listener", plan.name},
+                       {"port", plan.port},
+                       {"mode", policy::modeName(plan.mode.mode)},
+                       {"level", policy::levelName(plan.mode.level)},
+                       {"policy", plan.mode.policy}});
+  }
+  auto& outbound = out["outbound"] = nlohmann::json::array();
+  for (const auto& plan : snapshot.outbound) {
+    nlohmann::json ids = nlohmann::json::array();
+    for (const auto& id : plan.allowed_ids) ids.push_back(id.str());
+    outbound.push_back({{"listener", plan.name},
+                        {"tls_mode", plan.mode},
+                        {"auto_mtls", plan.auto_mtls},
+                        {"destination_rule", plan.destination_rule},
+                        {"sni", plan.sni},
+                        {"allowed_ids", ids},
+                        {"insecure_skip_verify", plan.insecure_skip_verify},
+                        {"error", plan.error}});
+  }
+  out["authorization_policies"] = snapshot.authorization_policies.size();
+  return out;
+}
+
+}  // namespace mutual::proxy

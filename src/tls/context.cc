@@ -1,0 +1,483 @@
+#include "tls/context.h"
+
+#include <algorithm>
+#include <cstring>
+#include <span>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "crypto/openssl_error.h"
+#include "spiffe/x509_svid.h"
+
+namespace mutual::tls {
+namespace {
+
+// TLS 1.2 suites: ECDHE and AEAD only. TLS 1.3 suites are all AEAD (OpenSSL's defaults).
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+// TLS 1.3: AES-128-GCM first (as fast as AES-256 to break, cheaper on AES-NI machines).
+constexpr const char* kTls13Suites =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+constexpr unsigned char kSessionIdContext[] = "mutual-mesh";
+constexpr long kSessionLifetimeSeconds = 600;
+constexpr size_t kSessionsPerKey = 16;
+
+int peerCheckIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+int clientContextIndex() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+PeerCheck* checkOf(const SSL* ssl) {
+  return static_cast<PeerCheck*>(SSL_get_ex_data(ssl, peerCheckIndex()));
+}
+
+Failure classify(const std::string& reason) {
+  if (reason == "expired" || reason == "not_yet_valid") return Failure::kExpired;
+  if (reason == "unknown_ca") return Failure::kUnknownCa;
+  if (reason == "trust_domain_mismatch" || reason == "unknown_trust_domain" ||
+      reason == "id_not_allowed") {
+    return Failure::kIdNotAllowed;
+  }
+  if (reason == "no_uri_san" || reason == "multiple_uri_sans" || reason == "invalid_spiffe_id" ||
+      reason == "id_without_path" || reason.rfind("leaf_", 0) == 0 ||
+      reason.rfind("signing_cert_", 0) == 0) {
+    return Failure::kInvalidSvid;
+  }
+  return Failure::kVerifyFailed;
+}
+
+int x509ErrorFor(Failure failure) {
+  switch (failure) {
+    case Failure::kExpired: return X509_V_ERR_CERT_HAS_EXPIRED;
+    case Failure::kUnknownCa: return X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY;
+    default: return X509_V_ERR_APPLICATION_VERIFICATION;
+  }
+}
+
+// Replaces OpenSSL's chain verification for mesh contexts: the X509-SVID rules against the
+// bundle of the peer's own trust domain (spiffe::verifyX509Svid), then the PeerCheck's trust
+// domain and allowed IDs. `arg` is the Credentials holding the bundles.
+int verifySvid(X509_STORE_CTX* store_ctx, void* arg) {
+  auto* ssl = static_cast<SSL*>(
+      X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  PeerCheck* check = ssl != nullptr ? checkOf(ssl) : nullptr;
+  const auto* credentials = static_cast<const Credentials*>(arg);
+  if (check == nullptr || credentials == nullptr) {
+    X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+    return 0;
+  }
+  std::vector<crypto::Certificate> chain;
+  X509* leaf = X509_STORE_CTX_get0_cert(store_ctx);
+  X509_up_ref(leaf);
+  chain.emplace_back(crypto::X509Ptr(leaf));
+  if (STACK_OF(X509)* untrusted = X509_STORE_CTX_get0_untrusted(store_ctx)) {
+    for (int i = 0; i < sk_X509_num(untrusted); ++i) {
+      X509* cert = sk_X509_value(untrusted, i);
+      if (cert == leaf) continue;
+      X509_up_ref(cert);
+      chain.emplace_back(crypto::X509Ptr(cert));
+    }
+  }
+  spiffe::SvidOptions options;
+  options.at = std::chrono::system_clock::now();
+  options.purpose = SSL_is_server(ssl) ? crypto::Purpose::kClientAuth : crypto::Purpose::kServerAuth;
+  options.trust_domain = check->trust_domain;
+  options.allowed_ids = check->allowed_ids;
+  auto verified = spiffe::verifyX509Svid(chain, credentials->bundles, options);
+  if (!verified) {
+    check->failure = classify(verified.error().reason);
+    check->detail = verified.error().message;
+    X509_STORE_CTX_set_error(store_ctx, x509ErrorFor(check->failure));
+    return 0;
+  }
+  check->peer_id = verified->id;
+  return 1;
+}
+
+// Records why OpenSSL's own verification (external contexts) failed.
+int verifyExternal(int preverify_ok, X509_STORE_CTX* store_ctx) {
+  if (preverify_ok == 1) return 1;
+  auto* ssl = static_cast<SSL*>(
+      X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  PeerCheck* check = ssl != nullptr ? checkOf(ssl) : nullptr;
+  if (check != nullptr && check->failure == Failure::kNone) {
+    int error = X509_STORE_CTX_get_error(store_ctx);
+    switch (error) {
+      case X509_V_ERR_CERT_HAS_EXPIRED:
+      case X509_V_ERR_CERT_NOT_YET_VALID: check->failure = Failure::kExpired; break;
+      case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+      case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+      case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+      case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN: check->failure = Failure::kUnknownCa; break;
+      case X509_V_ERR_HOSTNAME_MISMATCH: check->failure = Failure::kIdNotAllowed; break;
+      default: check->failure = Failure::kVerifyFailed;
+    }
+    check->detail = std::string("certificate verify failed: ") +
+                    X509_verify_cert_error_string(error);
+  }
+  return 0;
+}
+
+int selectMeshAlpn(SSL*, const unsigned char** out, unsigned char* outlen,
+                   const unsigned char* in, unsigned int inlen, void*) {
+  for (std::string_view wanted : kMeshServerAlpn) {
+    for (unsigned i = 0; i < inlen;) {
+      unsigned len = in[i];
+      if (i + 1 + len > inlen) break;
+      if (std::string_view(reinterpret_cast<const char*>(in + i + 1), len) == wanted) {
+        *out = in + i + 1;
+        *outlen = static_cast<unsigned char>(len);
+        return SSL_TLSEXT_ERR_OK;
+      }
+      i += 1 + len;
+    }
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+int keepClientSession(SSL* ssl, SSL_SESSION* session) {
+  auto* context = static_cast<ClientContext*>(
+      SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), clientContextIndex()));
+  PeerCheck* check = checkOf(ssl);
+  if (context == nullptr || check == nullptr || check->session_key.empty()) return 0;
+  context->keepSession(check->session_key, session);
+  return 1;  // we took the reference
+}
+
+std::string alpnWire(std::span<const std::string_view> protocols) {
+  std::string wire;
+  for (auto p : protocols) {
+    wire.push_back(static_cast<char>(p.size()));
+    wire.append(p);
+  }
+  return wire;
+}
+
+Result<SslCtxPtr> newContext(const SSL_METHOD* method) {
+  SslCtxPtr ctx(SSL_CTX_new(method));
+  if (!ctx) return fail(crypto::openSslError(Code::kInternal, "SSL_CTX_new"));
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  if (SSL_CTX_set_cipher_list(ctx.get(), kTls12Ciphers) != 1 ||
+      SSL_CTX_set_ciphersuites(ctx.get(), kTls13Suites) != 1) {
+    return fail(crypto::openSslError(Code::kInternal, "setting the cipher lists"));
+  }
+  // A peer vanishing without close_notify is routine for a proxy (Beast treats it so too).
+  SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                     SSL_OP_IGNORE_UNEXPECTED_EOF);
+  // Idle connections give their record buffers back (design-notes §3.5).
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  return ctx;
+}
+
+Result<void> useCredentials(SSL_CTX* ctx, const Credentials& credentials) {
+  if (SSL_CTX_use_certificate(ctx, credentials.leaf().get()) != 1) {
+    return fail(crypto::openSslError(Code::kInvalidArgument, "loading the certificate"));
+  }
+  for (size_t i = 1; i < credentials.chain.size(); ++i) {
+    if (SSL_CTX_add1_chain_cert(ctx, credentials.chain[i].get()) != 1) {
+      return fail(crypto::openSslError(Code::kInvalidArgument, "loading an intermediate"));
+    }
+  }
+  if (SSL_CTX_use_PrivateKey(ctx, credentials.key->get()) != 1 ||
+      SSL_CTX_check_private_key(ctx) != 1) {
+    return fail(crypto::openSslError(Code::kInvalidArgument, "loading the private key"));
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string_view failureName(Failure failure) {
+  switch (failure) {
+    case Failure::kNone: return "";
+    case Failure::kNoCertificateLoaded: return "no_certificate_loaded";
+    case Failure::kPlaintextUnderStrict: return "plaintext_under_strict";
+    case Failure::kNoPeerCertificate: return "no_client_certificate";
+    case Failure::kUnknownCa: return "unknown_ca";
+    case Failure::kExpired: return "expired";
+    case Failure::kInvalidSvid: return "invalid_svid";
+    case Failure::kIdNotAllowed: return "spiffe_id_not_allowed";
+    case Failure::kVerifyFailed: return "verify_failed";
+    case Failure::kTimeout: return "handshake_timeout";
+    case Failure::kProtocol: return "protocol_error";
+    case Failure::kPeerClosed: return "peer_closed";
+    case Failure::kConfig: return "tls_config_error";
+  }
+  return "unknown";
+}
+
+std::string_view failureMetricReason(Failure failure) {
+  switch (failure) {
+    case Failure::kNone: return "";
+    case Failure::kNoPeerCertificate:
+    case Failure::kNoCertificateLoaded: return "no_cert";
+    case Failure::kIdNotAllowed:
+    case Failure::kInvalidSvid: return "verify_san";
+    case Failure::kUnknownCa:
+    case Failure::kExpired:
+    case Failure::kVerifyFailed: return "verify_error";
+    case Failure::kTimeout: return "timeout";
+    case Failure::kPlaintextUnderStrict:
+    case Failure::kProtocol:
+    case Failure::kPeerClosed:
+    case Failure::kConfig: return "protocol";
+  }
+  return "protocol";
+}
+
+bool isMeshAlpn(std::string_view alpn) {
+  return alpn == "istio-peer-exchange" || alpn == "istio" || alpn == "istio-http/1.0" ||
+         alpn == "istio-http/1.1" || alpn == "istio-h2";
+}
+
+Result<std::shared_ptr<const ServerContext>> ServerContext::create(
+    std::shared_ptr<const Credentials> credentials, bool session_resumption) {
+  auto ctx = newContext(TLS_server_method());
+  if (!ctx) return fail(ctx.error());
+  if (auto used = useCredentials(ctx->get(), *credentials); !used) return fail(used.error());
+  SSL_CTX_set_verify(ctx->get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  SSL_CTX_set_cert_verify_callback(ctx->get(), verifySvid,
+                                   const_cast<Credentials*>(credentials.get()));
+  SSL_CTX_set_alpn_select_cb(ctx->get(), selectMeshAlpn, nullptr);
+  // Resumption between mutual proxies: one stateful ticket, so a resumed handshake neither
+  // decrypts nor re-decodes a stateless ticket's copy of the peer certificate. The cache
+  // belongs to this context: a rotation starts a fresh one, so no session outlives the
+  // credentials and bundle it was verified with. (A connection that ends without close_notify
+  // drops its session from the cache: OpenSSL's rule for possibly truncated sessions.)
+  SSL_CTX_set_session_id_context(ctx->get(), kSessionIdContext, sizeof(kSessionIdContext) - 1);
+  SSL_CTX_set_num_tickets(ctx->get(), session_resumption ? 1 : 0);
+  SSL_CTX_set_session_cache_mode(ctx->get(),
+                                 session_resumption ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
+  SSL_CTX_sess_set_cache_size(ctx->get(), 20000);
+  SSL_CTX_set_timeout(ctx->get(), kSessionLifetimeSeconds);
+
+  std::shared_ptr<ServerContext> context(new ServerContext());
+  context->ctx_ = std::move(*ctx);
+  context->credentials_ = std::move(credentials);
+  return std::shared_ptr<const ServerContext>(std::move(context));
+}
+
+Result<SslPtr> ServerContext::newSsl(PeerCheck& check) const {
+  SslPtr ssl(SSL_new(ctx_.get()));
+  if (!ssl) return fail(crypto::openSslError(Code::kResourceExhausted, "SSL_new"));
+  SSL_set_ex_data(ssl.get(), peerCheckIndex(), &check);
+  SSL_set_accept_state(ssl.get());
+  return ssl;
+}
+
+Result<std::shared_ptr<ClientContext>> ClientContext::mesh(
+    std::shared_ptr<const Credentials> credentials, bool session_resumption) {
+  auto ctx = newContext(TLS_client_method());
+  if (!ctx) return fail(ctx.error());
+  if (auto used = useCredentials(ctx->get(), *credentials); !used) return fail(used.error());
+  SSL_CTX_set_verify(ctx->get(), SSL_VERIFY_PEER, nullptr);
+  SSL_CTX_set_cert_verify_callback(ctx->get(), verifySvid,
+                                   const_cast<Credentials*>(credentials.get()));
+  std::string alpn = alpnWire(kMeshClientAlpn);
+  SSL_CTX_set_alpn_protos(ctx->get(), reinterpret_cast<const unsigned char*>(alpn.data()),
+                          static_cast<unsigned>(alpn.size()));
+  if (session_resumption) {
+    SSL_CTX_set_session_cache_mode(ctx->get(),
+                                   SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx->get(), keepClientSession);
+  } else {
+    SSL_CTX_set_session_cache_mode(ctx->get(), SSL_SESS_CACHE_OFF);
+  }
+
+  std::shared_ptr<ClientContext> context(new ClientContext());
+  SSL_CTX_set_ex_data(ctx->get(), clientContextIndex(), context.get());
+  context->ctx_ = std::move(*ctx);
+  context->credentials_ = std::move(credentials);
+  return context;
+}
+
+Result<std::shared_ptr<ClientContext>> ClientContext::external(
+    const ExternalTlsSettings& settings) {
+  auto ctx = newContext(TLS_client_method());
+  if (!ctx) return fail(ctx.error());
+  if (settings.mutual) {
+    if (settings.client_certificate.empty() || settings.private_key.empty()) {
+      return invalidArgument("MUTUAL needs clientCertificate and privateKey");
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx->get(), settings.client_certificate.c_str()) != 1) {
+      return fail(crypto::openSslError(Code::kInvalidArgument,
+                                       settings.client_certificate + ": cannot load"));
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx->get(), settings.private_key.c_str(), SSL_FILETYPE_PEM) !=
+            1 ||
+        SSL_CTX_check_private_key(ctx->get()) != 1) {
+      return fail(crypto::openSslError(Code::kInvalidArgument,
+                                       settings.private_key + ": cannot load or does not match"));
+    }
+  }
+  if (settings.insecure_skip_verify) {
+    SSL_CTX_set_verify(ctx->get(), SSL_VERIFY_NONE, nullptr);
+  } else {
+    int loaded = settings.ca_certificates.empty()
+                     ? SSL_CTX_set_default_verify_paths(ctx->get())
+                     : SSL_CTX_load_verify_locations(ctx->get(), settings.ca_certificates.c_str(),
+                                                     nullptr);
+    if (loaded != 1) {
+      return fail(crypto::openSslError(
+          Code::kInvalidArgument,
+          (settings.ca_certificates.empty() ? "system trust store" : settings.ca_certificates) +
+              ": cannot load"));
+    }
+    SSL_CTX_set_verify(ctx->get(), SSL_VERIFY_PEER, verifyExternal);
+  }
+  SSL_CTX_set_session_cache_mode(ctx->get(),
+                                 SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx->get(), keepClientSession);
+
+  std::shared_ptr<ClientContext> context(new ClientContext());
+  SSL_CTX_set_ex_data(ctx->get(), clientContextIndex(), context.get());
+  context->ctx_ = std::move(*ctx);
+  context->subject_alt_names_ = settings.subject_alt_names;
+  context->insecure_skip_verify_ = settings.insecure_skip_verify;
+  return context;
+}
+
+Result<SslPtr> ClientContext::newSsl(PeerCheck& check, const std::string& sni) const {
+  SslPtr ssl(SSL_new(ctx_.get()));
+  if (!ssl) return fail(crypto::openSslError(Code::kResourceExhausted, "SSL_new"));
+  SSL_set_ex_data(ssl.get(), peerCheckIndex(), &check);
+  SSL_set_connect_state(ssl.get());
+  if (!sni.empty() && SSL_set_tlsext_host_name(ssl.get(), sni.c_str()) != 1) {
+    return fail(crypto::openSslError(Code::kInvalidArgument, "SNI " + sni));
+  }
+  if (!isMesh() && !insecure_skip_verify_) {
+    // DNS SANs go to OpenSSL's host check (any one may match); URI SANs are compared after the
+    // handshake in finishHandshake. Without SANs the SNI must match, as Istio's auto-SAN does.
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    bool any_uri = std::any_of(subject_alt_names_.begin(), subject_alt_names_.end(),
+                               [](const std::string& san) { return san.find(':') != std::string::npos; });
+    if (any_uri) {
+      check.expected_sans = subject_alt_names_;
+    } else if (!subject_alt_names_.empty()) {
+      for (const auto& san : subject_alt_names_) X509_VERIFY_PARAM_add1_host(param, san.c_str(), san.size());
+    } else if (!sni.empty()) {
+      X509_VERIFY_PARAM_set1_host(param, sni.c_str(), sni.size());
+    }
+  }
+  if (!check.session_key.empty()) {
+    std::lock_guard lock(sessions_mu_);
+    auto it = sessions_.find(check.session_key);
+    if (it != sessions_.end() && !it->second.empty()) {
+      SslSessionPtr session = std::move(it->second.back());
+      it->second.pop_back();
+      SSL_set_session(ssl.get(), session.get());
+    }
+  }
+  return ssl;
+}
+
+void ClientContext::keepSession(const std::string& key, SSL_SESSION* session) {
+  std::lock_guard lock(sessions_mu_);
+  auto& list = sessions_[key];
+  list.emplace_back(session);
+  while (list.size() > kSessionsPerKey) list.pop_front();
+}
+
+Result<PeerInfo> finishHandshake(SSL* ssl, PeerCheck& check, bool mesh) {
+  PeerInfo info;
+  info.resumed = SSL_session_reused(ssl) == 1;
+  info.version = SSL_get_version(ssl);
+  if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl)) info.cipher = SSL_CIPHER_get_name(cipher);
+  const unsigned char* alpn = nullptr;
+  unsigned alpn_len = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+  if (alpn != nullptr) info.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_len);
+  if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) info.sni = sni;
+
+  X509* peer = SSL_get0_peer_certificate(ssl);
+  if (peer != nullptr) {
+    X509_up_ref(peer);
+    crypto::Certificate leaf{crypto::X509Ptr(peer)};
+    info.serial_hex = leaf.serialHex();
+    info.fingerprint_sha256 = leaf.sha256Fingerprint();
+    if (mesh && (info.resumed || !check.peer_id)) {
+      // Resumed: the session's certificate was verified when it was first seen; recheck what
+      // can change since (validity, the ID rules of this connection).
+      auto id = spiffe::checkLeafProfile(leaf);
+      if (!id) {
+        check.failure = Failure::kInvalidSvid;
+        check.detail = id.error().message;
+        return fail(Code::kPermissionDenied, check.detail);
+      }
+      if (std::chrono::system_clock::now() > leaf.notAfter()) {
+        check.failure = Failure::kExpired;
+        check.detail = "the resumed session's certificate has expired";
+        return fail(Code::kPermissionDenied, check.detail);
+      }
+      bool allowed =
+          (!check.trust_domain || id->trustDomain().name() == check.trust_domain->name()) &&
+          (check.allowed_ids.empty() ||
+           std::any_of(check.allowed_ids.begin(), check.allowed_ids.end(),
+                       [&](const spiffe::SpiffeId& allowed_id) { return allowed_id.str() == id->str(); }));
+      if (!allowed) {
+        check.failure = Failure::kIdNotAllowed;
+        check.detail = id->str() + " is not allowed";
+        return fail(Code::kPermissionDenied, check.detail);
+      }
+      check.peer_id = *id;
+    }
+    if (!mesh && !check.expected_sans.empty()) {
+      auto uris = leaf.uriSans();
+      auto names = leaf.dnsSans();
+      bool matched = std::any_of(check.expected_sans.begin(), check.expected_sans.end(),
+                                 [&](const std::string& san) {
+                                   return std::find(uris.begin(), uris.end(), san) != uris.end() ||
+                                          std::find(names.begin(), names.end(), san) != names.end();
+                                 });
+      if (!matched) {
+        check.failure = Failure::kIdNotAllowed;
+        check.detail = "the server certificate matches none of the DestinationRule's subjectAltNames";
+        return fail(Code::kPermissionDenied, check.detail);
+      }
+    }
+  } else if (mesh) {
+    check.failure = Failure::kNoPeerCertificate;
+    check.detail = "the peer sent no certificate";
+    return fail(Code::kPermissionDenied, check.detail);
+  }
+  info.id = check.peer_id;
+  return info;
+}
+
+void recordHandshakeFailure(SSL* ssl, int ssl_error, PeerCheck& check) {
+  unsigned long first = ERR_peek_error();
+  std::string errors = crypto::drainOpenSslErrors();
+  if (check.failure != Failure::kNone) return;
+  if (ssl_error == SSL_ERROR_SYSCALL || ssl_error == SSL_ERROR_ZERO_RETURN) {
+    if (first == 0) {
+      check.failure = Failure::kPeerClosed;
+      check.detail = "the peer closed the connection during the handshake";
+      return;
+    }
+  }
+  int reason = ERR_GET_REASON(first);
+  if (ERR_GET_LIB(first) == ERR_LIB_SSL &&
+      (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE ||
+       reason == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED)) {
+    check.failure = Failure::kNoPeerCertificate;
+  } else if (ERR_GET_LIB(first) == ERR_LIB_SSL && reason == SSL_R_TLSV1_ALERT_UNKNOWN_CA) {
+    check.failure = Failure::kUnknownCa;
+  } else if (ERR_GET_LIB(first) == ERR_LIB_SSL && reason == SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED) {
+    check.failure = Failure::kExpired;
+  } else {
+    check.failure = Failure::kProtocol;
+  }
+  (void)ssl;
+  check.detail = errors.empty() ? std::string(failureName(check.failure)) : errors;
+}
+
+}  // namespace mutual::tls
