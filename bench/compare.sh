@@ -122,7 +122,7 @@ start_haproxy() {
   cat > "$dir/server.cfg" <<CONF
 global
   nbthread 1
-  maxconn 40000
+  maxconn 3000
   tune.ssl.default-dh-param 2048
 defaults
   mode tcp
@@ -138,7 +138,7 @@ CONF
   cat > "$dir/client.cfg" <<CONF
 global
   nbthread 1
-  maxconn 40000
+  maxconn 3000
 defaults
   mode tcp
   timeout connect 5s

@@ -9,7 +9,7 @@
 # Environment:
 #   FUZZ_SECONDS   seconds per target (default 20)
 #   FUZZ_TARGETS   space-separated subset of: spiffe_id duration bundle pem manifest
-#                  client_hello hcl (default: all)
+#                  client_hello hcl csr (default: all)
 #   BUILD_DIR      build directory (default: build-fuzz beside this script's parent)
 #   CXX_FUZZ       the clang++ to use (default clang++)
 # New inputs that reach new code are kept in BUILD_DIR/fuzz-corpus/<target>/ (not checked in),
@@ -19,7 +19,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${BUILD_DIR:-$root/build-fuzz}
 seconds=${FUZZ_SECONDS:-20}
-targets=${FUZZ_TARGETS:-spiffe_id duration bundle pem manifest client_hello hcl}
+targets=${FUZZ_TARGETS:-spiffe_id duration bundle pem manifest client_hello hcl csr}
 
 if [[ ! -f $build/build.ninja ]]; then
   cmake -S "$root" -B "$build" -G Ninja -DMUTUAL_FUZZ=ON \

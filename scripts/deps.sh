@@ -14,7 +14,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev openssl python3 python3-cryptography jq
   # real peers for integration tests and bench/compare.sh (interop.md)
   curl postgresql haproxy nginx libnginx-mod-stream stunnel4 wrk iperf3
-  python3-grpcio python3-grpc-tools
+  python3-grpcio python3-grpc-tools python3-jwt
   # fuzzing (libFuzzer ships with clang's runtime)
   clang libclang-rt-14-dev
 )

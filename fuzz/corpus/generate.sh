@@ -136,4 +136,25 @@ printf '{"keys":[' >"$d/invalid_truncated.json"
 } >"$d/invalid_deep_nesting.json"
 cp ca.crt "$d/pem_bundle.pem"
 
+# ---- csr --------------------------------------------------------------------------------------
+d=$here/csr
+rm -rf "$d" && mkdir -p "$d"
+csr() {  # csr NAME OPENSSL_KEY_ARGS...
+  local name=$1
+  shift
+  openssl req -new -nodes -newkey "$@" -keyout "$tmp/$name.key" -subj / -outform DER \
+    -out "$d/$name.der" 2>/dev/null
+}
+csr p256 ec -pkeyopt ec_paramgen_curve:P-256
+csr p384 ec -pkeyopt ec_paramgen_curve:P-384
+csr rsa2048 rsa:2048
+csr ed25519 ed25519
+openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout "$tmp/san.key" \
+  -subj /CN=web -addext subjectAltName=URI:spiffe://example.org/web -outform DER \
+  -out "$d/p256_with_san.der" 2>/dev/null
+head -c 100 "$d/p256.der" >"$d/invalid_truncated.der"
+cp "$d/p256.der" "$d/invalid_bad_signature.der"
+printf '\x01' | dd of="$d/invalid_bad_signature.der" bs=1 seek=$(($(stat -c %s "$d/p256.der") - 2)) \
+  conv=notrunc 2>/dev/null
+
 echo "seed corpora written under $here"

@@ -23,6 +23,9 @@ int runCommandLine(const std::vector<std::string>& args) {
   registerApplyCommand(app, exit_code);
   cli::registerProxyConfigCommands(app, exit_code);
   registerProxyRole(app, exit_code);
+  registerServerRole(app, exit_code);
+  cli::registerAgentApiCommands(*agentCommand(app), exit_code);
+  registerAgentRole(app, exit_code);
 
   auto demo_dir = std::make_shared<std::string>("demo");
   CLI::App* demo = app.add_subcommand(
@@ -46,7 +49,7 @@ int runCommandLine(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
   try {
-    return mutual::app::runCommandLine(args);
+    return mutual::app::runCommandLine(mutual::app::spireFlagAliases(std::move(args)));
   } catch (const std::exception& e) {
     std::cerr << "mutual: internal error: " << e.what() << "\n";
     return mutual::kExitFailed;

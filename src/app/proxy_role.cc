@@ -15,6 +15,7 @@
 #include "proxy/proxy.h"
 #include "telemetry/logging.h"
 #include "tls/credentials.h"
+#include "workloadapi/proxy_source.h"
 
 namespace mutual::app {
 namespace {
@@ -34,17 +35,28 @@ int runProxy(const std::string& path) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  if (std::holds_alternative<config::WorkloadApiCredentials>(config->credentials)) {
-    return cli::reportError(Error{Code::kUnimplemented,
-                                  path + ": credentials.workload_api: not available in this "
-                                         "build yet; use credentials.files",
-                                  ""});
-  }
+  RealClock clock;
   auto proxy = proxy::Proxy::create(std::move(*config));
   if (!proxy) return cli::reportError(proxy.error());
   (*proxy)->start();
+  // credentials.workload_api: a Workload API watch feeds the proxy (not ready until it does).
+  std::unique_ptr<workloadapi::ProxyCredentialSource> identity;
+  const auto& credentials = (*proxy)->config().credentials;
+  if (const auto* api = std::get_if<config::WorkloadApiCredentials>(&credentials)) {
+    // An empty path would mean $SPIFFE_ENDPOINT_SOCKET (proxy.yaml requires a socket today).
+    auto td = spiffe::TrustDomain::parse((*proxy)->config().trust_domain);
+    auto source = td ? workloadapi::ProxyCredentialSource::start(api->path, *td, **proxy, clock)
+                     : Result<std::unique_ptr<workloadapi::ProxyCredentialSource>>(
+                           fail(td.error()));
+    if (!source) {
+      (*proxy)->shutdown();
+      return cli::reportError(source.error());
+    }
+    identity = std::move(*source);
+  }
   auto admin = admin::AdminServer::start((*proxy)->config().admin, **proxy);
   if (!admin) {
+    if (identity) identity->stop();
     (*proxy)->shutdown();
     return cli::reportError(admin.error());
   }
@@ -75,6 +87,7 @@ int runProxy(const std::string& path) {
                  formatDuration(cfg.timeouts.drain));
     break;
   }
+  if (identity) identity->stop();
   (*proxy)->shutdown();
   (*admin)->stop();
   spdlog::info("stopped");

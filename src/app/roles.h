@@ -1,5 +1,8 @@
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include <CLI/CLI.hpp>
 
 // The long-running roles' commands (each in its own file).
@@ -7,6 +10,18 @@ namespace mutual::app {
 
 // `mutual proxy run|validate -c proxy.yaml`.
 void registerProxyRole(CLI::App& root, int& exit_code);
+
+// `mutual server run|validate -c server.conf` and, under the same noun, the admin commands
+// (`mutual server entry ...`, cli::registerServerAdminCommands). server_role.cc.
+void registerServerRole(CLI::App& root, int& exit_code);
+
+// SPIRE's single-dash camelCase flags for `mutual server ...` (`-spiffeID`, `-parentID`,
+// `-selector`, `-x509SVIDTTL`, `-socketPath`, ...) rewritten to ours, so spire-server command
+// lines work unchanged. Other arguments, and other commands, are returned as they are.
+std::vector<std::string> spireFlagAliases(std::vector<std::string> args);
+
+// `mutual agent run|validate -c agent.conf` (agent_role.cc).
+void registerAgentRole(CLI::App& root, int& exit_code);
 
 // The `agent` subcommand, created on first use: the agent role (`agent run`) and the Workload
 // API client commands (`agent api ...`) both attach to it, in any order.

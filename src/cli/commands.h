@@ -13,5 +13,11 @@ void registerCertCommands(CLI::App& root, int& exit_code);
 void registerCheckCommands(CLI::App& root, int& exit_code);
 // `mutual proxy-config secret|edges --admin ADDR` (proxy_config_commands.cc).
 void registerProxyConfigCommands(CLI::App& root, int& exit_code);
+// `mutual server entry|token|bundle|authority|agent|healthcheck ...` under the `server` noun
+// (server_commands.cc, library mutual_cli_server): admin commands over the server's socket.
+void registerServerAdminCommands(CLI::App& server, int& exit_code);
+// `mutual agent api fetch x509|jwt`, `mutual agent api validate jwt`, `mutual agent api watch`
+// under the `agent` subcommand (agent_api_commands.cc).
+void registerAgentApiCommands(CLI::App& agent, int& exit_code);
 
 }  // namespace mutual::cli

@@ -134,6 +134,10 @@ class Tracker {
     record.handshake.ok = peer != nullptr;
     if (peer == nullptr) {
       record.handshake.reason = handshakeReason(check.failure);
+      // docs/metrics.md: a failed handshake where mTLS was expected is tls="no_identity", its
+      // named failure the no_tls_reason (a fixed set, so the label stays bounded).
+      record.tls = "no_identity";
+      record.no_tls_reason = std::string(tls::failureName(check.failure));
       return;
     }
     record.handshake.session_resumed = peer->resumed;
@@ -199,6 +203,18 @@ asio::awaitable<PumpEnd> pump(From& from, To& to, uint64_t& bytes, Activity& act
   co_return end;
 }
 
+// Envoy's TCP flags from how the two pumps ended: DC when the downstream connection failed
+// (reading it in the first pump, writing it in the second), UC when the upstream one did. A
+// write error belongs to the side written to: a client that resets mid-download makes the
+// upstream-to-downstream pump fail on its write, which is the downstream's doing.
+void setSpliceFlags(ConnectionRecord& record, PumpEnd down_to_up, PumpEnd up_to_down) {
+  if (down_to_up == PumpEnd::kReadError || up_to_down == PumpEnd::kWriteError) {
+    record.response_flags = "DC";
+  } else if (down_to_up == PumpEnd::kWriteError || up_to_down == PumpEnd::kReadError) {
+    record.response_flags = "UC";
+  }
+}
+
 asio::awaitable<void> idleWatchdog(Activity& activity, SteadyClock::duration idle) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
@@ -218,8 +234,7 @@ asio::awaitable<void> splice(Down& down, Up& up, int down_fd, int up_fd, Tracker
   if (idle.count() == 0) {
     auto [a, b] = co_await (pump(down, up, record.bytes_received, activity, down_fd, up_fd) &&
                             pump(up, down, record.bytes_sent, activity, up_fd, down_fd));
-    if (a != PumpEnd::kEof) record.response_flags = "DC";
-    else if (b != PumpEnd::kEof) record.response_flags = "UC";
+    setSpliceFlags(record, a, b);
     co_return;
   }
   auto result =
@@ -230,8 +245,7 @@ asio::awaitable<void> splice(Down& down, Up& up, int down_fd, int up_fd, Tracker
     record.connection_termination_details = "idle_timeout";
   } else {
     auto [a, b] = std::get<0>(result);
-    if (a != PumpEnd::kEof) record.response_flags = "DC";
-    else if (b != PumpEnd::kEof) record.response_flags = "UC";
+    setSpliceFlags(record, a, b);
   }
 }
 
@@ -353,10 +367,14 @@ asio::awaitable<void> serveInbound(Worker& worker, size_t index, tcp::socket dow
     co_return;
   }
 
+  // One deadline for the ClientHello and the handshake together (docs/proxy.md,
+  // timeouts.handshake): a client trickling its ClientHello must not earn a second full timeout
+  // for the rest of the handshake.
+  const auto handshake_deadline = SteadyClock::now() + seconds(config.timeouts.handshake);
   std::string prefix;
   bool timed_out = false;
   Sniffed sniffed =
-      co_await sniffWithin(down, prefix, seconds(config.timeouts.handshake), timed_out);
+      co_await sniffWithin(down, prefix, handshake_deadline - SteadyClock::now(), timed_out);
   const bool strict = plan.mode.mode == config::MtlsMode::kStrict;
   if (sniffed.closed) {
     record.handshake.attempted = strict;
@@ -366,6 +384,8 @@ asio::awaitable<void> serveInbound(Worker& worker, size_t index, tcp::socket dow
         timed_out ? "handshake_timeout: no ClientHello within the handshake timeout"
                   : "peer_closed: the connection ended before the first bytes were complete";
     if (!strict) record.handshake.reason.clear();
+    record.tls = "no_identity";
+    record.no_tls_reason = timed_out ? "handshake_timeout" : "peer_closed";
     co_return;
   }
   const bool is_tls = sniffed.result.status == net::SniffStatus::kTls;
@@ -419,7 +439,7 @@ asio::awaitable<void> serveInbound(Worker& worker, size_t index, tcp::socket dow
     co_return;
   }
   net::TlsStream tls_down(down, std::move(*ssl), std::move(prefix));
-  int hs = co_await handshakeWithin(tls_down, seconds(config.timeouts.handshake));
+  int hs = co_await handshakeWithin(tls_down, handshake_deadline - SteadyClock::now());
   if (hs == -1) {
     check.failure = tls::Failure::kTimeout;
     check.detail = "the handshake did not finish within " + formatDuration(config.timeouts.handshake);
@@ -495,6 +515,8 @@ asio::awaitable<void> serveOutbound(Worker& worker, size_t index, tcp::socket do
     check.failure = plan.context ? tls::Failure::kConfig : tls::Failure::kNoCertificateLoaded;
     check.detail = plan.error;
     record.handshake.reason = handshakeReason(check.failure);
+    record.tls = "no_identity";
+    record.no_tls_reason = std::string(tls::failureName(check.failure));
     record.upstream_transport_failure_reason = failureText(check);
     record.response_flags = "UF";
     co_return;

@@ -1,0 +1,264 @@
+#include "agent/agent.h"
+
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "base/file.h"
+#include "base/rotation.h"
+#include "base/time.h"
+#include "crypto/csr.h"
+
+namespace mutual::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<crypto::Certificate> fromDer(const std::vector<std::string>& ders) {
+  std::vector<crypto::Certificate> out;
+  for (const auto& der : ders) {
+    if (auto cert = crypto::Certificate::fromDer(der)) out.push_back(std::move(*cert));
+  }
+  return out;
+}
+
+Entry toEntry(const server::Entry& entry) {
+  Entry out{entry.id, *spiffe::SpiffeId::parse(entry.spiffe_id), {}, entry.federates_with,
+            entry.dns_names, entry.x509_svid_ttl, entry.jwt_svid_ttl, entry.hint};
+  for (const auto& selector : entry.selectors) out.selectors.push_back(selector.str());
+  return out;
+}
+
+}  // namespace
+
+Agent::Agent(config::spire::AgentConf conf, Options options)
+    : conf_(std::move(conf)), options_(std::move(options)), trust_domain_(conf_.trustDomain()) {}
+
+Agent::~Agent() { stop(); }
+
+std::string Agent::path(const std::string& p) const {
+  if (p.empty() || fs::path(p).is_absolute() || options_.base_dir.empty()) return p;
+  return (fs::path(options_.base_dir) / p).string();
+}
+
+std::string Agent::agentId() const {
+  std::lock_guard lock(mu_);
+  return agent_id_;
+}
+
+Result<std::unique_ptr<Agent>> Agent::start(config::spire::AgentConf conf, Options options) {
+  std::unique_ptr<Agent> agent(new Agent(std::move(conf), std::move(options)));
+  auto& a = *agent;
+  std::error_code ec;
+  fs::create_directories(a.path(a.conf_.data_dir), ec);
+  if (ec) return fail(Code::kFailedPrecondition, a.path(a.conf_.data_dir) + ": " + ec.message());
+  if (!a.conf_.insecure_bootstrap) {
+    auto pem = readFile(a.path(a.conf_.trust_bundle_path));
+    if (!pem) return fail(pem.error().prefix("trust_bundle_path"));
+    auto roots = crypto::parsePemCertificates(*pem);
+    if (!roots) return fail(roots.error().prefix(a.path(a.conf_.trust_bundle_path)));
+    a.trust_bundle_ = std::move(*roots);
+  }
+  UnixAttestorOptions attestor;
+  if (!a.conf_.workload_attestors.empty()) {
+    attestor.discover_workload_path = a.conf_.workload_attestors.front().discover_workload_path;
+  }
+  Agent* self = agent.get();
+  a.cache_ = std::make_unique<Cache>(
+      a.trust_domain_, attestor, a.clock_,
+      [self](const Entry& entry, const std::vector<std::string>& audience)
+          -> Result<workloadapi::JwtSvidToken> {
+        std::lock_guard lock(self->mu_);
+        if (!self->client_) return fail(Code::kUnavailable, "not connected to the server");
+        auto jwt = self->client_->signJwt(entry.id, audience);
+        if (!jwt) return fail(jwt.error());
+        return workloadapi::JwtSvidToken{entry.spiffe_id, jwt->token, entry.hint};
+      });
+  a.socket_path_ = a.path(a.conf_.socket_path);
+  auto api = workloadapi::WorkloadApiServer::start({a.socket_path_}, *a.cache_);
+  if (!api) return fail(api.error());
+  a.api_ = std::move(*api);
+  a.thread_ = std::thread([self] { self->run(); });
+  return agent;
+}
+
+void Agent::stop() {
+  {
+    std::lock_guard lock(stop_mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (api_) api_->stop();
+}
+
+Result<void> Agent::ensureNodeSvid() {
+  const std::string dir = path(conf_.data_dir);
+  const std::string svid_path = dir + "/agent_svid.pem";
+  const std::string key_path = dir + "/agent_svid.key";
+  const std::string bundle_path = dir + "/bundle.pem";
+  // A node SVID from an earlier run, still valid: no new attestation (a join token is single
+  // use, so a restarted agent must not need it again).
+  if (node_chain_.empty()) {
+    auto chain_pem = readFile(svid_path);
+    auto key_pem = readFile(key_path);
+    if (chain_pem && key_pem) {
+      auto chain = crypto::parsePemCertificates(*chain_pem);
+      auto key = crypto::PrivateKey::fromPem(*key_pem);
+      if (chain && key && !chain->empty() && clock_.now() < chain->front().notAfter()) {
+        std::lock_guard lock(mu_);
+        node_chain_ = std::move(*chain);
+        node_key_ = std::make_shared<const crypto::PrivateKey>(std::move(*key));
+        agent_id_ = node_chain_.front().uriSans().empty() ? "" : node_chain_.front().uriSans().front();
+        if (auto bundle_pem = readFile(bundle_path)) {
+          if (auto roots = crypto::parsePemCertificates(*bundle_pem)) trust_bundle_ = std::move(*roots);
+        }
+      }
+    }
+  }
+  bool renew = !node_chain_.empty() &&
+               shouldRenew(clock_.now(), node_chain_.front().notBefore(),
+                           node_chain_.front().notAfter(), 0.0);
+  if (!node_chain_.empty() && !renew) return {};
+
+  auto key = crypto::PrivateKey::generate(crypto::KeyType::kEcP256);
+  if (!key) return fail(key.error());
+  auto csr = crypto::createCsr(*key);
+  if (!csr) return fail(csr.error());
+  server::NodeClientOptions options{conf_.server_address + ":" + std::to_string(conf_.server_port),
+                                    trust_domain_};
+  options.trust_bundle = trust_bundle_;
+  options.insecure_bootstrap = conf_.insecure_bootstrap && trust_bundle_.empty();
+  Result<server::AgentSvid> svid = fail(Code::kInternal, "no attestation");
+  if (renew) {
+    options.svid_chain = node_chain_;
+    options.svid_key = node_key_;
+    auto client = server::NodeClient::connect(options);
+    if (!client) return fail(client.error());
+    svid = (*client)->renew(*csr);
+  } else {
+    auto client = server::NodeClient::connect(options);
+    if (!client) return fail(client.error());
+    if (conf_.node_attestor.kind == config::spire::AgentNodeAttestor::Kind::kX509Pop) {
+      auto cert_pem = readFile(path(conf_.node_attestor.certificate_path));
+      auto key_pem = readFile(path(conf_.node_attestor.private_key_path));
+      if (!cert_pem) return fail(cert_pem.error());
+      if (!key_pem) return fail(key_pem.error());
+      auto chain = crypto::parsePemCertificates(*cert_pem);
+      auto pop_key = crypto::PrivateKey::fromPem(*key_pem);
+      if (!chain) return fail(chain.error());
+      if (!pop_key) return fail(pop_key.error());
+      svid = (*client)->attestX509Pop(*chain, *pop_key, *csr);
+    } else {
+      if (conf_.join_token.empty()) {
+        return fail(Code::kFailedPrecondition,
+                    "no node SVID in " + dir + " and no join_token in agent.conf to attest with");
+      }
+      svid = (*client)->attestJoinToken(conf_.join_token, *csr);
+    }
+  }
+  if (!svid) return fail(svid.error());
+  auto key_pem = key->toPkcs8Pem();
+  auto chain_pem = crypto::toPem(svid->chain);
+  auto roots = fromDer(svid->bundle.x509_authorities_der);
+  if (!key_pem || !chain_pem) return fail(Code::kInternal, "cannot encode the node SVID");
+  if (auto w = writeFileAtomic(key_path, *key_pem, kPrivateKeyMode); !w) return fail(w.error());
+  if (auto w = writeFileAtomic(svid_path, *chain_pem, 0644); !w) return fail(w.error());
+  if (!roots.empty()) {
+    if (auto pem = crypto::toPem(roots)) (void)writeFileAtomic(bundle_path, *pem, 0644);
+  }
+  std::lock_guard lock(mu_);
+  node_chain_ = svid->chain;
+  node_key_ = std::make_shared<const crypto::PrivateKey>(std::move(*key));
+  agent_id_ = svid->spiffe_id;
+  if (!roots.empty()) trust_bundle_ = std::move(roots);
+  client_.reset();  // reconnect with the new SVID
+  spdlog::info("agent: {} as {} (expires {})", renew ? "renewed" : "attested", svid->spiffe_id,
+               formatRfc3339(node_chain_.front().notAfter()));
+  return {};
+}
+
+Result<void> Agent::syncOnce() {
+  if (auto node = ensureNodeSvid(); !node) return node;
+  server::NodeClient* client;
+  {
+    std::lock_guard lock(mu_);
+    if (!client_) {
+      server::NodeClientOptions options{
+          conf_.server_address + ":" + std::to_string(conf_.server_port), trust_domain_};
+      options.trust_bundle = trust_bundle_;
+      options.svid_chain = node_chain_;
+      options.svid_key = node_key_;
+      auto connected = server::NodeClient::connect(options);
+      if (!connected) return fail(connected.error());
+      client_ = std::move(*connected);
+    }
+    client = client_.get();
+  }
+  auto synced = client->sync();
+  if (!synced) return fail(synced.error());
+  std::vector<Entry> entries;
+  for (const auto& entry : synced->entries) {
+    if (spiffe::SpiffeId::parse(entry.spiffe_id)) entries.push_back(toEntry(entry));
+  }
+  workloadapi::X509BundleMap bundles;
+  bundles[trust_domain_] = fromDer(synced->bundle.x509_authorities_der);
+  for (const auto& federated : synced->federated_bundles) {
+    if (auto td = spiffe::TrustDomain::parse(federated.trust_domain)) {
+      bundles[*td] = fromDer(federated.x509_authorities_der);
+    }
+  }
+  const auto own_roots = bundles[trust_domain_];
+  cache_->setEntries(std::move(entries));
+  cache_->setBundles(std::move(bundles), {});
+
+  auto due = cache_->dueForRenewal(clock_.now());
+  if (!due.empty()) {
+    std::vector<server::X509SvidRequest> requests;
+    std::map<std::string, std::shared_ptr<const crypto::PrivateKey>> keys;
+    for (const auto& entry : due) {
+      auto key = crypto::PrivateKey::generate(crypto::KeyType::kEcP256);
+      if (!key) return fail(key.error());
+      auto csr = crypto::createCsr(*key);
+      if (!csr) return fail(csr.error());
+      requests.push_back({entry.id, *csr});
+      keys[entry.id] = std::make_shared<const crypto::PrivateKey>(std::move(*key));
+    }
+    auto signed_svids = client->signX509(requests);
+    if (!signed_svids) return fail(signed_svids.error());
+    for (auto& svid : *signed_svids) {
+      auto id = spiffe::SpiffeId::parse(svid.spiffe_id);
+      if (!id || svid.chain.empty()) continue;
+      cache_->setSvid(svid.entry_id,
+                      workloadapi::X509Svid{*id, svid.chain, keys[svid.entry_id], own_roots, ""});
+    }
+    spdlog::info("agent: {} SVID(s) signed; serving {} entries", signed_svids->size(),
+                 cache_->entryCount());
+  }
+  cache_->setReady(true);
+  return {};
+}
+
+void Agent::run() {
+  unsigned failures = 0;
+  for (;;) {
+    auto synced = syncOnce();
+    std::chrono::milliseconds wait = options_.sync_interval;
+    if (!synced) {
+      spdlog::warn("agent: {} (serving cached SVIDs; retrying)", synced.error().message);
+      {
+        std::lock_guard lock(mu_);
+        if (synced.error().code == Code::kUnavailable) client_.reset();
+      }
+      wait = backoffDelay(failures++, std::chrono::milliseconds(500), options_.sync_interval,
+                          unitRandom());
+    } else {
+      failures = 0;
+    }
+    std::unique_lock lock(stop_mu_);
+    if (stop_cv_.wait_for(lock, wait, [this] { return stopping_; })) return;
+  }
+}
+
+}  // namespace mutual::agent

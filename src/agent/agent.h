@@ -1,0 +1,67 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "agent/cache.h"
+#include "base/clock.h"
+#include "config/spire_conf.h"
+#include "server/node_client.h"
+#include "workloadapi/server.h"
+
+namespace mutual::agent {
+
+// The node agent (`mutual agent run -c agent.conf`). One control thread: attest (join token or
+// x509pop) unless a valid node SVID is already in data_dir, then sync entries and bundles
+// every `sync_interval`, sign an X509-SVID for each entry that has none or is at half-life
+// (with jitter), renew its own SVID at half-life; on any failure keep serving what the cache
+// holds and retry with backoff. The Workload API is served from the cache throughout.
+class Agent {
+ public:
+  struct Options {
+    std::chrono::milliseconds sync_interval{5000};
+    std::string base_dir;  // agent.conf's folder: relative paths resolve against it
+  };
+
+  static Result<std::unique_ptr<Agent>> start(config::spire::AgentConf conf, Options options);
+  ~Agent();
+  void stop();
+
+  Cache& cache() { return *cache_; }
+  const std::string& socketPath() const { return socket_path_; }
+  // The agent's own SPIFFE ID once attested ("" before).
+  std::string agentId() const;
+
+ private:
+  Agent(config::spire::AgentConf conf, Options options);
+  void run();
+  Result<void> ensureNodeSvid();
+  Result<void> syncOnce();
+  std::string path(const std::string& p) const;
+
+  config::spire::AgentConf conf_;
+  Options options_;
+  RealClock clock_;
+  spiffe::TrustDomain trust_domain_;
+  std::unique_ptr<Cache> cache_;
+  std::unique_ptr<workloadapi::WorkloadApiServer> api_;
+  std::string socket_path_;
+
+  mutable std::mutex mu_;
+  std::vector<crypto::Certificate> trust_bundle_;
+  std::vector<crypto::Certificate> node_chain_;
+  std::shared_ptr<const crypto::PrivateKey> node_key_;
+  std::string agent_id_;
+  std::unique_ptr<server::NodeClient> client_;
+
+  std::thread thread_;
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+};
+
+}  // namespace mutual::agent

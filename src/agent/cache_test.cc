@@ -1,0 +1,107 @@
+#include "agent/cache.h"
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "base/testing.h"
+#include "ca/authority.h"
+
+namespace mutual::agent {
+namespace {
+
+using mutual::testing::must;
+using std::chrono::hours;
+using std::chrono::minutes;
+
+class CacheTest : public ::testing::Test {
+ protected:
+  CacheTest()
+      : clock_(std::chrono::system_clock::now()),
+        td_(must(spiffe::TrustDomain::parse("example.org"))),
+        root_(must(ca::createRoot(ca::RootOptions{td_, hours(24), crypto::KeyType::kEcP256, ""},
+                                  clock_))),
+        cache_(td_, {}, clock_, nullptr) {
+    me_.pid = getpid();
+    me_.uid = getuid();
+    me_.gid = getgid();
+  }
+
+  workloadapi::X509Svid svid(const std::string& path) {
+    auto id = must(spiffe::SpiffeId::fromPath(td_, path));
+    auto issued = must(ca::issueWorkload(
+        root_, ca::WorkloadOptions{id, {}, {}, hours(1), {}, crypto::KeyType::kEcP256}, clock_));
+    return workloadapi::X509Svid{id, {issued.cert},
+                                 std::make_shared<const crypto::PrivateKey>(std::move(issued.key)),
+                                 {root_.cert}, ""};
+  }
+
+  Entry entry(const std::string& id, const std::string& path, std::vector<std::string> selectors) {
+    return Entry{id, must(spiffe::SpiffeId::fromPath(td_, path)), std::move(selectors), {}, {}, 0, 0, ""};
+  }
+
+  std::string uidSelector() const { return "unix:uid:" + std::to_string(getuid()); }
+
+  FakeClock clock_;
+  spiffe::TrustDomain td_;
+  ca::Authority root_;
+  Cache cache_;
+  workloadapi::Caller me_;
+};
+
+TEST_F(CacheTest, UnavailableUntilSynced) {
+  auto context = cache_.x509Context(me_);
+  ASSERT_FALSE(context);
+  EXPECT_EQ(context.error().code, Code::kUnavailable);
+}
+
+TEST_F(CacheTest, ServesTheSvidsOfMatchingEntriesOnly) {
+  cache_.setEntries({entry("a", "/web", {uidSelector()}),
+                     entry("b", "/db", {uidSelector(), "unix:user:nobody-here"}),
+                     entry("c", "/other", {"unix:uid:99999"})});
+  cache_.setSvid("a", svid("/web"));
+  cache_.setSvid("b", svid("/db"));
+  cache_.setSvid("c", svid("/other"));
+  cache_.setReady(true);
+  auto context = must(cache_.x509Context(me_));
+  ASSERT_EQ(context.svids.size(), 1u);
+  EXPECT_EQ(context.svids[0].id.str(), "spiffe://example.org/web");
+
+  workloadapi::Caller stranger = me_;
+  stranger.uid = 424242;
+  EXPECT_TRUE(must(cache_.x509Context(stranger)).svids.empty());
+  EXPECT_TRUE(must(cache_.x509Bundles(stranger)).bundles.empty());
+}
+
+TEST_F(CacheTest, RenewsAtHalfLifeAndNeverServesExpiredSvids) {
+  cache_.setEntries({entry("a", "/web", {uidSelector()})});
+  cache_.setReady(true);
+  ASSERT_EQ(cache_.dueForRenewal(clock_.now()).size(), 1u);  // no SVID yet
+  cache_.setSvid("a", svid("/web"));
+  EXPECT_TRUE(cache_.dueForRenewal(clock_.now()).empty());
+  EXPECT_TRUE(cache_.dueForRenewal(clock_.now() + minutes(20)).empty());
+  EXPECT_EQ(cache_.dueForRenewal(clock_.now() + minutes(40)).size(), 1u);
+  clock_.advance(std::chrono::seconds(hours(2)));
+  EXPECT_TRUE(must(cache_.x509Context(me_)).svids.empty());
+}
+
+TEST_F(CacheTest, EveryChangeBumpsTheGeneration) {
+  uint64_t g0 = cache_.generation();
+  cache_.setEntries({entry("a", "/web", {uidSelector()})});
+  uint64_t g1 = cache_.generation();
+  cache_.setSvid("a", svid("/web"));
+  uint64_t g2 = cache_.generation();
+  EXPECT_LT(g0, g1);
+  EXPECT_LT(g1, g2);
+  EXPECT_EQ(cache_.waitForChange(g2, std::chrono::milliseconds(1)), g2);
+}
+
+TEST_F(CacheTest, DroppedEntriesLoseTheirSvids) {
+  cache_.setEntries({entry("a", "/web", {uidSelector()})});
+  cache_.setSvid("a", svid("/web"));
+  cache_.setEntries({});
+  EXPECT_EQ(cache_.svidCount(), 0u);
+}
+
+}  // namespace
+}  // namespace mutual::agent

@@ -1,0 +1,81 @@
+// `mutual agent run|validate -c agent.conf`: the node agent role (docs/agent.md).
+#include <signal.h>
+
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "agent/agent.h"
+#include "app/roles.h"
+#include "cli/output.h"
+#include "config/spire_conf.h"
+#include "telemetry/logging.h"
+
+namespace mutual::app {
+namespace {
+
+struct AgentFlags {
+  std::string config;
+  bool expand_env = false;
+};
+
+Result<config::spire::AgentConf> load(const AgentFlags& flags) {
+  return config::spire::loadAgentConf(flags.config, {flags.expand_env});
+}
+
+int runAgent(const AgentFlags& flags) {
+  auto conf = load(flags);
+  if (!conf) return cli::reportError(conf.error());
+  for (const auto& warning : conf->warnings) std::cerr << "warning: " << warning << "\n";
+  std::string level(config::spire::logLevelName(conf->log_level));
+  for (auto& c : level) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (auto logging = telemetry::setupLogging(level); !logging) return cli::reportError(logging.error());
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  agent::Agent::Options options;
+  options.base_dir = std::filesystem::absolute(flags.config).parent_path().string();
+  auto agent = agent::Agent::start(std::move(*conf), options);
+  if (!agent) return cli::reportError(agent.error());
+  spdlog::info("agent: Workload API on unix://{}", (*agent)->socketPath());
+  int signal = 0;
+  sigwait(&signals, &signal);
+  spdlog::info("agent: stopping");
+  (*agent)->stop();
+  return kExitOk;
+}
+
+int validateAgent(const AgentFlags& flags) {
+  auto conf = load(flags);
+  if (!conf) return cli::reportError(conf.error());
+  for (const auto& warning : conf->warnings) std::cerr << "warning: " << warning << "\n";
+  std::cout << flags.config << ": OK (trust domain " << conf->trust_domain << ", server "
+            << conf->server_address << ":" << conf->server_port << ")\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void registerAgentRole(CLI::App& root, int& exit_code) {
+  CLI::App* agent = agentCommand(root);
+  auto flags = std::make_shared<AgentFlags>();
+  for (auto [name, help] : {std::pair{"run", "Run the node agent and its Workload API"},
+                            std::pair{"validate", "Check agent.conf"}}) {
+    CLI::App* cmd = agent->add_subcommand(name, help);
+    cmd->add_option("-c,--config", flags->config, "agent.conf")->required();
+    cmd->add_flag("--expand-env", flags->expand_env, "Expand $VAR and ${VAR} in the file first");
+    std::string which = name;
+    cmd->callback([flags, which, &exit_code] {
+      exit_code = which == "run" ? runAgent(*flags) : validateAgent(*flags);
+    });
+  }
+}
+
+}  // namespace mutual::app

@@ -1,0 +1,381 @@
+// mutual.v1.Node: what agents call (proto/mutual/v1/node.proto).
+#include <grpc/grpc_security_constants.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+
+#include "base/time.h"
+#include "server/control_plane.h"
+#include "server/jwt.h"
+#include "server/proto_convert.h"
+
+namespace mutual::server {
+
+namespace {
+
+using grpc::Status;
+
+constexpr size_t kPeerCacheLimit = 4096;
+constexpr size_t kMaxSvidsPerCall = 1000;
+
+Status status(const Error& error) { return proto::toStatus(error); }
+
+std::string peerAddress(const grpc::ServerContext& context) { return context.peer(); }
+
+}  // namespace
+
+// --- ControlPlane ---------------------------------------------------------------------------
+
+std::shared_ptr<const spiffe::BundleSet> ControlPlane::bundles() const {
+  std::lock_guard lock(mu_);
+  return bundles_;
+}
+
+Result<bool> ControlPlane::refreshBundles() {
+  auto bundle = store->fetchBundle(td.name());
+  if (!bundle) return fail(bundle.error());
+  {
+    std::lock_guard lock(mu_);
+    if (have_bundle_ && bundle->sequence_number == bundle_sequence_) return false;
+  }
+  std::vector<crypto::Certificate> roots;
+  for (const auto& der : bundle->x509_authorities_der) {
+    auto cert = crypto::Certificate::fromDer(der);
+    if (cert) roots.push_back(std::move(*cert));
+  }
+  auto set = std::make_shared<spiffe::BundleSet>();
+  if (!roots.empty()) {
+    if (auto ok = set->put(spiffe::X509Bundle{td, std::move(roots), bundle->sequence_number,
+                                              std::nullopt, {}});
+        !ok) {
+      return fail(ok.error());
+    }
+  }
+  std::lock_guard lock(mu_);
+  bundles_ = std::move(set);
+  bundle_sequence_ = bundle->sequence_number;
+  have_bundle_ = true;
+  peer_cache_.clear();
+  return true;
+}
+
+std::vector<crypto::Certificate> ControlPlane::peerChain(const grpc::ServerContext& context) {
+  auto auth = context.auth_context();
+  if (!auth) return {};
+  // The leaf is its own property; the chain property holds what OpenSSL reports as the peer's
+  // chain, which on a server leaves the leaf out (SSL_get_peer_cert_chain).
+  auto leaf = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (leaf.empty()) return {};
+  auto chain = auth->FindPropertyValues(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME);
+  std::string key(leaf.front().data(), leaf.front().size());
+  if (!chain.empty()) key.append(chain.front().data(), chain.front().size());
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = peer_cache_.find(key); it != peer_cache_.end()) return it->second;
+  }
+  auto leaf_certs = crypto::parsePemCertificates(std::string(leaf.front().data(), leaf.front().size()));
+  if (!leaf_certs || leaf_certs->empty()) return {};
+  std::vector<crypto::Certificate> certs{leaf_certs->front()};
+  if (!chain.empty()) {
+    auto rest = crypto::parsePemCertificates(std::string(chain.front().data(), chain.front().size()));
+    if (rest) {
+      for (auto& c : *rest) {
+        if (c.sha256Fingerprint() != certs.front().sha256Fingerprint()) certs.push_back(std::move(c));
+      }
+    }
+  }
+  std::lock_guard lock(mu_);
+  if (peer_cache_.size() >= kPeerCacheLimit) peer_cache_.clear();
+  peer_cache_.emplace(std::move(key), certs);
+  return certs;
+}
+
+// --- Helpers --------------------------------------------------------------------------------
+
+namespace {
+
+void fillSvid(const SignedSvid& svid, const std::vector<std::string>& chain_der,
+              mutual::v1::AgentSvid* out) {
+  out->set_spiffe_id(svid.spiffe_id);
+  out->add_cert_chain(svid.cert_der);
+  for (const auto& der : chain_der) out->add_cert_chain(der);
+  out->set_expires_at(toUnix(svid.not_after));
+}
+
+Result<void> fillBundles(ControlPlane& plane, const std::set<std::string>& federated,
+                         mutual::v1::Bundle* own,
+                         google::protobuf::RepeatedPtrField<mutual::v1::Bundle>* others) {
+  auto bundle = plane.store->fetchBundle(plane.td.name());
+  if (!bundle) return fail(bundle.error().prefix("reading the trust bundle"));
+  proto::toProto(*bundle, own);
+  if (others == nullptr) return {};
+  auto all = plane.store->listBundles();
+  if (!all) return fail(all.error().prefix("reading federated bundles"));
+  for (const auto& b : *all) {
+    if (b.trust_domain == plane.td.name()) continue;
+    if (!federated.empty() && federated.count(b.trust_domain) == 0) continue;
+    proto::toProto(b, others->Add());
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<AuthenticatedAgent> NodeService::authenticate(grpc::ServerContext& context) {
+  auto bundles = plane_.bundles();
+  if (!bundles) return fail(Code::kUnavailable, "the server has no trust bundle yet");
+  auto agent = authenticateAgent(*plane_.store, *bundles, plane_.td, plane_.peerChain(context),
+                                 plane_.clock->now());
+  if (!agent) {
+    spdlog::info("node API: {} refused: {}", peerAddress(context), agent.error().message);
+  }
+  return agent;
+}
+
+// --- AttestAgent ----------------------------------------------------------------------------
+
+Status NodeService::AttestAgent(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<mutual::v1::AttestAgentResponse, mutual::v1::AttestAgentRequest>*
+        stream) {
+  mutual::v1::AttestAgentRequest request;
+  if (!stream->Read(&request) || !request.has_params()) {
+    return status(Error{Code::kInvalidArgument,
+                        "AttestAgent: the first message must carry the attestation parameters",
+                        ""});
+  }
+  const mutual::v1::AttestationParams& params = request.params();
+  if (params.csr().empty()) {
+    return status(Error{Code::kInvalidArgument, "AttestAgent: csr is required (PKCS#10, DER)",
+                        ""});
+  }
+  const std::string& type = params.attestation_type();
+  const TimePoint now = plane_.clock->now();
+  Result<AttestedAgent> attested = fail(Code::kInternal, "unreachable");
+  if (type == "join_token") {
+    if (!plane_.join_token_enabled) {
+      attested = fail(Code::kPermissionDenied,
+                      "node attestor \"join_token\" is not enabled in this server's "
+                      "configuration");
+    } else {
+      attested = attestJoinToken(*plane_.store, plane_.td, params.join_token(), now);
+    }
+  } else if (type == "x509pop") {
+    if (!plane_.x509pop) {
+      attested = fail(Code::kPermissionDenied,
+                      "node attestor \"x509pop\" is not enabled in this server's configuration");
+    } else {
+      std::vector<std::string> chain(params.x509pop_chain().begin(),
+                                     params.x509pop_chain().end());
+      auto challenge = plane_.x509pop->begin(chain, now);
+      if (!challenge) {
+        attested = fail(challenge.error());
+      } else {
+        mutual::v1::AttestAgentResponse ask;
+        ask.set_challenge(challenge->nonce);
+        mutual::v1::AttestAgentRequest answer;
+        if (!stream->Write(ask) || !stream->Read(&answer) ||
+            answer.step_case() != mutual::v1::AttestAgentRequest::kChallengeResponse) {
+          attested = fail(Code::kInvalidArgument,
+                          "x509pop: expected the challenge response as the second message");
+        } else {
+          attested = plane_.x509pop->finish(*challenge, answer.challenge_response());
+        }
+      }
+    }
+  } else if (type == "k8s_psat") {
+    attested = fail(Code::kPermissionDenied,
+                    plane_.k8s_psat_enabled
+                        ? "k8s_psat: no Kubernetes API reachable"
+                        : "node attestor \"k8s_psat\" is not enabled in this server's "
+                          "configuration");
+  } else {
+    attested = fail(Code::kInvalidArgument,
+                    "unknown attestation_type \"" + type +
+                        "\" (join_token, x509pop or k8s_psat)");
+  }
+  if (!attested) {
+    spdlog::warn("node attestation from {} ({}) failed: {}", peerAddress(*context),
+                 type.empty() ? "no type" : type, attested.error().message);
+    return status(attested.error());
+  }
+
+  const std::string agent_id = attested->id.str();
+  auto existing = plane_.store->fetchAttestedNode(agent_id);
+  if (existing && existing->banned()) {
+    return status(Error{Code::kPermissionDenied, "agent " + agent_id + " is banned", ""});
+  }
+  if (existing && !existing->can_reattest) {
+    return status(Error{Code::kPermissionDenied,
+                        "agent " + agent_id + " is already attested and may not attest again",
+                        ""});
+  }
+  auto svid = plane_.signer->sign({params.csr(), agent_id, {}, plane_.agent_ttl});
+  if (!svid) return status(svid.error().prefix("signing the agent SVID"));
+
+  datastore::AttestedNode node{agent_id,   attested->attestation_type,
+                               svid->serial_hex, toUnix(svid->not_after),
+                               "",         0,
+                               attested->reattestable};
+  auto stored = existing ? plane_.store->updateAttestedNode(node)
+                         : plane_.store->createAttestedNode(node);
+  if (!stored) return status(stored.error().prefix("recording the agent"));
+  if (auto ok = plane_.store->setNodeSelectors(agent_id, attested->selectors); !ok) {
+    return status(ok.error().prefix("recording the agent's selectors"));
+  }
+  mutual::v1::AttestAgentResponse done;
+  auto* result = done.mutable_result();
+  fillSvid(*svid, svid->issuer->chain_der, result);
+  result->set_reattestable(attested->reattestable);
+  if (auto ok = fillBundles(plane_, {}, result->mutable_bundle(), nullptr); !ok) {
+    return status(ok.error());
+  }
+  spdlog::info("agent {} attested ({}) from {}", agent_id, attested->attestation_type,
+               peerAddress(*context));
+  stream->Write(done);
+  return Status::OK;
+}
+
+// --- Calls of attested agents ---------------------------------------------------------------
+
+Status NodeService::RenewAgent(grpc::ServerContext* context,
+                               const mutual::v1::RenewAgentRequest* request,
+                               mutual::v1::RenewAgentResponse* response) {
+  auto agent = authenticate(*context);
+  if (!agent) return status(agent.error());
+  if (request->csr().empty()) {
+    return status(Error{Code::kInvalidArgument, "RenewAgent: csr is required", ""});
+  }
+  auto svid = plane_.signer->sign({request->csr(), agent->id.str(), {}, plane_.agent_ttl});
+  if (!svid) return status(svid.error().prefix("signing the agent SVID"));
+  datastore::AttestedNode node = agent->node;
+  node.new_cert_serial = svid->serial_hex;
+  node.new_cert_not_after = toUnix(svid->not_after);
+  datastore::AttestedNodeMask mask;
+  mask.attestation_type = mask.cert_serial = mask.cert_not_after = mask.can_reattest = false;
+  if (auto ok = plane_.store->updateAttestedNode(node, mask); !ok) {
+    return status(ok.error().prefix("recording the renewal"));
+  }
+  auto* out = response->mutable_svid();
+  fillSvid(*svid, svid->issuer->chain_der, out);
+  out->set_reattestable(node.can_reattest);
+  if (auto ok = fillBundles(plane_, {}, out->mutable_bundle(), nullptr); !ok) {
+    return status(ok.error());
+  }
+  return Status::OK;
+}
+
+Status NodeService::SyncEntries(grpc::ServerContext* context,
+                                const mutual::v1::SyncEntriesRequest* /*request*/,
+                                mutual::v1::SyncEntriesResponse* response) {
+  auto agent = authenticate(*context);
+  if (!agent) return status(agent.error());
+  auto entries = authorizedEntries(*plane_.store, plane_.td, agent->id.str(), plane_.clock->now());
+  if (!entries) return status(entries.error());
+  std::set<std::string> federated;
+  for (const auto& e : *entries) {
+    proto::toProto(e, response->add_entries());
+    federated.insert(e.federates_with.begin(), e.federates_with.end());
+  }
+  if (federated.empty()) federated.insert("");  // none: filter everything out
+  if (auto ok = fillBundles(plane_, federated, response->mutable_bundle(),
+                            response->mutable_federated_bundles());
+      !ok) {
+    return status(ok.error());
+  }
+  for (const auto& id : plane_.ca->taintedAuthorityIds()) response->add_tainted_authority_ids(id);
+  return Status::OK;
+}
+
+Status NodeService::SignX509Svids(grpc::ServerContext* context,
+                                  const mutual::v1::SignX509SvidsRequest* request,
+                                  mutual::v1::SignX509SvidsResponse* response) {
+  auto agent = authenticate(*context);
+  if (!agent) return status(agent.error());
+  if (request->requests_size() == 0) return Status::OK;
+  if (static_cast<size_t>(request->requests_size()) > kMaxSvidsPerCall) {
+    return status(Error{Code::kInvalidArgument,
+                        "SignX509Svids: at most " + std::to_string(kMaxSvidsPerCall) +
+                            " requests per call",
+                        ""});
+  }
+  auto entries = authorizedEntries(*plane_.store, plane_.td, agent->id.str(), plane_.clock->now());
+  if (!entries) return status(entries.error());
+  std::map<std::string_view, const datastore::RegistrationEntry*> by_id;
+  for (const auto& e : *entries) by_id.emplace(e.id, &e);
+  std::vector<SvidRequest> requests;
+  requests.reserve(static_cast<size_t>(request->requests_size()));
+  for (const auto& r : request->requests()) {
+    auto it = by_id.find(r.entry_id());
+    if (it == by_id.end()) {
+      spdlog::warn("agent {} asked for entry {} it may not serve", agent->id.str(), r.entry_id());
+      return status(Error{Code::kPermissionDenied,
+                          "entry \"" + r.entry_id() + "\" is not authorized for agent " +
+                              agent->id.str() + " (unknown, or not parented by it)",
+                          "entry_not_authorized"});
+    }
+    const datastore::RegistrationEntry& e = *it->second;
+    requests.push_back({r.csr(), e.spiffe_id, e.dns_names, Seconds(e.x509_svid_ttl)});
+  }
+  auto svids = plane_.signer->signBatch(requests);
+  if (!svids) return status(svids.error());
+  for (size_t i = 0; i < svids->size(); ++i) {
+    const SignedSvid& svid = (*svids)[i];
+    auto* out = response->add_svids();
+    out->set_entry_id(request->requests(static_cast<int>(i)).entry_id());
+    out->set_spiffe_id(svid.spiffe_id);
+    out->add_cert_chain(svid.cert_der);
+    for (const auto& der : svid.issuer->chain_der) out->add_cert_chain(der);
+    out->set_expires_at(toUnix(svid.not_after));
+  }
+  return Status::OK;
+}
+
+Status NodeService::SignJwtSvid(grpc::ServerContext* context,
+                                const mutual::v1::SignJwtSvidRequest* request,
+                                mutual::v1::SignJwtSvidResponse* response) {
+  auto agent = authenticate(*context);
+  if (!agent) return status(agent.error());
+  if (request->audience_size() == 0) {
+    return status(Error{Code::kInvalidArgument, "audience must be specified", ""});
+  }
+  const TimePoint now = plane_.clock->now();
+  auto entries = authorizedEntries(*plane_.store, plane_.td, agent->id.str(), now);
+  if (!entries) return status(entries.error());
+  const auto it = std::find_if(entries->begin(), entries->end(), [&](const auto& e) {
+    return e.id == request->entry_id();
+  });
+  if (it == entries->end()) {
+    return status(Error{Code::kPermissionDenied,
+                        "entry \"" + request->entry_id() + "\" is not authorized for agent " +
+                            agent->id.str(),
+                        "entry_not_authorized"});
+  }
+  auto key = plane_.ca->currentJwt();
+  if (!key) return status(Error{Code::kUnavailable, "the server has no JWT key yet", ""});
+  Seconds ttl = it->jwt_svid_ttl > 0 ? Seconds(it->jwt_svid_ttl) : plane_.default_jwt_ttl;
+  ttl = std::min(ttl, std::chrono::duration_cast<Seconds>(key->not_after - now));
+  if (ttl <= Seconds(0)) return status(Error{Code::kUnavailable, "the JWT key expired", ""});
+  std::vector<std::string> audience(request->audience().begin(), request->audience().end());
+  auto token = signJwt(*key->key, key->key_id, it->spiffe_id, audience, now, ttl);
+  if (!token) return status(token.error());
+  response->set_token(*token);
+  response->set_spiffe_id(it->spiffe_id);
+  response->set_issued_at(toUnix(now));
+  response->set_expires_at(toUnix(now + ttl));
+  return Status::OK;
+}
+
+Status NodeService::FetchBundles(grpc::ServerContext* /*context*/,
+                                 const mutual::v1::FetchBundlesRequest* /*request*/,
+                                 mutual::v1::FetchBundlesResponse* response) {
+  if (auto ok = fillBundles(plane_, {}, response->mutable_bundle(),
+                            response->mutable_federated_bundles());
+      !ok) {
+    return status(ok.error());
+  }
+  return Status::OK;
+}
+
+}  // namespace mutual::server

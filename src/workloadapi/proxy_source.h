@@ -1,0 +1,62 @@
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "base/clock.h"
+#include "base/error.h"
+#include "spiffe/spiffe_id.h"
+#include "tls/credentials.h"
+#include "workloadapi/client.h"
+#include "workloadapi/types.h"
+
+namespace mutual::proxy {
+class Proxy;
+}
+
+// The proxy's `credentials.workload_api` (docs/proxy.md, "Identity from the Workload API").
+namespace mutual::workloadapi {
+
+// Builds the proxy's credentials from one FetchX509SVID message: the first SVID of
+// `trust_domain` (the default identity when it is the first), its chain and key, the bundle
+// of its own trust domain plus every federated bundle, each kept apart in the BundleSet.
+// Checked by tls::makeCredentials at `now` (key matches, valid SVID chaining to its trust
+// domain's bundle). InvalidArgument when no SVID is of `trust_domain` or the material is bad.
+Result<tls::Credentials> credentialsFromX509Context(const X509Context& context,
+                                                    const spiffe::TrustDomain& trust_domain,
+                                                    TimePoint now, const std::string& source);
+
+// Watches the Workload API and feeds every update into proxy::Proxy::setCredentials, or
+// credentialsFailed when the update is unusable (the proxy keeps what it has). Stream errors
+// (agent down, no identity yet) are logged and retried with backoff; they do not touch the
+// proxy's credentials: an SVID already loaded keeps serving until it expires.
+class ProxyCredentialSource {
+ public:
+  // `address`: "unix:///path" or "/path"; "" means $SPIFFE_ENDPOINT_SOCKET. InvalidArgument
+  // for an unusable address. The proxy must outlive the source.
+  static Result<std::unique_ptr<ProxyCredentialSource>> start(
+      std::string_view address, const spiffe::TrustDomain& trust_domain, proxy::Proxy& proxy,
+      const Clock& clock, Backoff backoff = {});
+  ~ProxyCredentialSource();  // stop()
+  // Stops watching; no call into the proxy happens after it returns. Idempotent.
+  void stop();
+  const std::string& target() const;
+
+ private:
+  ProxyCredentialSource(std::unique_ptr<Client> client, spiffe::TrustDomain trust_domain,
+                        proxy::Proxy& proxy, const Clock& clock);
+  void onUpdate(X509Context context);
+  void onError(const Error& error);
+
+  std::unique_ptr<Client> client_;
+  spiffe::TrustDomain trust_domain_;
+  proxy::Proxy& proxy_;
+  const Clock& clock_;
+  std::unique_ptr<Watch> watch_;
+  std::mutex mu_;
+  std::string last_error_;  // to log a repeated error once
+};
+
+}  // namespace mutual::workloadapi

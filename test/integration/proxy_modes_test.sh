@@ -1,0 +1,578 @@
+#!/usr/bin/env bash
+# The sidecar proxy's modes, end to end with real processes on loopback:
+#   proxy_modes_test.sh MUTUAL_BINARY REPO_ROOT
+# - inbound STRICT: mesh mTLS from a mutual client proxy reaches the backend; plaintext, no
+#   client certificate, another CA, an expired SVID are refused with named reasons; a SPIFFE ID
+#   denied by an AuthorizationPolicy never reaches the backend;
+# - inbound PERMISSIVE: plaintext passes, mesh mTLS is terminated, other TLS is passed through
+#   untouched to a TLS backend; DISABLE passes bytes (even a ClientHello) untouched;
+# - outbound per DestinationRule: ISTIO_MUTUAL (trust domain, subjectAltNames), MUTUAL to
+#   openssl s_server, haproxy and nginx requiring client certificates, SIMPLE with
+#   caCertificates and SNI, insecureSkipVerify (warned on every connection), DISABLE;
+# - fail closed until valid credential files appear; policy reload while running;
+# - the admin API (/ready, /metrics, /certs, /config_dump, /logging) and `mutual proxy-config`.
+# Needs openssl, curl, jq, python3; haproxy and nginx cases are skipped (with a note) without them.
+set -euo pipefail
+
+MUTUAL=${1:?usage: proxy_modes_test.sh MUTUAL_BINARY REPO_ROOT}
+ROOT=${2:?usage: proxy_modes_test.sh MUTUAL_BINARY REPO_ROOT}
+source "$ROOT/test/integration/proxy_lib.sh"
+need openssl curl jq python3
+HAVE_HAPROXY=$(command -v haproxy || true)
+HAVE_NGINX=$(command -v nginx || true)
+
+# ---- PKI ------------------------------------------------------------------------------------
+make_pki
+issue cart spiffe://cluster.local/ns/shop/sa/cart int      # the server: chain leaf + intermediate
+issue web spiffe://cluster.local/ns/shop/sa/web ca         # the client proxy
+issue evil spiffe://cluster.local/ns/evil/sa/intruder ca   # valid, but denied by policy
+issue rogue spiffe://cluster.local/ns/shop/sa/web otherca  # the right name from the wrong CA
+issue expired spiffe://cluster.local/ns/shop/sa/web ca --ttl 1s
+EXPIRED_AT=$SECONDS
+# A certificate of another trust domain signed by our own root: chains, but is not ours.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/foreign.key" \
+  -out "$TMP/foreign.csr" -subj "/O=foreign" 2>/dev/null
+printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+  "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=URI:spiffe://other.org/ns/x/sa/y" >"$TMP/foreign.ext"
+openssl x509 -req -in "$TMP/foreign.csr" -CA "$TMP/ca/ca.crt" -CAkey "$TMP/ca/ca.key" -CAcreateserial \
+  -days 1 -extfile "$TMP/foreign.ext" -out "$TMP/foreign.pem" 2>/dev/null || fail "signing the foreign SVID"
+# An external PKI (not SPIFFE) for DestinationRule SIMPLE/MUTUAL peers, as in interop.md.
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/eca.key" \
+  -out "$TMP/eca.pem" -days 30 -subj "/O=Ext/CN=Ext Root" -addext "basicConstraints=critical,CA:TRUE" \
+  -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+for who in server client; do
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/$who.key" \
+    -out "$TMP/$who.csr" -subj "/O=Ext/CN=$who" 2>/dev/null
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+    "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1" >"$TMP/$who.ext"
+  openssl x509 -req -in "$TMP/$who.csr" -CA "$TMP/eca.pem" -CAkey "$TMP/eca.key" -CAcreateserial \
+    -days 7 -extfile "$TMP/$who.ext" -out "$TMP/$who.pem" 2>/dev/null
+  cat "$TMP/$who.pem" "$TMP/$who.key" >"$TMP/$who-combined.pem"
+done
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/selfsigned.key" \
+  -out "$TMP/selfsigned.pem" -days 7 -subj "/CN=selfsigned" -addext "subjectAltName=DNS:localhost" 2>/dev/null
+pass "PKI: root, intermediate, other CA, expired, foreign trust domain, external CA"
+
+# ---- backends -------------------------------------------------------------------------------
+start_peer http http --conn-log "$TMP/http.conns"
+HTTP_PORT=$PEER_PORT
+touch "$TMP/http.conns"
+start_peer echo echo
+ECHO_PORT=$PEER_PORT
+
+# s_server NAME PORT args...: openssl s_server -www on PORT.
+s_server() {
+  local name=$1 port=$2
+  shift 2
+  bg "$name" openssl s_server -accept "127.0.0.1:$port" -www -quiet "$@"
+  wait_port "$port"
+}
+SS_SIMPLE=$(free_port)
+s_server ss-simple "$SS_SIMPLE" -cert "$TMP/server.pem" -key "$TMP/server.key"
+SS_MUTUAL=$(free_port)
+s_server ss-mutual "$SS_MUTUAL" -cert "$TMP/server.pem" -key "$TMP/server.key" -CAfile "$TMP/eca.pem" \
+  -Verify 1 -verify_return_error
+SS_FOREIGN=$(free_port)
+s_server ss-foreign "$SS_FOREIGN" -cert "$TMP/foreign.pem" -key "$TMP/foreign.key"
+SS_SELF=$(free_port)
+s_server ss-self "$SS_SELF" -cert "$TMP/selfsigned.pem" -key "$TMP/selfsigned.key"
+
+HAPROXY_PORT=$(free_port)
+if [[ -n "$HAVE_HAPROXY" ]]; then
+  cat >"$TMP/haproxy.cfg" <<EOF
+global
+  maxconn 100
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 10s
+  timeout server 10s
+frontend mtls_in
+  bind 127.0.0.1:$HAPROXY_PORT ssl crt $TMP/server-combined.pem ca-file $TMP/eca.pem verify required ssl-min-ver TLSv1.2
+  http-request return status 200 content-type text/plain lf-string "haproxy verify=%[ssl_c_verify] dn=%[ssl_c_s_dn]\n"
+EOF
+  bg haproxy haproxy -db -f "$TMP/haproxy.cfg"
+  wait_port "$HAPROXY_PORT"
+fi
+NGINX_PORT=$(free_port)
+if [[ -n "$HAVE_NGINX" ]]; then
+  mkdir -p "$TMP/nginx"
+  cat >"$TMP/nginx/nginx.conf" <<EOF
+master_process off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx/body;
+  proxy_temp_path $TMP/nginx/proxy;
+  fastcgi_temp_path $TMP/nginx/fastcgi;
+  uwsgi_temp_path $TMP/nginx/uwsgi;
+  scgi_temp_path $TMP/nginx/scgi;
+  server {
+    listen 127.0.0.1:$NGINX_PORT ssl;
+    ssl_certificate $TMP/server.pem;
+    ssl_certificate_key $TMP/server.key;
+    ssl_client_certificate $TMP/eca.pem;
+    ssl_verify_client on;
+    location / { return 200 "nginx verify=\$ssl_client_verify dn=\$ssl_client_s_dn\n"; }
+  }
+}
+EOF
+  bg nginx nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" -g 'daemon off;'
+  wait_port "$NGINX_PORT"
+fi
+pass "backends: http, echo, 4 x openssl s_server${HAVE_HAPROXY:+, haproxy}${HAVE_NGINX:+, nginx}"
+
+# ---- the server proxy (workload cart) ---------------------------------------------------------
+mkdir -p "$TMP/pol"
+write_peer_authn() {  # MODE of port 8081
+  cat >"$TMP/pa.yaml.tmp" <<EOF
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: cart, namespace: shop}
+spec:
+  selector: {matchLabels: {app: cart}}
+  mtls: {mode: STRICT}
+  portLevelMtls:
+    8081: {mode: $1}
+    8082: {mode: DISABLE}
+    8083: {mode: PERMISSIVE}
+EOF
+  mv "$TMP/pa.yaml.tmp" "$TMP/pol/pa.yaml"
+}
+write_peer_authn PERMISSIVE
+cat >"$TMP/pol/authz.yaml" <<EOF
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-evil, namespace: shop}
+spec:
+  action: DENY
+  rules:
+    - from: [{source: {namespaces: ["evil"]}}]
+EOF
+cat >"$TMP/server.yaml" <<EOF
+version: 1
+workload: {namespace: shop, name: cart, service_account: cart, labels: {app: cart}}
+trust_domain: cluster.local
+credentials:
+  files: {cert: cart/tls.crt, key: cart/tls.key, bundle: cart/ca.crt}
+policies: [pol/]
+inbound:
+  - {port: 8080, listen: 127.0.0.1:0, forward: 127.0.0.1:$HTTP_PORT, name: strict-http}
+  - {port: 8081, listen: 127.0.0.1:0, forward: 127.0.0.1:$HTTP_PORT, name: permissive-http}
+  - {port: 8082, listen: 127.0.0.1:0, forward: 127.0.0.1:$ECHO_PORT, name: disable-echo}
+  - {port: 8083, listen: 127.0.0.1:0, forward: 127.0.0.1:$SS_SIMPLE, name: permissive-tls-app}
+admin: 127.0.0.1:0
+access_log: server.access.log
+workers: 2
+EOF
+start_proxy server "$TMP/server.yaml"
+STRICT=$(in_addr server 0)
+PERM=$(in_addr server 1)
+DISABLE=$(in_addr server 2)
+PERM_TLS=$(in_addr server 3)
+
+# ---- the client proxy (workload web) ----------------------------------------------------------
+cat >"$TMP/pol-client.yaml" <<EOF
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: san-ok, namespace: shop}
+spec:
+  host: cart-san-ok.shop.svc.cluster.local
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL, subjectAltNames: ["spiffe://cluster.local/ns/shop/sa/cart"]}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: san-bad, namespace: shop}
+spec:
+  host: cart-san-bad.shop.svc.cluster.local
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL, subjectAltNames: ["spiffe://cluster.local/ns/shop/sa/nobody"]}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: bank, namespace: shop}
+spec:
+  host: bank.example.com
+  trafficPolicy:
+    tls: {mode: MUTUAL, clientCertificate: $TMP/client.pem, privateKey: $TMP/client.key,
+          caCertificates: $TMP/eca.pem, sni: localhost}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: haproxy, namespace: shop}
+spec:
+  host: haproxy.example.com
+  trafficPolicy:
+    tls: {mode: MUTUAL, clientCertificate: $TMP/client.pem, privateKey: $TMP/client.key,
+          caCertificates: $TMP/eca.pem, sni: localhost}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: nginx, namespace: shop}
+spec:
+  host: nginx.example.com
+  trafficPolicy:
+    tls: {mode: MUTUAL, clientCertificate: $TMP/client.pem, privateKey: $TMP/client.key,
+          caCertificates: $TMP/eca.pem, sni: localhost}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: simple, namespace: shop}
+spec:
+  host: simple.example.com
+  trafficPolicy: {tls: {mode: SIMPLE, caCertificates: $TMP/eca.pem, sni: localhost}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: wrong-sni, namespace: shop}
+spec:
+  host: wrong-sni.example.com
+  trafficPolicy: {tls: {mode: SIMPLE, caCertificates: $TMP/eca.pem, sni: not-the-server.example}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: insecure, namespace: shop}
+spec:
+  host: insecure.example.com
+  trafficPolicy: {tls: {mode: SIMPLE, insecureSkipVerify: true, sni: localhost}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: plain, namespace: shop}
+spec:
+  host: plain.example.com
+  trafficPolicy: {tls: {mode: DISABLE}}
+EOF
+cat >"$TMP/client.yaml" <<EOF
+version: 1
+workload: {namespace: shop, name: web, service_account: web, labels: {app: web}}
+trust_domain: cluster.local
+credentials:
+  files: {cert: web/tls.crt, key: web/tls.key, bundle: web/ca.crt}
+policies: [pol-client.yaml]
+outbound:
+  - {name: auto-strict, listen: 127.0.0.1:0, destination: cart.shop.svc.cluster.local:8080, endpoints: [$STRICT]}
+  - {name: auto-permissive, listen: 127.0.0.1:0, destination: cart.shop.svc.cluster.local:8081, endpoints: [$PERM]}
+  - {name: san-ok, listen: 127.0.0.1:0, destination: cart-san-ok.shop.svc.cluster.local:8080, endpoints: [$STRICT]}
+  - {name: san-bad, listen: 127.0.0.1:0, destination: cart-san-bad.shop.svc.cluster.local:8080, endpoints: [$STRICT]}
+  - {name: foreign-td, listen: 127.0.0.1:0, destination: foreign.shop.svc.cluster.local:9443, endpoints: [127.0.0.1:$SS_FOREIGN]}
+  - {name: mutual-openssl, listen: 127.0.0.1:0, destination: bank.example.com:443, endpoints: [127.0.0.1:$SS_MUTUAL]}
+  - {name: mutual-haproxy, listen: 127.0.0.1:0, destination: haproxy.example.com:443, endpoints: [127.0.0.1:$HAPROXY_PORT]}
+  - {name: mutual-nginx, listen: 127.0.0.1:0, destination: nginx.example.com:443, endpoints: [127.0.0.1:$NGINX_PORT]}
+  - {name: simple, listen: 127.0.0.1:0, destination: simple.example.com:443, endpoints: [127.0.0.1:$SS_SIMPLE]}
+  - {name: wrong-sni, listen: 127.0.0.1:0, destination: wrong-sni.example.com:443, endpoints: [127.0.0.1:$SS_SIMPLE]}
+  - {name: insecure, listen: 127.0.0.1:0, destination: insecure.example.com:443, endpoints: [127.0.0.1:$SS_SELF]}
+  - {name: plain, listen: 127.0.0.1:0, destination: plain.example.com:80, endpoints: [127.0.0.1:$HTTP_PORT]}
+admin: 127.0.0.1:0
+access_log: client.access.log
+workers: 1
+EOF
+start_proxy client "$TMP/client.yaml"
+for p in server client; do
+  wait_for "proxy $p ready" 5 curl -sf "http://$(admin $p)/ready"
+done
+pass "proxies up: server inbound ${PROXY_IN[server]}; client outbound ${PROXY_OUT[client]}"
+
+# curl_out I [PATH]: an HTTP GET through the client proxy's I-th outbound listener.
+curl_out() { curl -sS --max-time 10 "http://$(out_addr client "$1")${2:-/}"; }
+conns() { wc -l <"$TMP/http.conns"; }
+# sclient ADDR args...: openssl s_client sending one HTTP request; prints what came back.
+sclient() {
+  local addr=$1
+  shift
+  printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect "$addr" -quiet "$@" 2>"$TMP/sclient.err" || true
+}
+
+# ---- inbound STRICT ---------------------------------------------------------------------------
+mark server
+mark client
+out=$(curl_out 0 /strict) || fail "STRICT via the client proxy: curl failed"
+[[ "$out" == "backend ok /strict" ]] || fail "STRICT via the client proxy: got '$out'"
+expect_log server '.downstream_local_address == "'"$STRICT"'" and .peer_principal == "spiffe://cluster.local/ns/shop/sa/web" and .authz_decision == "allow" and .tls_version != null' "STRICT mTLS (server log)"
+expect_log client '.peer_principal == "spiffe://cluster.local/ns/shop/sa/cart" and .alpn == "istio-peer-exchange"' "STRICT mTLS (client log)"
+pass "STRICT: mesh mTLS from the client proxy reaches the backend: $(jq -c '{peer_principal, requested_server_name, alpn, tls_version}' <<<"$LAST_LOG")"
+
+mark server
+plain=$(curl -sS --max-time 5 "http://$STRICT/" 2>&1) && rc=0 || rc=$?
+[[ $rc -ne 0 && "$plain" != *"backend ok"* ]] || fail "STRICT accepted plaintext: $plain"
+expect_log server '.downstream_transport_failure_reason // "" | startswith("plaintext_under_strict")' "STRICT plaintext"
+pass "STRICT refuses plaintext (curl exit $rc): $(brief)"
+
+# refused_tls WHAT REASON args...: an openssl s_client that must get no application data back,
+# with REASON in the server's access log.
+refused_tls() {
+  local what=$1 reason=$2
+  shift 2
+  mark server
+  local before
+  before=$(conns)
+  local got
+  got=$(sclient "$STRICT" -alpn istio "$@")
+  [[ "$got" != *"backend ok"* && "$got" != *HTTP/* ]] || fail "STRICT $what: application data came back: $got"
+  expect_log server '.downstream_transport_failure_reason // "" | startswith("'"$reason"'")' "STRICT $what"
+  [[ $(conns) -eq $before ]] || fail "STRICT $what: the backend saw a connection"
+  pass "STRICT refuses $what: $(brief)"
+}
+refused_tls "a TLS client without a certificate" no_client_certificate -CAfile "$TMP/ca/ca.crt"
+refused_tls "a certificate from another CA" unknown_ca -cert "$TMP/rogue/tls.crt" -key "$TMP/rogue/tls.key"
+while ((SECONDS - EXPIRED_AT < 2)); do sleep 0.2; done
+openssl x509 -checkend 0 -noout -in "$TMP/expired/tls.crt" >/dev/null && fail "the 1s SVID is not expired yet"
+refused_tls "an expired SVID" expired -cert "$TMP/expired/tls.crt" -key "$TMP/expired/tls.key"
+
+mark server
+before=$(conns)
+got=$(sclient "$STRICT" -alpn istio -cert "$TMP/evil/tls.crt" -key "$TMP/evil/tls.key")
+[[ "$got" != *"backend ok"* ]] || fail "STRICT: a denied SPIFFE ID got data: $got"
+expect_log server '.peer_principal == "spiffe://cluster.local/ns/evil/sa/intruder" and .authz_decision == "deny"' "authz deny"
+[[ "$(jq -r .upstream_host <<<"$LAST_LOG")" == null ]] || fail "authz deny: an upstream was dialled: $LAST_LOG"
+sleep 0.3
+[[ $(conns) -eq $before ]] || fail "authz deny: the backend saw a connection"
+pass "STRICT + AuthorizationPolicy DENY: mTLS completes, then closed before any upstream: $(jq -c '{peer_principal, authz_decision, authz_rule, connection_termination_details, upstream_host}' <<<"$LAST_LOG")"
+
+# ---- inbound PERMISSIVE and DISABLE -----------------------------------------------------------
+mark server
+out=$(curl -sS --max-time 10 "http://$PERM/permissive-plain") || fail "PERMISSIVE plaintext: curl failed"
+[[ "$out" == "backend ok /permissive-plain" ]] || fail "PERMISSIVE plaintext: got '$out'"
+expect_log server '.downstream_local_address == "'"$PERM"'" and .tls_version == null and .upstream_host != null' "PERMISSIVE plaintext"
+pass "PERMISSIVE: plaintext HTTP passes"
+
+mark server
+out=$(curl_out 1 /permissive-mesh) || fail "PERMISSIVE mesh: curl failed"
+[[ "$out" == "backend ok /permissive-mesh" ]] || fail "PERMISSIVE mesh: got '$out'"
+expect_log server '.downstream_local_address == "'"$PERM"'" and .peer_principal == "spiffe://cluster.local/ns/shop/sa/web"' "PERMISSIVE mesh mTLS"
+pass "PERMISSIVE: mesh mTLS (ALPN istio-peer-exchange) is terminated: $(jq -c '{peer_principal, alpn}' <<<"$LAST_LOG")"
+
+mark server
+got=$(sclient "$PERM_TLS" -CAfile "$TMP/eca.pem" -verify_return_error -servername localhost)
+grep -q 'Ciphers supported in s_server binary' <<<"$got" || fail "PERMISSIVE non-mesh TLS: no s_server page: $got $(cat "$TMP/sclient.err")"
+subject=$(openssl s_client -connect "$PERM_TLS" -servername localhost </dev/null 2>/dev/null | openssl x509 -noout -subject)
+[[ "$subject" == *"CN = server"* ]] || fail "PERMISSIVE non-mesh TLS: the client saw $subject, not the backend's certificate"
+expect_log server '.downstream_local_address == "'"$PERM_TLS"'" and .tls_version == null and .peer_principal == null and .bytes_received > 0' "PERMISSIVE passthrough"
+pass "PERMISSIVE: non-mesh TLS passed through untouched (client verified the backend's own cert: $subject)"
+
+mark server
+out=$(python3 "$PEERS" echo-check --target "$DISABLE" --tls-prefix --bytes 200000) || fail "DISABLE: $out"
+expect_log server '.downstream_local_address == "'"$DISABLE"'" and .tls_version == null and .bytes_received > 200000' "DISABLE"
+pass "DISABLE: bytes (a mesh ClientHello first) pass untouched: $out"
+
+# ---- outbound DestinationRule modes ------------------------------------------------------------
+out=$(curl_out 2 /san-ok) || fail "ISTIO_MUTUAL subjectAltNames match: curl failed"
+[[ "$out" == "backend ok /san-ok" ]] || fail "ISTIO_MUTUAL subjectAltNames match: got '$out'"
+pass "ISTIO_MUTUAL with matching subjectAltNames"
+
+# refused_out I WHAT REASON: the I-th outbound listener must fail with REASON (client log, UF).
+refused_out() {
+  local i=$1 what=$2 reason=$3
+  mark client
+  local got
+  got=$(curl_out "$i" 2>&1) || true
+  [[ "$got" != *"backend ok"* && "$got" != *"Ciphers supported"* ]] || fail "$what: data came back: $got"
+  expect_log client '.upstream_transport_failure_reason // "" | startswith("'"$reason"'")' "$what"
+  [[ "$(jq -r .response_flags <<<"$LAST_LOG")" == UF ]] || fail "$what: response_flags is not UF: $LAST_LOG"
+  pass "$what: $(brief)"
+}
+before=$(conns)
+refused_out 3 "ISTIO_MUTUAL with subjectAltNames naming another ID" spiffe_id_not_allowed
+refused_out 4 "ISTIO_MUTUAL to a server of another trust domain (signed by our root)" spiffe_id_not_allowed
+[[ $(conns) -eq $before ]] || fail "a refused ISTIO_MUTUAL connection reached the backend"
+
+out=$(curl_out 5) || fail "MUTUAL to openssl s_server: curl failed"
+grep -q 'Subject: O = Ext, CN = client\|Subject: O=Ext, CN=client' <<<"$out" ||
+  fail "MUTUAL to openssl s_server -Verify 1: the server did not see our client certificate: $(head -c 600 <<<"$out")"
+pass "MUTUAL to openssl s_server -Verify 1 -verify_return_error: it verified 'O=Ext, CN=client'"
+if [[ -n "$HAVE_HAPROXY" ]]; then
+  out=$(curl_out 6) || fail "MUTUAL to haproxy: curl failed"
+  [[ "$out" == "haproxy verify=0 dn=/O=Ext/CN=client" ]] || fail "MUTUAL to haproxy: got '$out'"
+  pass "MUTUAL to haproxy (verify required): $out"
+else
+  echo "SKIP: MUTUAL to haproxy: haproxy is not installed"
+fi
+if [[ -n "$HAVE_NGINX" ]]; then
+  out=$(curl_out 7) || fail "MUTUAL to nginx: curl failed"
+  [[ "$out" == "nginx verify=SUCCESS dn=CN=client,O=Ext" ]] || fail "MUTUAL to nginx: got '$out'"
+  pass "MUTUAL to nginx (ssl_verify_client on): $out"
+else
+  echo "SKIP: MUTUAL to nginx: nginx is not installed"
+fi
+mark client
+out=$(curl_out 8) || fail "SIMPLE: curl failed"
+grep -q 'Ciphers supported in s_server binary' <<<"$out" || fail "SIMPLE to openssl s_server: got $(head -c 300 <<<"$out")"
+expect_log client '.requested_server_name == "localhost" and .tls_version != null' "SIMPLE"
+pass "SIMPLE with caCertificates and SNI localhost: $(jq -c '{requested_server_name, tls_version}' <<<"$LAST_LOG")"
+refused_out 9 "SIMPLE whose SNI does not match the server certificate" spiffe_id_not_allowed
+
+before=$(grep -c 'insecureSkipVerify' "$TMP/client.out" || true)
+for _ in 1 2 3; do
+  out=$(curl_out 10) || fail "SIMPLE insecureSkipVerify: curl failed"
+  grep -q 'Ciphers supported in s_server binary' <<<"$out" || fail "insecureSkipVerify: got $(head -c 300 <<<"$out")"
+done
+after=$(grep -c 'insecureSkipVerify' "$TMP/client.out" || true)
+[[ $((after - before)) -eq 3 ]] || fail "insecureSkipVerify: want 3 warnings for 3 connections, got $((after - before))"
+pass "SIMPLE insecureSkipVerify to a self-signed server: works, warned on each of 3 connections: $(grep 'insecureSkipVerify' "$TMP/client.out" | tail -1 | cut -c1-160)"
+
+mark client
+out=$(curl_out 11 /plain) || fail "DestinationRule DISABLE: curl failed"
+[[ "$out" == "backend ok /plain" ]] || fail "DestinationRule DISABLE: got '$out'"
+expect_log client '.upstream_host == "127.0.0.1:'"$HTTP_PORT"'" and .tls_version == null' "DR DISABLE"
+pass "DestinationRule DISABLE: plaintext to the endpoint"
+alive server
+alive client
+
+# ---- fail closed until valid credentials appear --------------------------------------------------
+mkdir -p "$TMP/fc"
+cat >"$TMP/fc.yaml" <<EOF
+version: 1
+workload: {namespace: shop, name: cart, service_account: cart, labels: {app: cart}}
+trust_domain: cluster.local
+credentials:
+  files: {cert: fc/tls.crt, key: fc/tls.key, bundle: fc/ca.crt}
+policies: [pol/]
+inbound:
+  - {port: 8080, listen: 127.0.0.1:0, forward: 127.0.0.1:$HTTP_PORT, name: strict-http}
+outbound:
+  - {name: to-cart, listen: 127.0.0.1:0, destination: cart.shop.svc.cluster.local:8080, endpoints: [$STRICT]}
+admin: 127.0.0.1:0
+access_log: fc.access.log
+workers: 1
+EOF
+start_proxy fc "$TMP/fc.yaml"
+code=$(curl -s -o "$TMP/ready.body" -w '%{http_code}' "http://$(admin fc)/ready")
+[[ $code == 503 ]] || fail "fail closed: /ready is $code without certificate files"
+pass "no credential files: /ready 503: $(cat "$TMP/ready.body")"
+mark fc
+got=$(sclient "$(in_addr fc 0)" -alpn istio -cert "$TMP/web/tls.crt" -key "$TMP/web/tls.key")
+[[ "$got" != *"backend ok"* ]] || fail "fail closed: data came back without a certificate loaded"
+expect_log fc '.downstream_transport_failure_reason // "" | startswith("no_certificate_loaded")' "fail closed inbound"
+pass "no credentials: STRICT handshake fails: $(brief)"
+mark fc
+got=$(curl -sS --max-time 5 "http://$(out_addr fc 0)/" 2>&1) || true
+[[ "$got" != *"backend ok"* ]] || fail "fail closed outbound: data came back"
+expect_log fc '.upstream_transport_failure_reason // "" | startswith("no_certificate_loaded")' "fail closed outbound"
+pass "no credentials: ISTIO_MUTUAL outbound fails: $(brief)"
+
+# Garbage files (written atomically): still not ready, and /certs says why.
+echo "not a certificate" >"$TMP/fc/tls.crt.new"
+echo "not a key" >"$TMP/fc/tls.key.new"
+cp "$TMP/cart/ca.crt" "$TMP/fc/ca.crt.new"
+mv "$TMP/fc/ca.crt.new" "$TMP/fc/ca.crt"
+mv "$TMP/fc/tls.key.new" "$TMP/fc/tls.key"
+mv "$TMP/fc/tls.crt.new" "$TMP/fc/tls.crt"
+wait_for "/certs last_error after garbage files" 5 \
+  sh -c "curl -sf http://$(admin fc)/certs | jq -e '.last_error != \"\" and .identity == null'"
+code=$(curl -s -o "$TMP/ready.body" -w '%{http_code}' "http://$(admin fc)/ready")
+[[ $code == 503 ]] || fail "fail closed: /ready is $code with garbage certificate files"
+pass "garbage credential files: /ready 503: $(cat "$TMP/ready.body")"
+
+# Valid files by atomic rename: ready within two seconds.
+cp "$TMP/cart/tls.key" "$TMP/fc/tls.key.new"
+cp "$TMP/cart/tls.crt" "$TMP/fc/tls.crt.new"
+mv "$TMP/fc/tls.key.new" "$TMP/fc/tls.key"
+mv "$TMP/fc/tls.crt.new" "$TMP/fc/tls.crt"
+start_ns=$(date +%s%N)
+wait_for "fc ready after valid files" 5 curl -sf "http://$(admin fc)/ready"
+ready_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+((ready_ms <= 2000)) || fail "fail closed: ready only after ${ready_ms} ms"
+out=$(curl -sS --max-time 10 "http://$(out_addr fc 0)/after-files") || fail "after valid files: outbound failed"
+[[ "$out" == "backend ok /after-files" ]] || fail "after valid files: got '$out'"
+got=$(sclient "$(in_addr fc 0)" -alpn istio -cert "$TMP/web/tls.crt" -key "$TMP/web/tls.key")
+[[ "$got" == *"backend ok"* ]] || fail "after valid files: STRICT inbound still refuses: $got"
+pass "valid files renamed into place: ready after ${ready_ms} ms; inbound and outbound mTLS work"
+
+# ---- policy reload ----------------------------------------------------------------------------
+out=$(curl -sS --max-time 5 "http://$PERM/before-reload") || fail "before reload: plaintext to 8081 failed"
+write_peer_authn STRICT
+reload_start=$SECONDS
+wait_for "port 8081 STRICT after the reload" 5 sh -c "! curl -sf --max-time 2 http://$PERM/after-reload"
+mark server
+curl -sS --max-time 5 "http://$PERM/after-reload" >/dev/null 2>&1 || true
+expect_log server '.downstream_local_address == "'"$PERM"'" and (.downstream_transport_failure_reason // "" | startswith("plaintext_under_strict"))' "after reload"
+out=$(curl_out 1 /mesh-after-reload) || fail "after reload: mesh mTLS to 8081 failed"
+curl -sf "http://$(admin server)/config_dump" | jq -e '.snapshot.inbound[] | select(.port == 8081) | .mode == "STRICT"' >/dev/null ||
+  fail "after reload: /config_dump does not show 8081 STRICT"
+pass "PeerAuthentication PERMISSIVE -> STRICT on disk: plaintext refused within $((SECONDS - reload_start))s, mesh still served"
+
+# A broken manifest next to the good ones: the proxy keeps the policies it has and says why.
+printf 'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: broken, namespace: shop}\nspec: {mtls: {mode: SOMETIMES}}\n' >"$TMP/pol-bad.tmp"
+mv "$TMP/pol-bad.tmp" "$TMP/pol/broken.yaml"
+wait_for "/config_dump policies.last_error after a broken manifest" 5 \
+  sh -c "curl -sf http://$(admin server)/config_dump | jq -e '.policies.last_error != \"\"'"
+policy_error=$(curl -sf "http://$(admin server)/config_dump" | jq -r .policies.last_error)
+curl -sf --max-time 5 "http://$PERM/still-strict" >/dev/null && fail "a broken manifest reset port 8081 to PERMISSIVE"
+grep -q 'policies: keeping the previous set' "$TMP/server.out" || fail "no log line for the refused policy set"
+rm "$TMP/pol/broken.yaml"
+wait_for "policies.last_error cleared" 5 \
+  sh -c "curl -sf http://$(admin server)/config_dump | jq -e '.policies.last_error == \"\"'"
+pass "a broken manifest is refused, the previous policies stay (8081 still STRICT): $policy_error"
+
+# ---- admin API and proxy-config ---------------------------------------------------------------
+metrics=$(curl -sf "http://$(admin server)/metrics") || fail "/metrics"
+for want in 'mutual_tcp_connections_opened_total{direction="inbound",listener="strict-http"}' \
+  'mutual_tls_handshakes_total{direction="inbound",result="success"' \
+  'mutual_tls_handshakes_total{direction="inbound",result="failure",reason="plaintext_under_strict"}' \
+  'mutual_tls_handshakes_total{direction="inbound",result="failure",reason="unknown_ca"}' \
+  'mutual_tls_handshakes_total{direction="inbound",result="failure",reason="expired"}' \
+  'mutual_tls_handshakes_total{direction="inbound",result="failure",reason="no_cert"}' \
+  'mutual_authz_decisions_total{decision="deny"' \
+  'connection_security_policy="mutual_tls",tls="no_identity",no_tls_reason="unknown_ca"' \
+  'connection_security_policy="none",tls="no_identity",no_tls_reason="plaintext_under_strict"' \
+  'connection_security_policy="none",tls="opaque",no_tls_reason="not_mesh_tls"' \
+  'connection_security_policy="none",tls="disabled",no_tls_reason="disabled"' \
+  'mutual_svid_expiration_timestamp_seconds{spiffe_id="spiffe://cluster.local/ns/shop/sa/cart"}' \
+  'mutual_proxy_ready 1'; do
+  grep -qF "$want" <<<"$metrics" || fail "/metrics lacks $want"
+done
+grep -qF 'reason="spiffe_id_not_allowed"' <<<"$(curl -sf "http://$(admin client)/metrics")" ||
+  fail "client /metrics lacks the spiffe_id_not_allowed handshake failures"
+expiry=$(grep -F 'mutual_svid_expiration_timestamp_seconds{' <<<"$metrics" | awk '{print $NF}')
+want_expiry=$(date -d "$(openssl x509 -enddate -noout -in "$TMP/cart/tls.crt" | cut -d= -f2)" +%s)
+[[ "$expiry" == "$want_expiry" ]] || fail "/metrics SVID expiry $expiry, certificate says $want_expiry"
+pass "/metrics: connections, handshakes by reason, authz, SVID expiry ($expiry)"
+
+certs=$(curl -sf "http://$(admin server)/certs") || fail "/certs"
+want_serial=$(openssl x509 -serial -noout -in "$TMP/cart/tls.crt" | cut -d= -f2 | tr 'A-F' 'a-f')
+jq -e --arg s "$want_serial" '.identity == "spiffe://cluster.local/ns/shop/sa/cart" and (.serial | ascii_downcase) == $s
+  and (.chain | length) == 2 and .chain[1].subject != .chain[0].subject
+  and (.bundles[0].trust_domain == "cluster.local") and (.bundles[0].roots | length) == 1 and .last_error == ""' \
+  <<<"$certs" >/dev/null || fail "/certs: $certs"
+pass "/certs: identity, serial $want_serial, chain of 2 (leaf + intermediate), bundle"
+curl -sf "http://$(admin server)/config_dump" | jq -e '.config and (.snapshot.inbound | length) == 4 and
+  ([.snapshot.inbound[].mode] == ["STRICT", "STRICT", "DISABLE", "PERMISSIVE"])' >/dev/null ||
+  fail "/config_dump: $(curl -s "http://$(admin server)/config_dump" | head -c 800)"
+curl -sf "http://$(admin client)/config_dump" | jq -e '[.snapshot.outbound[].tls_mode] |
+  . == ["ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","MUTUAL","MUTUAL","MUTUAL","SIMPLE","SIMPLE","SIMPLE","DISABLE"]' \
+  >/dev/null || fail "client /config_dump outbound modes: $(curl -s "http://$(admin client)/config_dump" | jq -c '[.snapshot.outbound[].tls_mode]')"
+pass "/config_dump: effective inbound modes and outbound TLS modes"
+
+"$MUTUAL" proxy-config secret --admin "$(admin server)" >"$TMP/secret.txt" || fail "proxy-config secret"
+grep -Eq '^RESOURCE NAME +IDENTITY' "$TMP/secret.txt" || fail "proxy-config secret header: $(cat "$TMP/secret.txt")"
+grep -Eq "^default +spiffe://cluster.local/ns/shop/sa/cart +Cert Chain +ACTIVE +$want_serial" "$TMP/secret.txt" ||
+  fail "proxy-config secret: no default row with serial $want_serial: $(cat "$TMP/secret.txt")"
+grep -Eq '^ROOTCA +cluster.local +CA +ACTIVE' "$TMP/secret.txt" || fail "proxy-config secret: no ROOTCA row"
+"$MUTUAL" proxy-config secret --admin "$(admin server)" -o json | jq -e '.identity == "spiffe://cluster.local/ns/shop/sa/cart"' >/dev/null ||
+  fail "proxy-config secret -o json"
+"$MUTUAL" proxy-config edges --admin "$(admin server)" >"$TMP/edges.txt" || fail "proxy-config edges"
+grep -Eq '^DIRECTION +LISTENER +PEER' "$TMP/edges.txt" || fail "edges header: $(cat "$TMP/edges.txt")"
+grep -Eq '^inbound +strict-http +spiffe://cluster.local/ns/shop/sa/web .*√' "$TMP/edges.txt" ||
+  fail "edges: no secured row for the web client: $(cat "$TMP/edges.txt")"
+"$MUTUAL" proxy-config edges --admin "$(admin server)" -o json |
+  jq -e 'any(.[]; .peer_identity == "spiffe://cluster.local/ns/evil/sa/intruder" and .failures >= 1 and .last_failure == "authz_denied")' >/dev/null ||
+  fail "edges -o json: no failed row for the denied identity"
+"$MUTUAL" proxy-config secret --admin 127.0.0.1:1 >/dev/null 2>"$TMP/pc.err" && rc=0 || rc=$?
+[[ $rc -ne 0 ]] || fail "proxy-config secret against a closed port exited 0"
+pass "proxy-config secret and edges, table and -o json; unreachable admin: exit $rc: $(head -1 "$TMP/pc.err")"
+echo "---- proxy-config secret"; cat "$TMP/secret.txt"
+echo "---- proxy-config edges"; cat "$TMP/edges.txt"
+
+resp=$(curl -sf -X POST "http://$(admin server)/logging?level=debug") || fail "POST /logging?level=debug"
+jq -e '.level == "debug"' <<<"$resp" >/dev/null || fail "POST /logging: $resp"
+curl -sf "http://$(admin server)/logging" | jq -e '.level == "debug"' >/dev/null || fail "GET /logging after POST"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://$(admin server)/logging?level=loud")
+[[ $code == 400 ]] || fail "POST /logging?level=loud: HTTP $code, want 400"
+curl -sf -X POST "http://$(admin server)/logging?level=info" >/dev/null
+pass "/logging: POST level=debug applied, a bad level is 400"
+
+alive server
+alive client
+alive fc
+echo "PASS: proxy modes"
