@@ -123,6 +123,38 @@ TEST_F(TlsContextTest, MeshHandshakeVerifiesBothSvidsAndNegotiatesMeshAlpn) {
   EXPECT_FALSE(server_peer.resumed);
 }
 
+// The proxy forwards bytes, so it must not choose an application protocol (h2, http/1.1) the
+// application behind it may not speak: only a mesh ALPN is ever selected.
+TEST_F(TlsContextTest, ServerSelectsOnlyMeshAlpn) {
+  struct Case {
+    std::vector<std::string_view> offered;
+    std::string selected;
+  };
+  const Case cases[] = {
+      {{"h2", "http/1.1"}, ""},
+      {{"http/1.1"}, ""},
+      {{"h2", "istio"}, "istio"},
+      {{"istio", "istio-peer-exchange"}, "istio-peer-exchange"},
+  };
+  for (const Case& c : cases) {
+    PeerCheck server_check, client_check;
+    auto server_ssl = must(server->newSsl(server_check));
+    auto client_ssl = must(client->newSsl(client_check, ""));
+    std::string wire;
+    for (auto protocol : c.offered) {
+      wire.push_back(static_cast<char>(protocol.size()));
+      wire.append(protocol);
+    }
+    ASSERT_EQ(SSL_set_alpn_protos(client_ssl.get(), reinterpret_cast<const unsigned char*>(wire.data()),
+                                  static_cast<unsigned>(wire.size())),
+              0);
+    auto hs = run(client_ssl.get(), server_ssl.get());
+    ASSERT_TRUE(hs.client_ok && hs.server_ok) << server_check.detail << client_check.detail;
+    auto peer = must(finishHandshake(server_ssl.get(), server_check, true));
+    EXPECT_EQ(peer.alpn, c.selected) << "offered " << c.offered.front() << ",...";
+  }
+}
+
 TEST_F(TlsContextTest, ClientWithoutCertificateIsRefused) {
   // A client without a certificate: a mesh context always has one, so use OpenSSL directly.
   SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
