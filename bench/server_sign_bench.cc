@@ -74,17 +74,20 @@ struct Fixture {
       ca::IntermediateOptions options;
       options.ttl = std::chrono::hours(720);
       ca::Issued intermediate = orDie(ca::createIntermediate(root, options, clock), "intermediate");
-      auto key_copy = orDie(PrivateKey::fromPem(orDie(intermediate.key.toPkcs8Pem(), "pem")), "key");
-      fixture->issuing = std::make_unique<ca::Authority>(ca::Authority{
-          intermediate.cert, std::move(key_copy), {intermediate.cert}, {root.cert}});
+      auto key_copy =
+          orDie(PrivateKey::fromPem(orDie(intermediate.key.toPkcs8Pem(), "pem")), "key");
+      fixture->issuing = std::make_unique<ca::Authority>(
+          ca::Authority{intermediate.cert, std::move(key_copy), {intermediate.cert}, {root.cert}});
       auto key = std::make_shared<const PrivateKey>(std::move(intermediate.key));
       fixture->ca = orDie(server::makeSigningCa({intermediate.cert}, key), "signing CA");
       auto leaf_key = orDie(PrivateKey::generate(KeyType::kEcP256), "leaf key");
       fixture->csr = orDie(crypto::createCsr(leaf_key), "CSR");
-      const char* base = std::getenv("BENCH_TMPDIR"); std::string tmpl_s = std::string(base ? base : "/tmp") + "/mutual-sign-bench-XXXXXX"; char* tmpl = tmpl_s.data();
+      const char* base = std::getenv("BENCH_TMPDIR");
+      std::string tmpl_s = std::string(base ? base : "/tmp") + "/mutual-sign-bench-XXXXXX";
+      char* tmpl = tmpl_s.data();
       fixture->dir = mkdtemp(tmpl);
-      fixture->store = orDie(datastore::openDataStore("sqlite3", fixture->dir + "/ds.sqlite3"),
-                             "datastore");
+      fixture->store =
+          orDie(datastore::openDataStore("sqlite3", fixture->dir + "/ds.sqlite3"), "datastore");
       return fixture;
     }();
     return *f;
@@ -107,8 +110,8 @@ void BM_SignAndRecord(benchmark::State& state) {
     if (!svid) state.SkipWithError(svid.error().message.c_str());
     benchmark::DoNotOptimize(svid);
   }
-  state.counters["certs"] = benchmark::Counter(static_cast<double>(state.iterations()),
-                                               benchmark::Counter::kIsRate);
+  state.counters["certs"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_SignAndRecord)->MeasureProcessCPUTime();
 
@@ -128,8 +131,8 @@ void BM_SignAndRecordBehind(benchmark::State& state) {
     benchmark::DoNotOptimize(svid);
   }
   if (auto ok = recorder.flush(); !ok) state.SkipWithError(ok.error().message.c_str());
-  state.counters["certs"] = benchmark::Counter(static_cast<double>(state.iterations()),
-                                               benchmark::Counter::kIsRate);
+  state.counters["certs"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_SignAndRecordBehind)->Arg(10)->Arg(50)->Arg(200)->MeasureProcessCPUTime();
 
@@ -155,8 +158,8 @@ void BM_SignOnly(benchmark::State& state) {
     if (!svid) state.SkipWithError(svid.error().message.c_str());
     benchmark::DoNotOptimize(svid);
   }
-  state.counters["certs"] = benchmark::Counter(static_cast<double>(state.iterations()),
-                                               benchmark::Counter::kIsRate);
+  state.counters["certs"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_SignOnly);
 
@@ -203,8 +206,8 @@ void BM_GenericOpenSsl(benchmark::State& state) {
     auto der = orDie(cert->toDer(), "der");
     benchmark::DoNotOptimize(der);
   }
-  state.counters["certs"] = benchmark::Counter(static_cast<double>(state.iterations()),
-                                               benchmark::Counter::kIsRate);
+  state.counters["certs"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_GenericOpenSsl);
 
@@ -233,8 +236,8 @@ void BM_RawVerifyAndSign(benchmark::State& state) {
     benchmark::DoNotOptimize(ok);
     benchmark::DoNotOptimize(out);
   }
-  state.counters["certs"] = benchmark::Counter(static_cast<double>(state.iterations()),
-                                               benchmark::Counter::kIsRate);
+  state.counters["certs"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_RawVerifyAndSign);
 

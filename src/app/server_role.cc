@@ -8,8 +8,8 @@
 #include <map>
 #include <memory>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "app/roles.h"
 #include "base/file.h"
@@ -116,18 +116,30 @@ void registerServerRole(CLI::App& root, int& exit_code) {
 std::vector<std::string> spireFlagAliases(std::vector<std::string> args) {
   if (args.size() < 2 || args[1] != "server") return args;
   static const std::map<std::string, std::string> kAliases = {
-      {"-spiffeID", "--spiffe-id"},     {"-parentID", "--parent-id"},
-      {"-selector", "--selector"},      {"-x509SVIDTTL", "--x509-svid-ttl"},
-      {"-jwtSVIDTTL", "--jwt-svid-ttl"}, {"-ttl", "--ttl"},
-      {"-dns", "--dns"},                {"-federatesWith", "--federates-with"},
-      {"-entryID", "--entry-id"},       {"-admin", "--admin"},
-      {"-downstream", "--downstream"},  {"-hint", "--hint"},
-      {"-node", "--node"},              {"-entryExpiry", "--entry-expiry"},
-      {"-socketPath", "--socket"},      {"-output", "--output"},
-      {"-format", "--format"},          {"-id", "--id"},
-      {"-path", "--path"},              {"-mode", "--mode"},
-      {"-config", "--config"},          {"-expandEnv", "--expand-env"},
-      {"-authorityID", "--authority-id"}, {"-matchSelectorsOn", "--match-selectors-on"},
+      {"-spiffeID", "--spiffe-id"},
+      {"-parentID", "--parent-id"},
+      {"-selector", "--selector"},
+      {"-x509SVIDTTL", "--x509-svid-ttl"},
+      {"-jwtSVIDTTL", "--jwt-svid-ttl"},
+      {"-ttl", "--ttl"},
+      {"-dns", "--dns"},
+      {"-federatesWith", "--federates-with"},
+      {"-entryID", "--entry-id"},
+      {"-admin", "--admin"},
+      {"-downstream", "--downstream"},
+      {"-hint", "--hint"},
+      {"-node", "--node"},
+      {"-entryExpiry", "--entry-expiry"},
+      {"-socketPath", "--socket"},
+      {"-output", "--output"},
+      {"-format", "--format"},
+      {"-id", "--id"},
+      {"-path", "--path"},
+      {"-mode", "--mode"},
+      {"-config", "--config"},
+      {"-expandEnv", "--expand-env"},
+      {"-authorityID", "--authority-id"},
+      {"-matchSelectorsOn", "--match-selectors-on"},
       {"-verbose", "--verbose"},
   };
   for (size_t i = 2; i < args.size(); ++i) {

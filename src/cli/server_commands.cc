@@ -84,7 +84,8 @@ Result<std::unique_ptr<AdminClient>> connect(const Common& c) {
 
 Result<int32_t> parseTtl(const std::string& text, const char* flag) {
   if (text.empty()) return 0;
-  bool digits = std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+  bool digits =
+      std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
   if (digits) {
     try {
       return static_cast<int32_t>(std::stol(text));
@@ -122,7 +123,8 @@ json entryJson(const RegistrationEntry& e) {
           {"federates_with", e.federates_with},
           {"admin", e.admin},
           {"downstream", e.downstream},
-          {"expires_at", e.expires_at == 0 ? json(nullptr) : json(formatRfc3339(fromUnix(e.expires_at)))},
+          {"expires_at",
+           e.expires_at == 0 ? json(nullptr) : json(formatRfc3339(fromUnix(e.expires_at)))},
           {"hint", e.hint},
           {"created_at", formatRfc3339(fromUnix(e.created_at))},
           {"revision_number", e.revision_number}};
@@ -241,14 +243,17 @@ int runEntryShow(const Common& c, const EntryFlags& f) {
   auto entries = (*admin)->listEntries(filter);
   if (!entries) return reportError(entries.error());
   printEntries(*entries, *output);
-  if (*output == Output::kTable) std::cout << "Found " << entries->size() << " entr" << (entries->size() == 1 ? "y" : "ies") << "\n";
+  if (*output == Output::kTable)
+    std::cout << "Found " << entries->size() << " entr" << (entries->size() == 1 ? "y" : "ies")
+              << "\n";
   return kExitOk;
 }
 
 int runEntryUpdate(const Common& c, const EntryFlags& f) {
   auto output = parseOutput(c.output, {"table", "json"});
   if (!output) return reportError(output.error());
-  if (f.entry_id.empty()) return reportError(Error{Code::kInvalidArgument, "--entry-id is required", ""});
+  if (f.entry_id.empty())
+    return reportError(Error{Code::kInvalidArgument, "--entry-id is required", ""});
   auto admin = connect(c);
   if (!admin) return reportError(admin.error());
   auto existing = (*admin)->listEntries({.entry_id = f.entry_id});
@@ -266,7 +271,8 @@ int runEntryUpdate(const Common& c, const EntryFlags& f) {
 int runEntryDelete(const Common& c, const EntryFlags& f) {
   auto output = parseOutput(c.output, {"table", "json"});
   if (!output) return reportError(output.error());
-  if (f.entry_id.empty()) return reportError(Error{Code::kInvalidArgument, "--entry-id is required", ""});
+  if (f.entry_id.empty())
+    return reportError(Error{Code::kInvalidArgument, "--entry-id is required", ""});
   auto admin = connect(c);
   if (!admin) return reportError(admin.error());
   auto deleted = (*admin)->deleteEntry(f.entry_id);
@@ -314,14 +320,15 @@ void registerEntry(CLI::App& server, int& exit_code) {
 
   CLI::App* show = entry->add_subcommand("show", "List entries, all or those matching the filters");
   addEntryFilterFlags(show, *flags);
-  show->add_option("--match-selectors-on", flags->selector_match,
-                   "exact|subset|superset|any")->capture_default_str();
-  show->add_flag("--downstream,!--no-downstream", flags->downstream, "Only (non-)downstream entries");
+  show->add_option("--match-selectors-on", flags->selector_match, "exact|subset|superset|any")
+      ->capture_default_str();
+  show->add_flag("--downstream,!--no-downstream", flags->downstream,
+                 "Only (non-)downstream entries");
   addCommon(show, *common);
   show->callback([common, flags, &exit_code] { exit_code = runEntryShow(*common, *flags); });
 
-  CLI::App* update = entry->add_subcommand(
-      "update", "Change an entry: the fields given replace the stored ones");
+  CLI::App* update =
+      entry->add_subcommand("update", "Change an entry: the fields given replace the stored ones");
   addEntryFilterFlags(update, *flags);
   settable(update);
   addCommon(update, *common);
@@ -371,13 +378,15 @@ struct BundleFlags {
 
 int runBundleShow(const Common& c, const BundleFlags& f) {
   if (f.format != "pem" && f.format != "spiffe") {
-    return reportError(Error{Code::kInvalidArgument, "--format " + f.format + ": expected pem or spiffe", ""});
+    return reportError(
+        Error{Code::kInvalidArgument, "--format " + f.format + ": expected pem or spiffe", ""});
   }
   auto admin = connect(c);
   if (!admin) return reportError(admin.error());
   auto bundle = (*admin)->getBundle();
   if (!bundle) return reportError(bundle.error());
-  auto text = f.format == "pem" ? server::bundleToPem(*bundle) : server::bundleToSpiffeJson(*bundle);
+  auto text =
+      f.format == "pem" ? server::bundleToPem(*bundle) : server::bundleToSpiffeJson(*bundle);
   if (!text) return reportError(text.error());
   std::cout << *text;
   return kExitOk;
@@ -413,7 +422,8 @@ int runBundleList(const Common& c, const BundleFlags& f) {
 }
 
 int runBundleSet(const Common& c, const BundleFlags& f) {
-  if (f.id.empty()) return reportError(Error{Code::kInvalidArgument, "--id (the trust domain) is required", ""});
+  if (f.id.empty())
+    return reportError(Error{Code::kInvalidArgument, "--id (the trust domain) is required", ""});
   std::string text;
   if (f.path == "-") {
     text.assign(std::istreambuf_iterator<char>(std::cin), {});
@@ -428,14 +438,15 @@ int runBundleSet(const Common& c, const BundleFlags& f) {
   if (!admin) return reportError(admin.error());
   auto stored = (*admin)->setFederatedBundle(*bundle);
   if (!stored) return reportError(stored.error());
-  std::cout << "Bundle of " << stored->trust_domain << " set: "
-            << stored->x509_authorities_der.size() << " X.509 authorities, "
+  std::cout << "Bundle of " << stored->trust_domain
+            << " set: " << stored->x509_authorities_der.size() << " X.509 authorities, "
             << stored->jwt_authorities.size() << " JWT authorities\n";
   return kExitOk;
 }
 
 int runBundleDelete(const Common& c, const BundleFlags& f) {
-  if (f.id.empty()) return reportError(Error{Code::kInvalidArgument, "--id (the trust domain) is required", ""});
+  if (f.id.empty())
+    return reportError(Error{Code::kInvalidArgument, "--id (the trust domain) is required", ""});
   auto admin = connect(c);
   if (!admin) return reportError(admin.error());
   if (auto ok = (*admin)->deleteFederatedBundle(f.id, f.mode); !ok) return reportError(ok.error());
@@ -509,7 +520,8 @@ int runAuthority(const std::string& verb, const Common& c, const AuthorityFlags&
   }
   if (verb != "prepare" && verb != "activate" && f.authority_id.empty()) {
     return reportError(Error{Code::kInvalidArgument,
-                             "--authority-id is required (see `mutual server authority show`)", ""});
+                             "--authority-id is required (see `mutual server authority show`)",
+                             ""});
   }
   Result<AuthorityInfo> info = verb == "prepare"    ? (*admin)->prepareAuthority(f.new_root)
                                : verb == "activate" ? (*admin)->activateAuthority(f.authority_id)
@@ -533,7 +545,8 @@ int runAgent(const std::string& verb, const Common& c, const std::string& spiffe
     if (!all) return reportError(all.error());
     agents = std::move(*all);
   } else {
-    if (spiffe_id.empty()) return reportError(Error{Code::kInvalidArgument, "--spiffe-id is required", ""});
+    if (spiffe_id.empty())
+      return reportError(Error{Code::kInvalidArgument, "--spiffe-id is required", ""});
     auto one = verb == "evict" ? (*admin)->evictAgent(spiffe_id) : (*admin)->banAgent(spiffe_id);
     if (!one) return reportError(one.error());
     agents.push_back(std::move(*one));
@@ -541,13 +554,15 @@ int runAgent(const std::string& verb, const Common& c, const std::string& spiffe
   if (*output == Output::kJson) {
     json list = json::array();
     for (const auto& a : agents) {
-      list.push_back({{"spiffe_id", a.node.spiffe_id},
-                      {"attestation_type", a.node.attestation_type},
-                      {"cert_serial", a.node.cert_serial},
-                      {"cert_not_after", a.node.cert_not_after == 0 ? "" : formatRfc3339(fromUnix(a.node.cert_not_after))},
-                      {"banned", a.node.banned()},
-                      {"can_reattest", a.node.can_reattest},
-                      {"selectors", selectorsText(a.selectors)}});
+      list.push_back(
+          {{"spiffe_id", a.node.spiffe_id},
+           {"attestation_type", a.node.attestation_type},
+           {"cert_serial", a.node.cert_serial},
+           {"cert_not_after",
+            a.node.cert_not_after == 0 ? "" : formatRfc3339(fromUnix(a.node.cert_not_after))},
+           {"banned", a.node.banned()},
+           {"can_reattest", a.node.can_reattest},
+           {"selectors", selectorsText(a.selectors)}});
     }
     std::cout << list.dump(2) << "\n";
     return kExitOk;
@@ -558,12 +573,13 @@ int runAgent(const std::string& verb, const Common& c, const std::string& spiffe
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& a : agents) {
-    rows.push_back({a.node.spiffe_id, a.node.attestation_type,
-                    a.node.banned() ? "banned" : "attested",
-                    a.node.cert_not_after == 0 ? "-" : formatRfc3339(fromUnix(a.node.cert_not_after)),
-                    a.selectors.empty() ? "-" : selectorsText(a.selectors)});
+    rows.push_back(
+        {a.node.spiffe_id, a.node.attestation_type, a.node.banned() ? "banned" : "attested",
+         a.node.cert_not_after == 0 ? "-" : formatRfc3339(fromUnix(a.node.cert_not_after)),
+         a.selectors.empty() ? "-" : selectorsText(a.selectors)});
   }
-  printTable(std::cout, {"SPIFFE ID", "ATTESTATION", "STATUS", "SVID NOT AFTER", "SELECTORS"}, rows);
+  printTable(std::cout, {"SPIFFE ID", "ATTESTATION", "STATUS", "SVID NOT AFTER", "SELECTORS"},
+             rows);
   return kExitOk;
 }
 
@@ -624,7 +640,8 @@ void registerServerAdminCommands(CLI::App& server, int& exit_code) {
     exit_code = runBundleShow(*bundle_common, *bundle_flags);
   });
   CLI::App* list = bundle->add_subcommand("list", "Federated bundles");
-  list->add_option("--format", bundle_flags->format, "pem|spiffe (with -o json)")->capture_default_str();
+  list->add_option("--format", bundle_flags->format, "pem|spiffe (with -o json)")
+      ->capture_default_str();
   addCommon(list, *bundle_common);
   list->callback([bundle_common, bundle_flags, &exit_code] {
     exit_code = runBundleList(*bundle_common, *bundle_flags);
@@ -639,7 +656,8 @@ void registerServerAdminCommands(CLI::App& server, int& exit_code) {
   });
   CLI::App* del = bundle->add_subcommand("delete", "Delete a federated trust domain's bundle");
   del->add_option("--id", bundle_flags->id, "The federated trust domain")->required();
-  del->add_option("--mode", bundle_flags->mode, "restrict|delete|dissociate")->capture_default_str();
+  del->add_option("--mode", bundle_flags->mode, "restrict|delete|dissociate")
+      ->capture_default_str();
   addCommon(del, *bundle_common, false);
   del->callback([bundle_common, bundle_flags, &exit_code] {
     exit_code = runBundleDelete(*bundle_common, *bundle_flags);

@@ -20,9 +20,12 @@ using X509ExtStackPtr = std::unique_ptr<STACK_OF(X509_EXTENSION), Deleter<freeEx
 const EVP_MD* digestFor(EVP_PKEY* key) {
   switch (EVP_PKEY_get_base_id(key)) {
     case EVP_PKEY_ED25519:
-    case EVP_PKEY_ED448: return nullptr;
-    case EVP_PKEY_EC: return EVP_PKEY_get_bits(key) > 256 ? EVP_sha384() : EVP_sha256();
-    default: return EVP_sha256();
+    case EVP_PKEY_ED448:
+      return nullptr;
+    case EVP_PKEY_EC:
+      return EVP_PKEY_get_bits(key) > 256 ? EVP_sha384() : EVP_sha256();
+    default:
+      return EVP_sha256();
   }
 }
 

@@ -18,8 +18,8 @@ Result<std::string> createCsr(const PrivateKey& key, const std::vector<std::stri
 
 // What a verified request carries that a signer needs.
 struct CsrInfo {
-  std::string public_key_der;  // the SubjectPublicKeyInfo, DER, exactly as in the request
-  std::string key_description; // "EC P-256", "RSA 2048"
+  std::string public_key_der;   // the SubjectPublicKeyInfo, DER, exactly as in the request
+  std::string key_description;  // "EC P-256", "RSA 2048"
 };
 
 // Parses a DER request and checks its self-signature with OpenSSL's generic path (any key

@@ -37,8 +37,7 @@ struct AdminClient::Impl {
     Response response;
     grpc::Status status = ((*stub).*method)(&context, request, &response);
     if (status.ok()) return response;
-    Error e{static_cast<Code>(status.error_code()), status.error_message(),
-            status.error_details()};
+    Error e{static_cast<Code>(status.error_code()), status.error_message(), status.error_details()};
     if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       e.code = Code::kUnavailable;

@@ -57,7 +57,8 @@ Result<void> validateEntry(const datastore::RegistrationEntry& e, const spiffe::
                            ": paths under /spire are reserved for the server and agents");
   }
   auto parent = spiffe::SpiffeId::parse(e.parent_id);
-  if (!parent) return invalidArgument("parent_id \"" + e.parent_id + "\": " + parent.error().message);
+  if (!parent)
+    return invalidArgument("parent_id \"" + e.parent_id + "\": " + parent.error().message);
   if (!parent->memberOf(td)) {
     return invalidArgument("parent_id " + e.parent_id + " is not in the server's trust domain " +
                            td.name());
@@ -255,7 +256,8 @@ Status AdminService::DeleteFederatedBundle(grpc::ServerContext*,
   return Status::OK;
 }
 
-Status AdminService::ListAuthorities(grpc::ServerContext*, const mutual::v1::ListAuthoritiesRequest*,
+Status AdminService::ListAuthorities(grpc::ServerContext*,
+                                     const mutual::v1::ListAuthoritiesRequest*,
                                      mutual::v1::ListAuthoritiesResponse* out) {
   for (const auto& a : plane_.ca->authorities()) proto::toProto(a, out->add_authorities());
   return Status::OK;
@@ -270,7 +272,8 @@ Status AdminService::PrepareAuthority(grpc::ServerContext*,
   return Status::OK;
 }
 
-Status AdminService::ActivateAuthority(grpc::ServerContext*, const mutual::v1::AuthorityRequest* req,
+Status AdminService::ActivateAuthority(grpc::ServerContext*,
+                                       const mutual::v1::AuthorityRequest* req,
                                        mutual::v1::Authority* out) {
   auto info = plane_.ca->activate(req->authority_id());
   if (!info) return status(info.error());

@@ -30,8 +30,10 @@ constexpr int kMaxEntryDepth = 16;
 const EVP_MD* digestFor(EVP_PKEY* key) {
   switch (EVP_PKEY_get_base_id(key)) {
     case EVP_PKEY_ED25519:
-    case EVP_PKEY_ED448: return nullptr;
-    default: return EVP_sha256();
+    case EVP_PKEY_ED448:
+      return nullptr;
+    default:
+      return EVP_sha256();
   }
 }
 
@@ -58,14 +60,16 @@ Result<AttestedAgent> attestJoinToken(datastore::DataStore& store, const spiffe:
                                       const std::string& token, TimePoint now) {
   if (token.empty()) return invalidArgument("join_token: the token is empty");
   auto id = spiffe::SpiffeId::fromPath(td, agentPathPrefix() + "join_token/" + token);
-  if (!id || token.find('/') != std::string::npos) return invalidArgument("join_token: \"" + token + "\" is not a token");
+  if (!id || token.find('/') != std::string::npos)
+    return invalidArgument("join_token: \"" + token + "\" is not a token");
   auto consumed = store.consumeJoinToken(token, now);
   if (!consumed) {
     const Error& e = consumed.error();
     if (e.code == Code::kFailedPrecondition && e.reason == "expired") {
-      return fail(denied("join_token: the token expired; generate a new one with "
-                         "`mutual server token generate`",
-                         "token_expired"));
+      return fail(
+          denied("join_token: the token expired; generate a new one with "
+                 "`mutual server token generate`",
+                 "token_expired"));
     }
     if (e.code == Code::kNotFound) {
       if (auto node = store.fetchAttestedNode(id->str())) {
@@ -73,9 +77,10 @@ Result<AttestedAgent> attestJoinToken(datastore::DataStore& store, const spiffe:
                                "); a join token attests one agent once",
                            "token_used"));
       }
-      return fail(denied("join_token: unknown token (never generated, or used and the agent "
-                         "since evicted)",
-                         "token_unknown"));
+      return fail(
+          denied("join_token: unknown token (never generated, or used and the agent "
+                 "since evicted)",
+                 "token_unknown"));
     }
     return fail(e);
   }
@@ -95,8 +100,8 @@ Result<X509PopAttestor> X509PopAttestor::load(const std::filesystem::path& ca_bu
   return X509PopAttestor(std::move(*store), std::move(td));
 }
 
-Result<X509PopAttestor::Challenge> X509PopAttestor::begin(
-    const std::vector<std::string>& chain_der, TimePoint now) const {
+Result<X509PopAttestor::Challenge> X509PopAttestor::begin(const std::vector<std::string>& chain_der,
+                                                          TimePoint now) const {
   if (chain_der.empty()) return invalidArgument("x509pop: no certificate sent");
   std::vector<crypto::Certificate> chain;
   for (size_t i = 0; i < chain_der.size(); ++i) {
@@ -115,9 +120,9 @@ Result<X509PopAttestor::Challenge> X509PopAttestor::begin(
   std::vector<crypto::Certificate> intermediates(chain.begin() + 1, chain.end());
   auto path = crypto::verifyChain(leaf, intermediates, trust_, options);
   if (!path) {
-    return fail(denied("x509pop: agent certificate " + leaf.subject() +
-                           " is not trusted: " + path.error().message,
-                       path.error().reason));
+    return fail(denied(
+        "x509pop: agent certificate " + leaf.subject() + " is not trusted: " + path.error().message,
+        path.error().reason));
   }
   Challenge challenge;
   challenge.nonce.resize(32);
@@ -175,7 +180,8 @@ Result<std::string> signX509PopChallenge(const crypto::PrivateKey& key, std::str
   MdCtxPtr ctx(EVP_MD_CTX_new());
   size_t len = 0;
   const auto* data = reinterpret_cast<const unsigned char*>(input.data());
-  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, digestFor(key.get()), nullptr, key.get()) != 1 ||
+  if (!ctx ||
+      EVP_DigestSignInit(ctx.get(), nullptr, digestFor(key.get()), nullptr, key.get()) != 1 ||
       EVP_DigestSign(ctx.get(), nullptr, &len, data, input.size()) != 1) {
     return fail(crypto::openSslError(Code::kInternal, "x509pop: cannot sign the challenge"));
   }
@@ -215,9 +221,9 @@ Result<AuthenticatedAgent> authenticateAgent(datastore::DataStore& store,
   auto node = store.fetchAttestedNode(verified->id.str());
   if (!node) {
     if (node.error().code == Code::kNotFound) {
-      return fail(denied("agent " + verified->id.str() +
-                             " is not attested (evicted?); it must attest again",
-                         "agent_not_attested"));
+      return fail(denied(
+          "agent " + verified->id.str() + " is not attested (evicted?); it must attest again",
+          "agent_not_attested"));
     }
     return fail(node.error());
   }
@@ -227,9 +233,9 @@ Result<AuthenticatedAgent> authenticateAgent(datastore::DataStore& store,
   const std::string serial = chain.front().serialHex();
   if (serial != node->cert_serial) {
     if (serial != node->new_cert_serial) {
-      return fail(denied("agent " + verified->id.str() +
-                             ": this SVID (serial " + serial + ") has been superseded",
-                         "agent_svid_superseded"));
+      return fail(denied(
+          "agent " + verified->id.str() + ": this SVID (serial " + serial + ") has been superseded",
+          "agent_svid_superseded"));
     }
     // The agent uses its renewed SVID: it becomes the current one (SPIRE does the same).
     node->cert_serial = node->new_cert_serial;
@@ -245,9 +251,10 @@ Result<AuthenticatedAgent> authenticateAgent(datastore::DataStore& store,
 
 // --- Authorized entries ---------------------------------------------------------------------
 
-Result<std::vector<datastore::RegistrationEntry>> authorizedEntries(
-    datastore::DataStore& store, const spiffe::TrustDomain& td, const std::string& agent_id,
-    TimePoint now) {
+Result<std::vector<datastore::RegistrationEntry>> authorizedEntries(datastore::DataStore& store,
+                                                                    const spiffe::TrustDomain& td,
+                                                                    const std::string& agent_id,
+                                                                    TimePoint now) {
   std::map<std::string, datastore::RegistrationEntry> found;  // by entry id
   std::set<std::string> visited{agent_id};
   std::deque<std::pair<std::string, int>> parents{{agent_id, 0}};
@@ -269,8 +276,8 @@ Result<std::vector<datastore::RegistrationEntry>> authorizedEntries(
   if (!selectors->empty()) {
     datastore::ListEntriesRequest aliases;
     aliases.by_parent_id = serverId(td);
-    aliases.by_selectors = datastore::ListEntriesRequest::BySelectors{*selectors,
-                                                                      datastore::Match::kSubset};
+    aliases.by_selectors =
+        datastore::ListEntriesRequest::BySelectors{*selectors, datastore::Match::kSubset};
     auto listed = store.listEntries(aliases);
     if (!listed) return fail(listed.error());
     take(std::move(listed->entries), 0);

@@ -28,7 +28,7 @@ struct AttestedAgent {
 };
 
 // "spiffe://<td>/spire/agent/join_token/<token>" and the like (SPIRE's idutil).
-std::string agentPathPrefix();  // "/spire/agent/"
+std::string agentPathPrefix();                        // "/spire/agent/"
 std::string serverId(const spiffe::TrustDomain& td);  // spiffe://<td>/spire/server
 
 // join_token: consumes the token (single use even across servers sharing a database). Errors
@@ -51,7 +51,7 @@ class X509PopAttestor {
                                       spiffe::TrustDomain td);
 
   struct Challenge {
-    std::string nonce;  // 32 random bytes
+    std::string nonce;                      // 32 random bytes
     std::vector<crypto::Certificate> path;  // leaf first, anchor last
   };
   // PermissionDenied (reason as crypto::verifyChain's) when the chain does not verify at `now`
@@ -100,8 +100,9 @@ Result<AuthenticatedAgent> authenticateAgent(datastore::DataStore& store,
 // are all among the agent's node selectors; and, recursively, entries whose parent is the
 // SPIFFE ID of any entry already included. Expired entries (expires_at in the past) are
 // left out. Ordered by entry ID.
-Result<std::vector<datastore::RegistrationEntry>> authorizedEntries(
-    datastore::DataStore& store, const spiffe::TrustDomain& td, const std::string& agent_id,
-    TimePoint now);
+Result<std::vector<datastore::RegistrationEntry>> authorizedEntries(datastore::DataStore& store,
+                                                                    const spiffe::TrustDomain& td,
+                                                                    const std::string& agent_id,
+                                                                    TimePoint now);
 
 }  // namespace mutual::server

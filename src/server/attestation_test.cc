@@ -77,7 +77,8 @@ struct Provisioning {
 Provisioning provisioning(const char* cn, TimePoint at = kNow - hours(1)) {
   FakeClock clock(at);
   auto td = must(spiffe::TrustDomain::parse("provisioning.example"));
-  ca::Authority root = must(ca::createRoot({td, hours(87600), KeyType::kEcP256, "fleet CA"}, clock));
+  ca::Authority root =
+      must(ca::createRoot({td, hours(87600), KeyType::kEcP256, "fleet CA"}, clock));
   ca::CertificateRequest request;
   request.common_name = cn;
   request.ttl = hours(24);
@@ -152,8 +153,8 @@ class AgentAuthTest : public AttestationTest {
 
   std::vector<Certificate> agentSvid(const std::string& id) {
     PrivateKey key = must(PrivateKey::generate(KeyType::kEcP256));
-    SignedSvid svid = must(signX509Svid(*ca_, {must(crypto::createCsr(key)), id, {}, seconds(0)},
-                                        kNow, hours(1)));
+    SignedSvid svid = must(
+        signX509Svid(*ca_, {must(crypto::createCsr(key)), id, {}, seconds(0)}, kNow, hours(1)));
     return {must(Certificate::fromDer(svid.cert_der)), ca_->chain.front()};
   }
 
@@ -219,17 +220,18 @@ TEST_F(AttestationTest, AuthorizedEntriesFollowSpiresRules) {
     e.expires_at = expires;
     return e;
   };
-  auto direct = must(store_->createEntry(entry("spiffe://example.org/web", agent, "unix:uid:1000")));
+  auto direct =
+      must(store_->createEntry(entry("spiffe://example.org/web", agent, "unix:uid:1000")));
   auto nested = must(store_->createEntry(
       entry("spiffe://example.org/web/child", "spiffe://example.org/web", "unix:uid:1001")));
   must(store_->createEntry(entry("spiffe://example.org/other",
                                  "spiffe://example.org/spire/agent/x509pop/zzz", "unix:uid:1")));
-  must(store_->createEntry(entry("spiffe://example.org/expired", agent, "unix:uid:2",
-                                 toUnix(kNow - seconds(1)))));
+  must(store_->createEntry(
+      entry("spiffe://example.org/expired", agent, "unix:uid:2", toUnix(kNow - seconds(1)))));
   // A node alias: every node with this selector is also spiffe://example.org/cluster/a.
-  auto alias = must(store_->createEntry(entry("spiffe://example.org/cluster/a",
-                                              "spiffe://example.org/spire/server",
-                                              "x509pop:subject:cn:node-1")));
+  auto alias = must(
+      store_->createEntry(entry("spiffe://example.org/cluster/a",
+                                "spiffe://example.org/spire/server", "x509pop:subject:cn:node-1")));
   auto under_alias = must(store_->createEntry(
       entry("spiffe://example.org/db", "spiffe://example.org/cluster/a", "unix:uid:999")));
   // A cycle does not loop.
@@ -239,12 +241,12 @@ TEST_F(AttestationTest, AuthorizedEntriesFollowSpiresRules) {
   auto without_selectors = must(authorizedEntries(*store_, td_, agent, kNow));
   std::set<std::string> ids;
   for (const auto& e : without_selectors) ids.insert(e.spiffe_id);
-  EXPECT_EQ(ids, (std::set<std::string>{"spiffe://example.org/web",
-                                        "spiffe://example.org/web/child"}));
+  EXPECT_EQ(ids,
+            (std::set<std::string>{"spiffe://example.org/web", "spiffe://example.org/web/child"}));
   EXPECT_EQ(without_selectors.size(), 3u);  // web, web/child, and web again under web/child
 
-  must(store_->setNodeSelectors(agent, {{"x509pop", "subject:cn:node-1"},
-                                        {"x509pop", "serialnumber:01"}}));
+  must(store_->setNodeSelectors(
+      agent, {{"x509pop", "subject:cn:node-1"}, {"x509pop", "serialnumber:01"}}));
   ids.clear();
   for (const auto& e : must(authorizedEntries(*store_, td_, agent, kNow))) ids.insert(e.id);
   EXPECT_EQ(ids.count(direct.id), 1u);

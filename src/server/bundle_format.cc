@@ -48,7 +48,8 @@ Result<std::string> jwkToDer(const json& jwk) {
     const std::string crv = jwk.value("crv", "");
     auto x = base64UrlDecode(jwk.value("x", ""));
     auto y = base64UrlDecode(jwk.value("y", ""));
-    if (!x || !y || (crv != "P-256" && crv != "P-384")) return invalidArgument("unsupported EC JWK");
+    if (!x || !y || (crv != "P-256" && crv != "P-384"))
+      return invalidArgument("unsupported EC JWK");
     point = std::string("\x04", 1) + *x + *y;
     OSSL_PARAM_BLD_push_utf8_string(build.get(), OSSL_PKEY_PARAM_GROUP_NAME,
                                     crv == "P-256" ? "P-256" : "P-384", 0);
@@ -58,8 +59,10 @@ Result<std::string> jwkToDer(const json& jwk) {
     auto nb = base64UrlDecode(jwk.value("n", ""));
     auto eb = base64UrlDecode(jwk.value("e", ""));
     if (!nb || !eb) return invalidArgument("unsupported RSA JWK");
-    n.reset(BN_bin2bn(reinterpret_cast<const unsigned char*>(nb->data()), static_cast<int>(nb->size()), nullptr));
-    e.reset(BN_bin2bn(reinterpret_cast<const unsigned char*>(eb->data()), static_cast<int>(eb->size()), nullptr));
+    n.reset(BN_bin2bn(reinterpret_cast<const unsigned char*>(nb->data()),
+                      static_cast<int>(nb->size()), nullptr));
+    e.reset(BN_bin2bn(reinterpret_cast<const unsigned char*>(eb->data()),
+                      static_cast<int>(eb->size()), nullptr));
     OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_RSA_N, n.get());
     OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_RSA_E, e.get());
   } else {

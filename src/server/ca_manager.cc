@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "base/encoding.h"
 #include "base/file.h"
@@ -65,9 +65,12 @@ Seconds maxUncappedSvidTtl(Seconds ca_ttl) { return std::min(ca_ttl / 6, kSevenD
 
 std::string_view authorityStatusName(AuthorityStatus status) {
   switch (status) {
-    case AuthorityStatus::kPrepared: return "prepared";
-    case AuthorityStatus::kActive: return "active";
-    case AuthorityStatus::kOld: return "old";
+    case AuthorityStatus::kPrepared:
+      return "prepared";
+    case AuthorityStatus::kActive:
+      return "active";
+    case AuthorityStatus::kOld:
+      return "old";
   }
   return "unknown";
 }
@@ -205,8 +208,12 @@ Result<void> CaManager::loadJournal() {
     for (const auto& r : journal.at("roots")) {
       auto certs = crypto::parsePemCertificates(str(r, "cert"));
       if (!certs) return fail(certs.error().prefix("CA journal: root " + str(r, "id")));
-      Root root{str(r, "id"), certs->front(), str(r, "key_id"), r.value("tainted", false),
-                r.value("revoked", false), nullptr};
+      Root root{str(r, "id"),
+                certs->front(),
+                str(r, "key_id"),
+                r.value("tainted", false),
+                r.value("revoked", false),
+                nullptr};
       if (auto key = keys_.get(root.key_id)) {
         if (auto signer = CertSigner::create(*key)) root.signer = std::move(*signer);
       }
@@ -351,9 +358,8 @@ Result<CaManager::Authority*> CaManager::prepareLocked(TimePoint now, bool new_r
   }
   const Certificate& issuer = issuer_chain.front();
   if (now >= issuer.notAfter()) {
-    return fail(Code::kFailedPrecondition,
-                "the issuing CA " + issuer.subject() + " expired at " +
-                    formatRfc3339(issuer.notAfter()));
+    return fail(Code::kFailedPrecondition, "the issuing CA " + issuer.subject() + " expired at " +
+                                               formatRfc3339(issuer.notAfter()));
   }
 
   // A prepared authority that is replaced never signed anything: forget it and its keys.
@@ -523,7 +529,6 @@ Result<bool> CaManager::rotateLocked(TimePoint now) {
     active = next;
     changed = dirty = true;
   }
-  const std::string active_id = active->id;
   const TimePoint active_not_before = active->notBefore();
   const TimePoint active_not_after = active->notAfter();
   if (findLocked(AuthorityStatus::kPrepared) == nullptr &&
@@ -545,7 +550,6 @@ Result<bool> CaManager::rotateLocked(TimePoint now) {
   if (dirty) {
     if (auto ok = saveJournal(); !ok) return fail(ok.error());
   }
-  (void)active_id;
   return changed;
 }
 
@@ -643,9 +647,9 @@ Result<AuthorityInfo> CaManager::activate(const std::string& authority_id) {
                   "no prepared authority to activate; run `mutual server authority prepare` first");
     }
     if (!authority_id.empty() && next->id != authority_id) {
-      return fail(Code::kFailedPrecondition,
-                  "authority " + authority_id + " is not the prepared authority (" + next->id +
-                      "); only the prepared authority can be activated");
+      return fail(Code::kFailedPrecondition, "authority " + authority_id +
+                                                 " is not the prepared authority (" + next->id +
+                                                 "); only the prepared authority can be activated");
     }
     if (auto ok = activateLocked(*next); !ok) return fail(ok.error());
     info = infoLocked(*next);
@@ -691,13 +695,13 @@ Result<AuthorityInfo> CaManager::revoke(const std::string& authority_id) {
     Authority* a = findByIdLocked(authority_id);
     if (a == nullptr) return fail(Code::kNotFound, "no authority with ID " + authority_id);
     if (a->status != AuthorityStatus::kOld) {
-      return fail(Code::kFailedPrecondition,
-                  "authority " + authority_id + " is " +
-                      std::string(authorityStatusName(a->status)) + "; it cannot be revoked");
+      return fail(Code::kFailedPrecondition, "authority " + authority_id + " is " +
+                                                 std::string(authorityStatusName(a->status)) +
+                                                 "; it cannot be revoked");
     }
     if (!a->tainted) {
-      return fail(Code::kFailedPrecondition, "authority " + authority_id +
-                                                 " is not tainted; taint it before revoking it");
+      return fail(Code::kFailedPrecondition,
+                  "authority " + authority_id + " is not tainted; taint it before revoking it");
     }
     if (a->revoked) {
       return fail(Code::kFailedPrecondition, "authority " + authority_id + " is already revoked");

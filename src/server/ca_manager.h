@@ -74,7 +74,7 @@ struct JwtKey {
 };
 
 struct UpstreamDisk {
-  std::filesystem::path cert_file;    // the upstream CA, then intermediates above it
+  std::filesystem::path cert_file;  // the upstream CA, then intermediates above it
   std::filesystem::path key_file;
   std::filesystem::path bundle_file;  // empty: the cert file holds a self-signed root
 };
@@ -155,7 +155,7 @@ class CaManager {
     std::string root_id;
     std::string upstream_id;
     std::string key_id;
-    std::string jwt_key_id;      // KeyManager id of the JWT key
+    std::string jwt_key_id;  // KeyManager id of the JWT key
     std::string jwt_kid;
     std::string jwt_public_key_der;
     bool tainted = false;

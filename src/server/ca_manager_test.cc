@@ -6,6 +6,7 @@
 #include <set>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "base/file.h"
 #include "base/testing.h"
@@ -47,6 +48,7 @@ TEST(RotationScheduleTest, FollowsSpire) {
 class CaManagerTest : public ::testing::Test {
  protected:
   CaManagerTest() {
+    spdlog::set_level(spdlog::level::warn);  // the rotation log lines are not the test's output
     clock_ = std::make_shared<FakeClock>(kStart);
     store_ = must(datastore::openDataStore("sqlite3", (dir_.path() / "ds.sqlite3").string()));
     keys_ = must(makeDiskKeyManager(dir_.path() / "keys.json"));
@@ -61,7 +63,8 @@ class CaManagerTest : public ::testing::Test {
   }
 
   std::unique_ptr<CaManager> start(CaManagerConfig c, KeyManager* keys = nullptr) {
-    auto manager = std::make_unique<CaManager>(std::move(c), *store_, keys ? *keys : *keys_, clock_);
+    auto manager =
+        std::make_unique<CaManager>(std::move(c), *store_, keys ? *keys : *keys_, clock_);
     must(manager->initialize());
     return manager;
   }
@@ -82,8 +85,8 @@ class CaManagerTest : public ::testing::Test {
     if (!ca) return fail(Code::kUnavailable, "no CA");
     PrivateKey key = must(PrivateKey::generate(crypto::KeyType::kEcP256));
     const std::string csr = must(crypto::createCsr(key));
-    auto svid = signX509Svid(*ca, {csr, "spiffe://example.org/web", {}, seconds(0)},
-                             clock_->now(), hours(1));
+    auto svid = signX509Svid(*ca, {csr, "spiffe://example.org/web", {}, seconds(0)}, clock_->now(),
+                             hours(1));
     if (!svid) return fail(svid.error());
     return verifyWith(*svid, *ca, verify_at);
   }
@@ -245,9 +248,9 @@ TEST_F(CaManagerTest, MemoryKeysAreRegeneratedAfterARestart) {
     first = manager->current()->authority_id;
     old_ca = manager->current();
     PrivateKey key = must(PrivateKey::generate(crypto::KeyType::kEcP256));
-    old_svid = must(signX509Svid(*old_ca, {must(crypto::createCsr(key)),
-                                           "spiffe://example.org/web", {}, seconds(0)},
-                                 clock_->now(), hours(1)));
+    old_svid = must(signX509Svid(
+        *old_ca, {must(crypto::createCsr(key)), "spiffe://example.org/web", {}, seconds(0)},
+        clock_->now(), hours(1)));
   }
   clock_->advance(minutes(10));
   auto fresh = makeMemoryKeyManager();  // the restart lost every key
@@ -340,8 +343,8 @@ TEST_F(CaManagerTest, OldAuthoritiesArePrunedADayAfterTheyExpire) {
 TEST_F(CaManagerTest, UpstreamDiskSignsTheAuthorityAndProvidesTheBundle) {
   FakeClock upstream_clock(kStart - hours(1));
   auto td = must(spiffe::TrustDomain::parse(kTd));
-  ca::Authority upstream_root = must(ca::createRoot({td, hours(87600), crypto::KeyType::kEcP256,
-                                                     "corporate root"}, upstream_clock));
+  ca::Authority upstream_root = must(ca::createRoot(
+      {td, hours(87600), crypto::KeyType::kEcP256, "corporate root"}, upstream_clock));
   ca::IntermediateOptions options;
   options.name = "corporate issuing";
   ca::Issued upstream = must(ca::createIntermediate(upstream_root, options, upstream_clock));
@@ -361,7 +364,8 @@ TEST_F(CaManagerTest, UpstreamDiskSignsTheAuthorityAndProvidesTheBundle) {
   ASSERT_EQ(roots.size(), 1u);
   EXPECT_EQ(roots[0].sha256Fingerprint(), upstream_root.cert.sha256Fingerprint());
   must(signAndVerify(*manager, clock_->now()));
-  EXPECT_FALSE(find(manager->authorities(), AuthorityStatus::kActive)->upstream_authority_id.empty());
+  EXPECT_FALSE(
+      find(manager->authorities(), AuthorityStatus::kActive)->upstream_authority_id.empty());
   EXPECT_EQ(manager->prepare(true).error().code, Code::kFailedPrecondition);
 
   // Rotation keeps the bundle as it is: only the upstream root.

@@ -44,6 +44,8 @@ struct ControlPlane {
   std::shared_ptr<const spiffe::BundleSet> bundles() const;
   // Reloads from the datastore when the sequence number moved; returns whether it changed.
   Result<bool> refreshBundles();
+  // The sequence number of the bundle bundles() holds.
+  uint64_t bundleSequence() const;
 
   // The client certificate chain of a call (leaf first), parsed once per distinct chain.
   std::vector<crypto::Certificate> peerChain(const grpc::ServerContext& context);
@@ -60,11 +62,12 @@ class NodeService final : public mutual::v1::Node::Service {
  public:
   explicit NodeService(ControlPlane& plane) : plane_(plane) {}
 
-  grpc::Status AttestAgent(grpc::ServerContext* context,
-                           grpc::ServerReaderWriter<mutual::v1::AttestAgentResponse,
-                                                    mutual::v1::AttestAgentRequest>* stream)
-      override;
-  grpc::Status RenewAgent(grpc::ServerContext* context, const mutual::v1::RenewAgentRequest* request,
+  grpc::Status AttestAgent(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<mutual::v1::AttestAgentResponse, mutual::v1::AttestAgentRequest>*
+          stream) override;
+  grpc::Status RenewAgent(grpc::ServerContext* context,
+                          const mutual::v1::RenewAgentRequest* request,
                           mutual::v1::RenewAgentResponse* response) override;
   grpc::Status SyncEntries(grpc::ServerContext* context,
                            const mutual::v1::SyncEntriesRequest* request,

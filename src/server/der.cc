@@ -98,7 +98,7 @@ bool header(std::string_view data, uint8_t& tag, size_t& offset, size_t& length)
   } else {
     const int n = first & 0x7f;
     if (n == 0 || n > 4 || data.size() < static_cast<size_t>(2 + n)) return false;  // no BER
-    if (static_cast<uint8_t>(data[2]) == 0) return false;  // not minimal
+    if (static_cast<uint8_t>(data[2]) == 0) return false;                           // not minimal
     length = 0;
     for (int i = 0; i < n; ++i) length = (length << 8) | static_cast<uint8_t>(data[2 + i]);
     if (length < 0x80) return false;  // not minimal

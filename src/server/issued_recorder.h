@@ -25,9 +25,9 @@ namespace mutual::server {
 class IssuedRecorder {
  public:
   struct Options {
-    size_t max_batch = 2000;                      // rows per transaction
-    std::chrono::milliseconds max_delay{50};      // oldest queued record waits at most this
-    size_t max_queue = 200000;                    // record() blocks beyond this (backpressure)
+    size_t max_batch = 2000;                  // rows per transaction
+    std::chrono::milliseconds max_delay{50};  // oldest queued record waits at most this
+    size_t max_queue = 200000;                // record() blocks beyond this (backpressure)
   };
 
   IssuedRecorder(datastore::DataStore& store, Options options);
@@ -52,12 +52,12 @@ class IssuedRecorder {
   datastore::DataStore& store_;
   Options options_;
   mutable std::mutex mu_;
-  std::condition_variable wake_;     // the writer: work or stop
+  std::condition_variable wake_;      // the writer: work or stop
   std::condition_variable progress_;  // flush() and blocked record(): a batch is done
   std::deque<datastore::IssuedCertificate> queue_;
   std::chrono::steady_clock::time_point oldest_{};
-  uint64_t enqueued_ = 0;   // rows ever queued
-  uint64_t done_ = 0;       // rows ever committed or given up on
+  uint64_t enqueued_ = 0;  // rows ever queued
+  uint64_t done_ = 0;      // rows ever committed or given up on
   uint64_t recorded_ = 0;
   uint64_t failed_ = 0;
   int flushers_ = 0;

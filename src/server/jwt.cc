@@ -20,7 +20,7 @@ using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, crypto::Deleter<EVP_MD_CTX_free>>;
 using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, crypto::Deleter<ECDSA_SIG_free>>;
 
 struct Algorithm {
-  std::string name;       // "ES256"
+  std::string name;  // "ES256"
   const EVP_MD* md;
   size_t coordinate = 0;  // EC: bytes per r and s in the JWS form; 0 for RSA
 };
@@ -31,8 +31,10 @@ Result<Algorithm> algorithmFor(EVP_PKEY* key) {
       if (EVP_PKEY_get_bits(key) == 256) return Algorithm{"ES256", EVP_sha256(), 32};
       if (EVP_PKEY_get_bits(key) == 384) return Algorithm{"ES384", EVP_sha384(), 48};
       break;
-    case EVP_PKEY_RSA: return Algorithm{"RS256", EVP_sha256(), 0};
-    default: break;
+    case EVP_PKEY_RSA:
+      return Algorithm{"RS256", EVP_sha256(), 0};
+    default:
+      break;
   }
   return invalidArgument("JWT key type is not supported (P-256, P-384 or RSA)");
 }
@@ -53,8 +55,8 @@ Result<std::string> derToJose(std::string_view der, size_t size) {
   const BIGNUM* r = ECDSA_SIG_get0_r(sig.get());
   const BIGNUM* s = ECDSA_SIG_get0_s(sig.get());
   if (BN_bn2binpad(r, reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(size)) < 0 ||
-      BN_bn2binpad(s, reinterpret_cast<unsigned char*>(out.data() + size),
-                   static_cast<int>(size)) < 0) {
+      BN_bn2binpad(s, reinterpret_cast<unsigned char*>(out.data() + size), static_cast<int>(size)) <
+          0) {
     return fail(Code::kInternal, "ECDSA signature does not fit the JWS form");
   }
   return out;
@@ -63,8 +65,8 @@ Result<std::string> derToJose(std::string_view der, size_t size) {
 Result<std::string> joseToDer(std::string_view jose, size_t size) {
   if (jose.size() != size * 2) return invalidArgument("JWT signature has the wrong length");
   EcdsaSigPtr sig(ECDSA_SIG_new());
-  BIGNUM* r = BN_bin2bn(reinterpret_cast<const unsigned char*>(jose.data()),
-                        static_cast<int>(size), nullptr);
+  BIGNUM* r = BN_bin2bn(reinterpret_cast<const unsigned char*>(jose.data()), static_cast<int>(size),
+                        nullptr);
   BIGNUM* s = BN_bin2bn(reinterpret_cast<const unsigned char*>(jose.data() + size),
                         static_cast<int>(size), nullptr);
   if (!sig || r == nullptr || s == nullptr || ECDSA_SIG_set0(sig.get(), r, s) != 1) {

@@ -14,10 +14,11 @@ using mutual::testing::must;
 const TimePoint kNow = fromUnix(1'780'000'000);
 
 TEST(JwtTest, SignsAndVerifiesEveryKeyType) {
-  for (auto type : {crypto::KeyType::kEcP256, crypto::KeyType::kEcP384, crypto::KeyType::kRsa2048}) {
+  for (auto type :
+       {crypto::KeyType::kEcP256, crypto::KeyType::kEcP384, crypto::KeyType::kRsa2048}) {
     auto key = must(crypto::PrivateKey::generate(type));
-    const std::string token = must(signJwt(key, "kid-1", "spiffe://example.org/web", {"db"}, kNow,
-                                           std::chrono::minutes(5)));
+    const std::string token = must(
+        signJwt(key, "kid-1", "spiffe://example.org/web", {"db"}, kNow, std::chrono::minutes(5)));
     JwtClaims claims = must(verifyJwt(token, must(publicKeyInfo(key))));
     EXPECT_EQ(claims.kid, "kid-1");
     EXPECT_EQ(claims.subject, "spiffe://example.org/web");
@@ -29,8 +30,8 @@ TEST(JwtTest, SignsAndVerifiesEveryKeyType) {
 
 TEST(JwtTest, Es256SignaturesAreTheJoseForm) {
   auto key = must(crypto::PrivateKey::generate(crypto::KeyType::kEcP256));
-  const std::string token =
-      must(signJwt(key, "k", "spiffe://example.org/web", {"a", "b"}, kNow, std::chrono::minutes(5)));
+  const std::string token = must(
+      signJwt(key, "k", "spiffe://example.org/web", {"a", "b"}, kNow, std::chrono::minutes(5)));
   const std::string signature = token.substr(token.rfind('.') + 1);
   EXPECT_EQ(signature.size(), 86u);  // 64 bytes, base64url without padding
   EXPECT_EQ(must(verifyJwt(token, must(publicKeyInfo(key)))).audience,

@@ -56,8 +56,9 @@ class DiskKeyManager final : public KeyManager {
     if (::stat(path_.c_str(), &st) == 0 && (st.st_mode & 0077) != 0) {
       return fail(Code::kFailedPrecondition,
                   path_.string() + ": key file is readable by others (mode " +
-                      std::to_string((st.st_mode >> 6) & 7) + std::to_string((st.st_mode >> 3) & 7) +
-                      std::to_string(st.st_mode & 7) + "); chmod 600 it");
+                      std::to_string((st.st_mode >> 6) & 7) +
+                      std::to_string((st.st_mode >> 3) & 7) + std::to_string(st.st_mode & 7) +
+                      "); chmod 600 it");
     }
     auto text = readFile(path_);
     if (!text) return fail(text.error());
@@ -67,7 +68,8 @@ class DiskKeyManager final : public KeyManager {
       return invalidArgument(path_.string() + ": not a key file (expected {\"keys\": {...}})");
     }
     for (const auto& [id, pem] : json["keys"].items()) {
-      if (!pem.is_string()) return invalidArgument(path_.string() + ": keys." + id + ": not a PEM string");
+      if (!pem.is_string())
+        return invalidArgument(path_.string() + ": keys." + id + ": not a PEM string");
       auto key = crypto::PrivateKey::fromPem(pem.get<std::string>());
       if (!key) return fail(key.error().prefix(path_.string() + ": keys." + id));
       pems_[id] = pem.get<std::string>();

@@ -63,18 +63,19 @@ struct NodeClient::Impl {
   Error error(const grpc::Status& status, std::string_view call) const {
     Error e = proto::fromStatus(status, call);
     if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-      e.message = std::string(call) + ": server " + options.address + " unavailable: " +
-                  status.error_message();
+      e.message = std::string(call) + ": server " + options.address +
+                  " unavailable: " + status.error_message();
       const std::string& m = status.error_message();
       if (m.find("andshake") != std::string::npos || m.find("ertificate") != std::string::npos ||
           m.find("SSL") != std::string::npos) {
-        e.message += " (TLS failed: the server's certificate must chain to the trust bundle and "
-                     "name spiffe://" +
-                     options.trust_domain.name() + "/spire/server)";
+        e.message +=
+            " (TLS failed: the server's certificate must chain to the trust bundle and "
+            "name spiffe://" +
+            options.trust_domain.name() + "/spire/server)";
       }
     } else if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-      e.message = std::string(call) + ": server " + options.address +
-                  " did not answer within " + std::to_string(options.timeout.count()) + " ms";
+      e.message = std::string(call) + ": server " + options.address + " did not answer within " +
+                  std::to_string(options.timeout.count()) + " ms";
     }
     return e;
   }
@@ -82,8 +83,9 @@ struct NodeClient::Impl {
   Result<void> needsSvid(std::string_view call) const {
     if (options.svid_chain.empty()) {
       return fail(Code::kFailedPrecondition,
-                  std::string(call) + " needs the agent's SVID: connect with svid_chain and "
-                                      "svid_key after attestation");
+                  std::string(call) +
+                      " needs the agent's SVID: connect with svid_chain and "
+                      "svid_key after attestation");
     }
     return {};
   }
@@ -140,8 +142,9 @@ const NodeClientOptions& NodeClient::options() const { return impl_->options; }
 Result<std::unique_ptr<NodeClient>> NodeClient::connect(NodeClientOptions options) {
   if (options.address.empty()) return invalidArgument("the server address is empty");
   if (options.trust_bundle.empty() && !options.insecure_bootstrap) {
-    return invalidArgument("no trust bundle to verify the server with (set trust_bundle_path, "
-                           "or insecure_bootstrap for a first attestation)");
+    return invalidArgument(
+        "no trust bundle to verify the server with (set trust_bundle_path, "
+        "or insecure_bootstrap for a first attestation)");
   }
   std::vector<grpc::experimental::IdentityKeyCertPair> identity;
   if (!options.svid_chain.empty()) {
@@ -172,8 +175,9 @@ Result<std::unique_ptr<NodeClient>> NodeClient::connect(NodeClientOptions option
     tls.set_certificate_verifier(std::make_shared<grpc::experimental::NoOpCertificateVerifier>());
   } else {
     tls.set_verify_server_certs(true);
-    tls.set_certificate_verifier(grpc::experimental::ExternalCertificateVerifier::Create<
-                                 ServerIdVerifier>(serverId(options.trust_domain)));
+    tls.set_certificate_verifier(
+        grpc::experimental::ExternalCertificateVerifier::Create<ServerIdVerifier>(
+            serverId(options.trust_domain)));
   }
   grpc::ChannelArguments args;
   // One connection per client: credentials differ between an attesting and an attested agent.
@@ -263,8 +267,8 @@ Result<std::vector<X509Svid>> NodeClient::signX509(const std::vector<X509SvidReq
   for (const auto& svid : response.svids()) {
     auto chain = certsFromDer(svid.cert_chain());
     if (!chain) return fail(chain.error());
-    out.push_back({svid.entry_id(), svid.spiffe_id(), std::move(*chain),
-                   fromUnix(svid.expires_at())});
+    out.push_back(
+        {svid.entry_id(), svid.spiffe_id(), std::move(*chain), fromUnix(svid.expires_at())});
   }
   return out;
 }

@@ -32,6 +32,11 @@ std::shared_ptr<const spiffe::BundleSet> ControlPlane::bundles() const {
   return bundles_;
 }
 
+uint64_t ControlPlane::bundleSequence() const {
+  std::lock_guard lock(mu_);
+  return bundle_sequence_;
+}
+
 Result<bool> ControlPlane::refreshBundles() {
   auto bundle = store->fetchBundle(td.name());
   if (!bundle) return fail(bundle.error());
@@ -46,8 +51,8 @@ Result<bool> ControlPlane::refreshBundles() {
   }
   auto set = std::make_shared<spiffe::BundleSet>();
   if (!roots.empty()) {
-    if (auto ok = set->put(spiffe::X509Bundle{td, std::move(roots), bundle->sequence_number,
-                                              std::nullopt, {}});
+    if (auto ok = set->put(
+            spiffe::X509Bundle{td, std::move(roots), bundle->sequence_number, std::nullopt, {}});
         !ok) {
       return fail(ok.error());
     }
@@ -74,14 +79,17 @@ std::vector<crypto::Certificate> ControlPlane::peerChain(const grpc::ServerConte
     std::lock_guard lock(mu_);
     if (auto it = peer_cache_.find(key); it != peer_cache_.end()) return it->second;
   }
-  auto leaf_certs = crypto::parsePemCertificates(std::string(leaf.front().data(), leaf.front().size()));
+  auto leaf_certs =
+      crypto::parsePemCertificates(std::string(leaf.front().data(), leaf.front().size()));
   if (!leaf_certs || leaf_certs->empty()) return {};
   std::vector<crypto::Certificate> certs{leaf_certs->front()};
   if (!chain.empty()) {
-    auto rest = crypto::parsePemCertificates(std::string(chain.front().data(), chain.front().size()));
+    auto rest =
+        crypto::parsePemCertificates(std::string(chain.front().data(), chain.front().size()));
     if (rest) {
       for (auto& c : *rest) {
-        if (c.sha256Fingerprint() != certs.front().sha256Fingerprint()) certs.push_back(std::move(c));
+        if (c.sha256Fingerprint() != certs.front().sha256Fingerprint())
+          certs.push_back(std::move(c));
       }
     }
   }
@@ -135,10 +143,9 @@ Result<AuthenticatedAgent> NodeService::authenticate(grpc::ServerContext& contex
 
 // --- AttestAgent ----------------------------------------------------------------------------
 
-Status NodeService::AttestAgent(
-    grpc::ServerContext* context,
-    grpc::ServerReaderWriter<mutual::v1::AttestAgentResponse, mutual::v1::AttestAgentRequest>*
-        stream) {
+Status NodeService::AttestAgent(grpc::ServerContext* context,
+                                grpc::ServerReaderWriter<mutual::v1::AttestAgentResponse,
+                                                         mutual::v1::AttestAgentRequest>* stream) {
   mutual::v1::AttestAgentRequest request;
   if (!stream->Read(&request) || !request.has_params()) {
     return status(Error{Code::kInvalidArgument,
@@ -147,8 +154,7 @@ Status NodeService::AttestAgent(
   }
   const mutual::v1::AttestationParams& params = request.params();
   if (params.csr().empty()) {
-    return status(Error{Code::kInvalidArgument, "AttestAgent: csr is required (PKCS#10, DER)",
-                        ""});
+    return status(Error{Code::kInvalidArgument, "AttestAgent: csr is required (PKCS#10, DER)", ""});
   }
   const std::string& type = params.attestation_type();
   const TimePoint now = plane_.clock->now();
@@ -166,8 +172,7 @@ Status NodeService::AttestAgent(
       attested = fail(Code::kPermissionDenied,
                       "node attestor \"x509pop\" is not enabled in this server's configuration");
     } else {
-      std::vector<std::string> chain(params.x509pop_chain().begin(),
-                                     params.x509pop_chain().end());
+      std::vector<std::string> chain(params.x509pop_chain().begin(), params.x509pop_chain().end());
       auto challenge = plane_.x509pop->begin(chain, now);
       if (!challenge) {
         attested = fail(challenge.error());
@@ -185,15 +190,14 @@ Status NodeService::AttestAgent(
       }
     }
   } else if (type == "k8s_psat") {
-    attested = fail(Code::kPermissionDenied,
-                    plane_.k8s_psat_enabled
-                        ? "k8s_psat: no Kubernetes API reachable"
-                        : "node attestor \"k8s_psat\" is not enabled in this server's "
-                          "configuration");
+    attested =
+        fail(Code::kPermissionDenied,
+             plane_.k8s_psat_enabled ? "k8s_psat: no Kubernetes API reachable"
+                                     : "node attestor \"k8s_psat\" is not enabled in this server's "
+                                       "configuration");
   } else {
     attested = fail(Code::kInvalidArgument,
-                    "unknown attestation_type \"" + type +
-                        "\" (join_token, x509pop or k8s_psat)");
+                    "unknown attestation_type \"" + type + "\" (join_token, x509pop or k8s_psat)");
   }
   if (!attested) {
     spdlog::warn("node attestation from {} ({}) failed: {}", peerAddress(*context),
@@ -208,18 +212,16 @@ Status NodeService::AttestAgent(
   }
   if (existing && !existing->can_reattest) {
     return status(Error{Code::kPermissionDenied,
-                        "agent " + agent_id + " is already attested and may not attest again",
-                        ""});
+                        "agent " + agent_id + " is already attested and may not attest again", ""});
   }
   auto svid = plane_.signer->sign({params.csr(), agent_id, {}, plane_.agent_ttl});
   if (!svid) return status(svid.error().prefix("signing the agent SVID"));
 
-  datastore::AttestedNode node{agent_id,   attested->attestation_type,
-                               svid->serial_hex, toUnix(svid->not_after),
-                               "",         0,
-                               attested->reattestable};
-  auto stored = existing ? plane_.store->updateAttestedNode(node)
-                         : plane_.store->createAttestedNode(node);
+  datastore::AttestedNode node{
+      agent_id, attested->attestation_type, svid->serial_hex, toUnix(svid->not_after), "",
+      0,        attested->reattestable};
+  auto stored =
+      existing ? plane_.store->updateAttestedNode(node) : plane_.store->createAttestedNode(node);
   if (!stored) return status(stored.error().prefix("recording the agent"));
   if (auto ok = plane_.store->setNodeSelectors(agent_id, attested->selectors); !ok) {
     return status(ok.error().prefix("recording the agent's selectors"));
@@ -295,10 +297,9 @@ Status NodeService::SignX509Svids(grpc::ServerContext* context,
   if (!agent) return status(agent.error());
   if (request->requests_size() == 0) return Status::OK;
   if (static_cast<size_t>(request->requests_size()) > kMaxSvidsPerCall) {
-    return status(Error{Code::kInvalidArgument,
-                        "SignX509Svids: at most " + std::to_string(kMaxSvidsPerCall) +
-                            " requests per call",
-                        ""});
+    return status(Error{
+        Code::kInvalidArgument,
+        "SignX509Svids: at most " + std::to_string(kMaxSvidsPerCall) + " requests per call", ""});
   }
   auto entries = authorizedEntries(*plane_.store, plane_.td, agent->id.str(), plane_.clock->now());
   if (!entries) return status(entries.error());
@@ -343,14 +344,13 @@ Status NodeService::SignJwtSvid(grpc::ServerContext* context,
   const TimePoint now = plane_.clock->now();
   auto entries = authorizedEntries(*plane_.store, plane_.td, agent->id.str(), now);
   if (!entries) return status(entries.error());
-  const auto it = std::find_if(entries->begin(), entries->end(), [&](const auto& e) {
-    return e.id == request->entry_id();
-  });
+  const auto it = std::find_if(entries->begin(), entries->end(),
+                               [&](const auto& e) { return e.id == request->entry_id(); });
   if (it == entries->end()) {
-    return status(Error{Code::kPermissionDenied,
-                        "entry \"" + request->entry_id() + "\" is not authorized for agent " +
-                            agent->id.str(),
-                        "entry_not_authorized"});
+    return status(Error{
+        Code::kPermissionDenied,
+        "entry \"" + request->entry_id() + "\" is not authorized for agent " + agent->id.str(),
+        "entry_not_authorized"});
   }
   auto key = plane_.ca->currentJwt();
   if (!key) return status(Error{Code::kUnavailable, "the server has no JWT key yet", ""});

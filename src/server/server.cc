@@ -7,14 +7,14 @@
 #include <atomic>
 #include <thread>
 
-#include <asio.hpp>
-#include <httplib.h>
 #include <grpc/support/log.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <httplib.h>
 #include <spdlog/spdlog.h>
+#include <asio.hpp>
 
 #include "base/file.h"
 #include "base/time.h"
@@ -36,10 +36,14 @@ constexpr unsigned kTlsRefreshSeconds = 1;
 
 crypto::KeyType keyTypeOf(config::spire::CaKeyType type) {
   switch (type) {
-    case config::spire::CaKeyType::kEcP256: return crypto::KeyType::kEcP256;
-    case config::spire::CaKeyType::kEcP384: return crypto::KeyType::kEcP384;
-    case config::spire::CaKeyType::kRsa2048: return crypto::KeyType::kRsa2048;
-    case config::spire::CaKeyType::kRsa4096: return crypto::KeyType::kRsa4096;
+    case config::spire::CaKeyType::kEcP256:
+      return crypto::KeyType::kEcP256;
+    case config::spire::CaKeyType::kEcP384:
+      return crypto::KeyType::kEcP384;
+    case config::spire::CaKeyType::kRsa2048:
+      return crypto::KeyType::kRsa2048;
+    case config::spire::CaKeyType::kRsa4096:
+      return crypto::KeyType::kRsa4096;
   }
   return crypto::KeyType::kEcP256;
 }
@@ -55,7 +59,8 @@ std::string hostPort(const std::string& host, int port) {
 Result<void> makePrivateDir(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return fail(Code::kFailedPrecondition, "cannot create " + dir.string() + ": " + ec.message());
+  if (ec)
+    return fail(Code::kFailedPrecondition, "cannot create " + dir.string() + ": " + ec.message());
   if (::chmod(dir.c_str(), 0700) != 0) {
     return fail(Code::kFailedPrecondition, "cannot chmod 0700 " + dir.string());
   }
@@ -74,9 +79,15 @@ void grpcLog(gpr_log_func_args* args) {
     return;
   }
   switch (args->severity) {
-    case GPR_LOG_SEVERITY_ERROR: spdlog::warn("grpc: {}", message); break;
-    case GPR_LOG_SEVERITY_INFO: spdlog::info("grpc: {}", message); break;
-    default: spdlog::debug("grpc: {}", message); break;
+    case GPR_LOG_SEVERITY_ERROR:
+      spdlog::warn("grpc: {}", message);
+      break;
+    case GPR_LOG_SEVERITY_INFO:
+      spdlog::info("grpc: {}", message);
+      break;
+    default:
+      spdlog::debug("grpc: {}", message);
+      break;
   }
 }
 
@@ -127,6 +138,7 @@ struct Server::State {
   TimePoint svid_not_before{};
   TimePoint svid_not_after{};
   TimePoint last_prune{};
+  uint64_t bundle_file_sequence = 0;  // of the bundle in tls/bundle.crt
 
   // health_checks { listener_enabled = true }: SPIRE's HTTP liveness and readiness.
   std::unique_ptr<httplib::Server> health;
@@ -156,7 +168,9 @@ Result<void> Server::State::writeBundleFile() {
   }
   auto pem = crypto::toPem(roots);
   if (!pem) return fail(pem.error());
-  return writeFileAtomic(tls_dir / "bundle.crt", *pem, 0644);
+  if (auto ok = writeFileAtomic(tls_dir / "bundle.crt", *pem, 0644); !ok) return ok;
+  bundle_file_sequence = bundle->sequence_number;
+  return {};
 }
 
 Result<void> Server::State::renewServerSvid() {
@@ -226,10 +240,11 @@ void Server::State::tick_once() {
   if (auto rotated = ca->rotate(); !rotated) {
     spdlog::error("CA rotation: {}", rotated.error().message);
   }
-  auto bundle_changed = plane_ptr->refreshBundles();
-  if (!bundle_changed) {
-    spdlog::warn("trust bundle: {}", bundle_changed.error().message);
-  } else if (*bundle_changed) {
+  // The admin API may have refreshed the bundle already (a revocation): compare with what the
+  // file holds, not with what the last refresh saw.
+  if (auto refreshed = plane_ptr->refreshBundles(); !refreshed) {
+    spdlog::warn("trust bundle: {}", refreshed.error().message);
+  } else if (plane_ptr->bundleSequence() != bundle_file_sequence) {
     if (auto ok = writeBundleFile(); !ok) spdlog::warn("trust bundle file: {}", ok.error().message);
   }
   auto current = ca->current();
@@ -315,7 +330,8 @@ Result<std::unique_ptr<Server>> Server::start(ServerConf conf, const fs::path& b
   // Keys and the CA.
   if (conf.key_manager.kind == config::spire::ServerKeyManager::Kind::kDisk) {
     auto keys = makeDiskKeyManager(resolve(conf.key_manager.keys_path));
-    if (!keys) return fail(keys.error().prefix(conf.key_manager.location.str() + ": KeyManager \"disk\""));
+    if (!keys)
+      return fail(keys.error().prefix(conf.key_manager.location.str() + ": KeyManager \"disk\""));
     s->keys = std::move(*keys);
   } else {
     s->keys = makeMemoryKeyManager();
@@ -327,17 +343,18 @@ Result<std::unique_ptr<Server>> Server::start(ServerConf conf, const fs::path& b
                                conf.ca_subject.common_name};
   if (conf.upstream_authority) {
     const auto& up = *conf.upstream_authority;
-    ca_config.upstream = UpstreamDisk{resolve(up.cert_file_path), resolve(up.key_file_path),
-                                      up.bundle_file_path.empty() ? fs::path()
-                                                                  : resolve(up.bundle_file_path)};
+    ca_config.upstream =
+        UpstreamDisk{resolve(up.cert_file_path), resolve(up.key_file_path),
+                     up.bundle_file_path.empty() ? fs::path() : resolve(up.bundle_file_path)};
   }
   ca_config.server_id = s->server_id;
   ca_config.data_dir = s->data_dir;
   s->ca = std::make_unique<CaManager>(std::move(ca_config), *s->store, *s->keys, s->clock);
   if (auto ok = s->ca->initialize(); !ok) {
-    return fail(ok.error().prefix(conf.upstream_authority ? conf.upstream_authority->location.str() +
-                                                                ": UpstreamAuthority \"disk\""
-                                                          : "CA"));
+    return fail(ok.error().prefix(conf.upstream_authority
+                                      ? conf.upstream_authority->location.str() +
+                                            ": UpstreamAuthority \"disk\""
+                                      : "CA"));
   }
   s->recorder = std::make_unique<IssuedRecorder>(*s->store);
   CaManager* ca = s->ca.get();
@@ -361,8 +378,8 @@ Result<std::unique_ptr<Server>> Server::start(ServerConf conf, const fs::path& b
       case config::spire::ServerNodeAttestor::Kind::kX509Pop: {
         auto x509pop = X509PopAttestor::load(resolve(attestor.ca_bundle_path), plane.td);
         if (!x509pop) {
-          return fail(x509pop.error().prefix(attestor.location.str() +
-                                             ": NodeAttestor \"x509pop\""));
+          return fail(
+              x509pop.error().prefix(attestor.location.str() + ": NodeAttestor \"x509pop\""));
         }
         plane.x509pop.emplace(std::move(*x509pop));
         break;
@@ -447,10 +464,11 @@ Result<std::unique_ptr<Server>> Server::start(ServerConf conf, const fs::path& b
   s->schedule();
   s->control = std::thread([raw] { raw->io.run(); });
 
-  spdlog::info("mutual server {} for trust domain {}: node API on {}, admin socket {}, "
-               "datastore {}, CA authority {}",
-               s->server_id, plane.td.name(), hostPort(conf.bind_address, s->node_port),
-               s->socket_path.string(), s->store->backend(), s->ca->current()->authority_id);
+  spdlog::info(
+      "mutual server {} for trust domain {}: node API on {}, admin socket {}, "
+      "datastore {}, CA authority {}",
+      s->server_id, plane.td.name(), hostPort(conf.bind_address, s->node_port),
+      s->socket_path.string(), s->store->backend(), s->ca->current()->authority_id);
   if (!s->health_address.empty()) {
     spdlog::info("health checks on http://{}{} and {}", s->health_address,
                  conf.health_checks->live_path, conf.health_checks->ready_path);

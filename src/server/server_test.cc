@@ -5,6 +5,8 @@
 #include <fstream>
 #include <regex>
 
+#include <spdlog/spdlog.h>
+
 #include "base/file.h"
 #include "base/testing.h"
 #include "base/time.h"
@@ -33,12 +35,13 @@ using mutual::testing::must;
 using std::chrono::hours;
 using std::chrono::seconds;
 
-std::string serverConf(const std::string& datastore_type,
-                       const std::string& connection, const std::string& socket) {
+std::string serverConf(const std::string& datastore_type, const std::string& connection,
+                       const std::string& socket) {
   return R"(server {
     bind_address = "127.0.0.1"
     bind_port = "0"
-    socket_path = ")" + socket + R"("
+    socket_path = ")" +
+         socket + R"("
     trust_domain = "example.org"
     data_dir = "./data"
     log_level = "WARN"
@@ -48,8 +51,10 @@ std::string serverConf(const std::string& datastore_type,
 plugins {
     DataStore "sql" {
         plugin_data {
-            database_type = ")" + datastore_type + R"("
-            connection_string = ")" + connection + R"("
+            database_type = ")" +
+         datastore_type + R"("
+            connection_string = ")" +
+         connection + R"("
         }
     }
     NodeAttestor "join_token" {
@@ -88,6 +93,7 @@ Provisioning provisioning() {
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    spdlog::set_level(spdlog::level::warn);
     prov_ = std::make_unique<Provisioning>(provisioning());
     must(writeFileAtomic(dir_.path() / "agent-ca.pem", must(prov_->ca.cert.toPem())));
   }
@@ -96,8 +102,9 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<Server> startIn(const fs::path& dir, const std::string& type = "sqlite3",
                                   std::string connection = "./data/datastore.sqlite3") {
     fs::create_directories(dir);
-    if (dir != dir_.path()) fs::copy_file(dir_.path() / "agent-ca.pem", dir / "agent-ca.pem",
-                                          fs::copy_options::overwrite_existing);
+    if (dir != dir_.path())
+      fs::copy_file(dir_.path() / "agent-ca.pem", dir / "agent-ca.pem",
+                    fs::copy_options::overwrite_existing);
     const std::string text = serverConf(type, connection, (dir / "admin" / "api.sock").string());
     must(writeFileAtomic(dir / "server.conf", text));
     return must(Server::startFromFile((dir / "server.conf").string()));
@@ -131,8 +138,8 @@ class ServerTest : public ::testing::Test {
   void verifySvid(const std::vector<Certificate>& chain, AdminClient& admin,
                   const std::string& want_id) {
     spiffe::BundleSet bundles;
-    must(bundles.put(spiffe::X509Bundle{must(spiffe::TrustDomain::parse("example.org")),
-                                        roots(admin), {}, {}, {}}));
+    must(bundles.put(spiffe::X509Bundle{
+        must(spiffe::TrustDomain::parse("example.org")), roots(admin), {}, {}, {}}));
     spiffe::SvidOptions options;
     options.at = std::chrono::system_clock::now();
     EXPECT_EQ(must(spiffe::verifyX509Svid(chain, bundles, options)).id.str(), want_id);
@@ -165,7 +172,8 @@ TEST_F(ServerTest, JoinTokenAgentSyncsAndSignsWhatItMayServe) {
 
   auto bootstrap = client(*server, *adm);
   auto agent_key = std::make_shared<const PrivateKey>(must(PrivateKey::generate(KeyType::kEcP256)));
-  AgentSvid svid = must(bootstrap->attestJoinToken(token.token, must(crypto::createCsr(*agent_key))));
+  AgentSvid svid =
+      must(bootstrap->attestJoinToken(token.token, must(crypto::createCsr(*agent_key))));
   EXPECT_EQ(svid.spiffe_id, agent_id);
   EXPECT_FALSE(svid.reattestable);
   verifySvid(svid.chain, *adm, agent_id);
@@ -248,8 +256,8 @@ TEST_F(ServerTest, X509PopAgentsProveTheirCertificate) {
   EXPECT_EQ(no_proof.error().code, Code::kPermissionDenied);
 
   AgentSvid svid = must(bootstrap->attestX509Pop({prov_->agent.cert}, prov_->agent.key, csr));
-  EXPECT_EQ(svid.spiffe_id, "spiffe://example.org/spire/agent/x509pop/" +
-                                sha1Hex(must(prov_->agent.cert.toDer())));
+  EXPECT_EQ(svid.spiffe_id,
+            "spiffe://example.org/spire/agent/x509pop/" + sha1Hex(must(prov_->agent.cert.toDer())));
   EXPECT_TRUE(svid.reattestable);
   // Reattestation is allowed for x509pop.
   must(bootstrap->attestX509Pop({prov_->agent.cert}, prov_->agent.key, csr));
@@ -275,7 +283,8 @@ TEST_F(ServerTest, X509PopAgentsProveTheirCertificate) {
   auto agents = must(adm->listAgents());
   ASSERT_EQ(agents.size(), 1u);
   bool has_cn = false;
-  for (const auto& s : agents[0].selectors) has_cn = has_cn || s.str() == "x509pop:subject:cn:node-1";
+  for (const auto& s : agents[0].selectors)
+    has_cn = has_cn || s.str() == "x509pop:subject:cn:node-1";
   EXPECT_TRUE(has_cn);
 
   // Banned agents can neither call nor attest again.
@@ -316,12 +325,36 @@ TEST_F(ServerTest, K8sPsatParsesButCannotAttestWithoutKubernetes) {
       << r.error().message;
 }
 
+TEST_F(ServerTest, RevokingAnAuthorityLocksOutWhatItSigned) {
+  auto server = startIn(dir_.path());
+  auto adm = admin(*server);
+  JoinTokenInfo token = must(adm->createJoinToken(seconds(600), ""));
+  auto key = std::make_shared<const PrivateKey>(must(PrivateKey::generate(KeyType::kEcP256)));
+  AgentSvid svid =
+      must(client(*server, *adm)->attestJoinToken(token.token, must(crypto::createCsr(*key))));
+  const std::string first = must(adm->listAuthorities())[0].authority_id;
+  must(adm->activateAuthority(must(adm->prepareAuthority(true)).authority_id));
+  // Signed by an old authority, still trusted.
+  must(client(*server, *adm, &svid, key)->sync());
+  must(adm->taintAuthority(first));
+  auto agent = client(*server, *adm, &svid, key);
+  SyncResult sync = must(agent->sync());
+  EXPECT_EQ(sync.tainted_authority_ids, std::vector<std::string>{first});
+  must(adm->revokeAuthority(first));
+  EXPECT_EQ(must(adm->getBundle()).x509_authorities_der.size(), 1u);
+  auto refused = client(*server, *adm, &svid, key)->sync();
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(refused.error().code == Code::kUnauthenticated ||
+              refused.error().code == Code::kUnavailable)
+      << refused.error().message;
+}
+
 TEST_F(ServerTest, ClientsWithTheWrongBundleAreToldWhy) {
   auto server = startIn(dir_.path());
   auto adm = admin(*server);
-  auto other = must(ca::createRoot({must(spiffe::TrustDomain::parse("example.org")), hours(1),
-                                    KeyType::kEcP256, ""},
-                                   RealClock()));
+  auto other = must(ca::createRoot(
+      {must(spiffe::TrustDomain::parse("example.org")), hours(1), KeyType::kEcP256, ""},
+      RealClock()));
   auto client = must(NodeClient::connect({.address = server->nodeAddress(),
                                           .trust_domain = server->trustDomain(),
                                           .trust_bundle = {other.cert},

@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
+#include <openssl/rand.h>
 
 #include "base/time.h"
 #include "ca/validity.h"
@@ -31,8 +32,7 @@ constexpr std::string_view kOidPrime256v1{"\x2a\x86\x48\xce\x3d\x03\x01\x07", 8}
 constexpr std::string_view kOidEcdsaSha256{"\x2a\x86\x48\xce\x3d\x04\x03\x02", 8};
 
 Error malformed(std::string what) {
-  return Error{Code::kInvalidArgument, "malformed certification request: " + what,
-               "malformed_csr"};
+  return Error{Code::kInvalidArgument, "malformed certification request: " + what, "malformed_csr"};
 }
 
 // What the fast path needs from a request: the signed bytes, the key and the signature.
@@ -115,8 +115,8 @@ Result<void> verifyFast(const FastCsr& csr) {
   const EC_GROUP* group = EC_KEY_get0_group(verifier.key.get());
   // oct2point checks that the point is on the curve.
   if (EC_POINT_oct2point(group, verifier.point.get(),
-                         reinterpret_cast<const unsigned char*>(csr.point.data()),
-                         csr.point.size(), nullptr) != 1 ||
+                         reinterpret_cast<const unsigned char*>(csr.point.data()), csr.point.size(),
+                         nullptr) != 1 ||
       EC_KEY_set_public_key(verifier.key.get(), verifier.point.get()) != 1) {
     ERR_clear_error();
     return fail(malformed("the public key is not a point on P-256"));
@@ -153,10 +153,29 @@ std::string leafSubject(const std::vector<std::string>& dns_names) {
 
 }  // namespace
 
+Result<std::string> leafSerial(TimePoint now) {
+  std::string serial(16, '\0');
+  uint64_t ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
+  for (int i = 5; i >= 0; --i) {
+    serial[static_cast<size_t>(i)] = static_cast<char>(ms & 0xff);
+    ms >>= 8;
+  }
+  // Milliseconds fit in 41 bits until the year 2039 + 68 years; bit 0x40 of the first octet
+  // keeps the encoding 16 octets (no leading zero) and the number positive (top bit clear).
+  serial[0] = static_cast<char>((static_cast<uint8_t>(serial[0]) & 0x3f) | 0x40);
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(serial.data() + 6), 10) != 1) {
+    ERR_clear_error();
+    return fail(Code::kInternal, "random number generator failed");
+  }
+  return serial;
+}
+
 Result<std::shared_ptr<const SigningCa>> makeSigningCa(
     std::vector<crypto::Certificate> chain, std::shared_ptr<const crypto::PrivateKey> key) {
   if (chain.empty()) return invalidArgument("signing CA chain is empty");
-  auto ca = std::make_shared<SigningCa>(SigningCa{.cert = chain.front(), .chain = std::move(chain)});
+  auto ca =
+      std::make_shared<SigningCa>(SigningCa{.cert = chain.front(), .chain = std::move(chain)});
   if (!ca->cert.matchesKey(*key)) {
     return invalidArgument("the signing CA's key does not match its certificate");
   }
@@ -214,20 +233,19 @@ Result<SignedSvid> signX509Svid(const SigningCa& ca, const SvidRequest& request,
                 "id_without_path");
   }
   if (id->trustDomain().name() != ca.trust_domain) {
-    return fail(Code::kInvalidArgument,
-                "SPIFFE ID " + request.spiffe_id + " is outside the CA's trust domain " +
-                    ca.trust_domain,
-                "trust_domain_mismatch");
+    return fail(
+        Code::kInvalidArgument,
+        "SPIFFE ID " + request.spiffe_id + " is outside the CA's trust domain " + ca.trust_domain,
+        "trust_domain_mismatch");
   }
   auto spki = verifiedCsrPublicKey(request.csr_der);
   if (!spki) return fail(spki.error());
   const Seconds ttl = request.ttl > Seconds(0) ? request.ttl : default_ttl;
   auto validity = ca::computeValidity(now, ttl, ca.not_before, ca.not_after);
   if (!validity) return fail(validity.error());
-  auto serial = crypto::randomSerial();
+  auto serial = leafSerial(now);
   if (!serial) return fail(serial.error());
-  const std::string_view serial_bytes(reinterpret_cast<const char*>(serial->data()),
-                                      serial->size());
+  const std::string_view serial_bytes = *serial;
   const std::string key_id = keyIdentifier(*spki);
 
   std::string extensions;
@@ -242,8 +260,7 @@ Result<SignedSvid> signX509Svid(const SigningCa& ca, const SvidRequest& request,
   const std::string tbs = der::wrap(
       der::kSequence,
       {kVersion3, der::unsignedInteger(serial_bytes), ca.signer->algorithm(), ca.issuer_name_der,
-       der::wrap(der::kSequence,
-                 {der::time(validity->not_before), der::time(validity->not_after)}),
+       der::wrap(der::kSequence, {der::time(validity->not_before), der::time(validity->not_after)}),
        leafSubject(request.dns_names), *spki,
        der::tlv(der::contextConstructed(3), der::tlv(der::kSequence, extensions))});
   auto cert = ca.signer->signCertificate(tbs);
@@ -258,9 +275,8 @@ Result<SignedSvid> signX509Svid(const SigningCa& ca, const SvidRequest& request,
   return out;
 }
 
-SvidSigner::SvidSigner(CaSource ca, datastore::DataStore& store,
-                       std::shared_ptr<const Clock> clock, Seconds default_ttl,
-                       IssuedRecorder* recorder)
+SvidSigner::SvidSigner(CaSource ca, datastore::DataStore& store, std::shared_ptr<const Clock> clock,
+                       Seconds default_ttl, IssuedRecorder* recorder)
     : ca_(std::move(ca)),
       store_(store),
       clock_(std::move(clock)),

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "base/testing.h"
 #include "base/time.h"
 #include "ca/authority.h"
@@ -91,6 +93,23 @@ TEST(SvidSignerTest, SignsAValidSvidForTheEntryIdNotTheCsrs) {
   EXPECT_EQ(leaf.version(), 3);
 }
 
+TEST(SvidSignerTest, SerialsAre128BitsGrowWithTimeAndAreUnique) {
+  std::set<std::string> seen;
+  std::string previous;
+  for (int i = 0; i < 1000; ++i) {
+    std::string serial = must(leafSerial(kNow + std::chrono::milliseconds(i)));
+    ASSERT_EQ(serial.size(), 16u);
+    const auto first = static_cast<uint8_t>(serial[0]);
+    EXPECT_EQ(first & 0xc0, 0x40);  // positive, never a leading zero octet
+    EXPECT_TRUE(seen.insert(serial).second);
+    EXPECT_GT(serial, previous);
+    previous = serial;
+  }
+  // Within one millisecond only the random part differs.
+  EXPECT_EQ(must(leafSerial(kNow)).substr(0, 6), must(leafSerial(kNow)).substr(0, 6));
+  EXPECT_NE(must(leafSerial(kNow)).substr(6), must(leafSerial(kNow)).substr(6));
+}
+
 TEST(SvidSignerTest, DnsNamesBecomeSansAndTheFirstTheCommonName) {
   TestCa ca = makeCa();
   PrivateKey key = must(PrivateKey::generate(KeyType::kEcP256));
@@ -109,8 +128,8 @@ TEST(SvidSignerTest, TtlComesFromTheEntryThenTheDefaultAndIsCappedByTheCa) {
   SignedSvid entry_ttl =
       must(signX509Svid(*ca.signing, {csr, kWeb, {}, minutes(5)}, kNow, hours(1)));
   EXPECT_EQ(entry_ttl.not_after, kNow + minutes(5));
-  SignedSvid default_ttl = must(signX509Svid(*ca.signing, {csr, kWeb, {}, seconds(0)}, kNow,
-                                             minutes(30)));
+  SignedSvid default_ttl =
+      must(signX509Svid(*ca.signing, {csr, kWeb, {}, seconds(0)}, kNow, minutes(30)));
   EXPECT_EQ(default_ttl.not_after, kNow + minutes(30));
   SignedSvid capped = must(signX509Svid(*ca.signing, {csr, kWeb, {}, hours(10)}, kNow, hours(1)));
   EXPECT_TRUE(capped.capped);
@@ -175,8 +194,8 @@ TEST(SvidSignerTest, RefusesBadRequests) {
       signX509Svid(*ca.signing, {csr, "spiffe://other.org/web", {}, seconds(0)}, kNow, hours(1));
   ASSERT_FALSE(foreign);
   EXPECT_EQ(foreign.error().reason, "trust_domain_mismatch");
-  auto root_id = signX509Svid(*ca.signing, {csr, "spiffe://example.org", {}, seconds(0)}, kNow,
-                              hours(1));
+  auto root_id =
+      signX509Svid(*ca.signing, {csr, "spiffe://example.org", {}, seconds(0)}, kNow, hours(1));
   ASSERT_FALSE(root_id);
   EXPECT_EQ(root_id.error().reason, "id_without_path");
 }

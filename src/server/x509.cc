@@ -53,8 +53,8 @@ const EVP_MD* sha1() {
 
 void appendAttribute(std::string& rdns, std::string_view oid, uint8_t string_tag,
                      std::string_view value) {
-  const std::string atv = der::wrap(der::kSequence, {der::tlv(der::kOid, oid),
-                                                     der::tlv(string_tag, value)});
+  const std::string atv =
+      der::wrap(der::kSequence, {der::tlv(der::kOid, oid), der::tlv(string_tag, value)});
   der::appendTlv(rdns, der::kSet, atv);
 }
 
@@ -63,8 +63,8 @@ void appendAttribute(std::string& rdns, std::string_view oid, uint8_t string_tag
 struct CertSigner::State {
   std::shared_ptr<const crypto::PrivateKey> key;
   std::string algorithm;
-  EcKeyPtr ec;                  // ECDSA keys: the legacy copy the fast path signs with
-  const EVP_MD* md = nullptr;   // null for Ed25519
+  EcKeyPtr ec;                 // ECDSA keys: the legacy copy the fast path signs with
+  const EVP_MD* md = nullptr;  // null for Ed25519
 };
 
 CertSigner::CertSigner(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -296,9 +296,8 @@ Result<crypto::Certificate> buildCaCertificate(const CaCertSpec& spec, const Cer
   const std::string tbs = der::wrap(
       der::kSequence,
       {kVersion3, der::unsignedInteger(spec.serial), signer.algorithm(), issuer,
-       der::wrap(der::kSequence, {der::time(spec.not_before), der::time(spec.not_after)}),
-       subject, spec.spki_der,
-       der::tlv(der::contextConstructed(3), der::tlv(der::kSequence, extensions))});
+       der::wrap(der::kSequence, {der::time(spec.not_before), der::time(spec.not_after)}), subject,
+       spec.spki_der, der::tlv(der::contextConstructed(3), der::tlv(der::kSequence, extensions))});
   auto cert = signer.signCertificate(tbs);
   if (!cert) return fail(cert.error());
   return crypto::Certificate::fromDer(*cert);

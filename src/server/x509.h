@@ -83,11 +83,11 @@ inline constexpr std::string_view kOidSubjectAltName{"\x55\x1d\x11", 3};
 // SKI, AKI when there is an issuer, and the trust domain's ID as URI SAN (X509-SVID §3.2).
 struct CaCertSpec {
   NameSpec subject;
-  std::string spki_der;          // the new CA's public key
-  std::string serial;            // big-endian magnitude; crypto::randomSerial()
+  std::string spki_der;  // the new CA's public key
+  std::string serial;    // big-endian magnitude; crypto::randomSerial()
   TimePoint not_before;
   TimePoint not_after;
-  std::string uri;               // "spiffe://example.org"
+  std::string uri;  // "spiffe://example.org"
   std::optional<int> path_len;
   // The issuing CA; null for a self-signed root (issuer name = subject, no AKI).
   const crypto::Certificate* issuer = nullptr;
