@@ -12,18 +12,25 @@
 #include <openssl/err.h>
 
 namespace mutual::net {
-namespace {
 
-constexpr auto kNoThrow = asio::experimental::as_tuple(asio::use_awaitable);
-
-// ---- a BIO over the socket fd that first serves the sniffed prefix --------------------------
-
+// What the BIO reads before it reads the fd: the sniffed prefix, then a received block.
 struct FdBioState {
   int fd = -1;
   std::string prefix;
   size_t offset = 0;
+  BufferPool::Block input;
+  size_t input_begin = 0;
+  size_t input_end = 0;
   bool eof = false;
+
+  bool buffered() const { return offset < prefix.size() || input_begin < input_end; }
 };
+
+namespace {
+
+constexpr auto kNoThrow = asio::experimental::as_tuple(asio::use_awaitable);
+
+// ---- a BIO over the socket fd that first serves what was read ahead of OpenSSL -------------
 
 int fdBioWrite(BIO* bio, const char* data, size_t len, size_t* written) {
   auto* state = static_cast<FdBioState*>(BIO_get_data(bio));
@@ -48,6 +55,17 @@ int fdBioRead(BIO* bio, char* out, size_t len, size_t* read_bytes) {
     *read_bytes = n;
     return 1;
   }
+  if (state->input_begin < state->input_end) {
+    size_t n = std::min(len, state->input_end - state->input_begin);
+    std::memcpy(out, state->input.get() + state->input_begin, n);
+    state->input_begin += n;
+    if (state->input_begin == state->input_end) {
+      state->input.reset();  // back to the pool: an idle connection holds no block
+      state->input_begin = state->input_end = 0;
+    }
+    *read_bytes = n;
+    return 1;
+  }
   ssize_t n = ::recv(state->fd, out, len, 0);
   if (n > 0) {
     *read_bytes = static_cast<size_t>(n);
@@ -66,7 +84,10 @@ long fdBioCtrl(BIO* bio, int cmd, long, void*) {
   switch (cmd) {
     case BIO_CTRL_FLUSH: return 1;
     case BIO_CTRL_EOF: return state != nullptr && state->eof ? 1 : 0;
-    case BIO_CTRL_PENDING: return state != nullptr ? static_cast<long>(state->prefix.size() - state->offset) : 0;
+    case BIO_CTRL_PENDING:
+      return state != nullptr ? static_cast<long>(state->prefix.size() - state->offset +
+                                                  state->input_end - state->input_begin)
+                              : 0;
     default: return 0;
   }
 }
@@ -99,35 +120,56 @@ const BIO_METHOD* fdBioMethod() {
 
 constexpr size_t kPooledBlocks = 256;
 thread_local std::vector<char*> free_blocks;
+thread_local std::vector<char*> free_small_blocks;
 
 struct PoolCleaner {
   ~PoolCleaner() {
-    for (char* block : free_blocks) delete[] block;
-    free_blocks.clear();
+    for (auto* list : {&free_blocks, &free_small_blocks}) {
+      for (char* block : *list) delete[] block;
+      list->clear();
+    }
   }
 };
 thread_local PoolCleaner pool_cleaner;
+
+std::vector<char*>& freeList(size_t size) {
+  return size == BufferPool::kSmallBlockSize ? free_small_blocks : free_blocks;
+}
 
 }  // namespace
 
 void BufferPool::Release::operator()(char* block) const noexcept {
   (void)&pool_cleaner;  // makes sure the thread's cleaner exists
-  if (free_blocks.size() < kPooledBlocks) {
-    free_blocks.push_back(block);
+  auto& list = freeList(size);
+  if (list.size() < kPooledBlocks) {
+    list.push_back(block);
   } else {
     delete[] block;
   }
 }
 
-BufferPool::Block BufferPool::get() {
+BufferPool::Block BufferPool::get(size_t size) {
   (void)&pool_cleaner;
-  if (!free_blocks.empty()) {
-    char* block = free_blocks.back();
-    free_blocks.pop_back();
-    return Block(block);
+  size = size == kSmallBlockSize ? kSmallBlockSize : kBlockSize;
+  auto& list = freeList(size);
+  if (!list.empty()) {
+    char* block = list.back();
+    list.pop_back();
+    return Block(block, Release{size});
   }
-  return Block(new char[kBlockSize]);
+  return Block(new char[size], Release{size});
 }
+
+namespace {
+
+// Asio's receive: speculative, then parked on the edge-triggered registration (no epoll_ctl).
+ReadResult receiveResult(const std::error_code& ec, size_t n) {
+  if (!ec) return {ReadResult::kData, n, {}};
+  if (ec == asio::error::eof) return {ReadResult::kEof, 0, {}};
+  return {ReadResult::kError, 0, ec};
+}
+
+}  // namespace
 
 // ---- PlainStream ------------------------------------------------------------------------------
 
@@ -142,6 +184,13 @@ ReadResult PlainStream::readNow(std::span<char> buffer) {
   if (n == 0) return {ReadResult::kEof, 0, {}};
   if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return {ReadResult::kWouldBlock, 0, {}};
   return {ReadResult::kError, 0, std::error_code(errno, std::system_category())};
+}
+
+asio::awaitable<ReadResult> PlainStream::read(BufferPool::Block& block, size_t size) {
+  block = BufferPool::get(size);
+  auto [ec, n] = co_await socket_.async_receive(
+      asio::buffer(block.get(), BufferPool::sizeOf(block)), kNoThrow);
+  co_return receiveResult(ec, n);
 }
 
 asio::awaitable<std::error_code> PlainStream::writeAll(std::span<const char> data) {
@@ -160,8 +209,11 @@ void PlainStream::shutdownWrite() {
 TlsStream::TlsStream(tcp::socket& socket, tls::SslPtr ssl, std::string prefix)
     : socket_(socket), ssl_(std::move(ssl)) {
   BIO* bio = BIO_new(fdBioMethod());
-  auto* state = new FdBioState{socket.native_handle(), std::move(prefix)};
+  auto* state = new FdBioState;
+  state->fd = socket.native_handle();
+  state->prefix = std::move(prefix);
   BIO_set_data(bio, state);
+  bio_state_ = state;
   SSL_set_bio(ssl_.get(), bio, bio);
 }
 
@@ -184,7 +236,7 @@ asio::awaitable<int> TlsStream::handshake() {
 }
 
 asio::awaitable<std::error_code> TlsStream::waitReadable() {
-  if (SSL_has_pending(ssl_.get()) == 1) co_return std::error_code{};
+  if (SSL_has_pending(ssl_.get()) == 1 || bio_state_->buffered()) co_return std::error_code{};
   auto wait = want_write_for_read_ ? tcp::socket::wait_write : tcp::socket::wait_read;
   auto [ec] = co_await socket_.async_wait(wait, kNoThrow);
   co_return ec;
@@ -212,6 +264,35 @@ ReadResult TlsStream::readNow(std::span<char> buffer) {
     default:
       ERR_clear_error();
       return {ReadResult::kError, 0, std::make_error_code(std::errc::protocol_error)};
+  }
+}
+
+asio::awaitable<std::error_code> TlsStream::receiveCiphertext(size_t size) {
+  FdBioState& state = *bio_state_;
+  state.input = BufferPool::get(size);
+  state.input_begin = state.input_end = 0;
+  auto [ec, n] = co_await socket_.async_receive(
+      asio::buffer(state.input.get(), BufferPool::sizeOf(state.input)), kNoThrow);
+  state.input_end = n;
+  if (n == 0) state.input.reset();
+  co_return ec;
+}
+
+asio::awaitable<ReadResult> TlsStream::read(BufferPool::Block& block, size_t size) {
+  for (;;) {
+    if (SSL_has_pending(ssl_.get()) == 0 && !bio_state_->buffered()) {
+      if (want_write_for_read_) {
+        auto [ec] = co_await socket_.async_wait(tcp::socket::wait_write, kNoThrow);
+        if (ec) co_return ReadResult{ReadResult::kError, 0, ec};
+      } else if (auto ec = co_await receiveCiphertext(size);
+                 ec && ec != asio::error::eof && ec != asio::error::connection_reset) {
+        // End of stream and resets are OpenSSL's to classify (close_notify or not).
+        co_return ReadResult{ReadResult::kError, 0, ec};
+      }
+    }
+    if (!block) block = BufferPool::get(size);
+    ReadResult result = readNow({block.get(), BufferPool::sizeOf(block)});
+    if (result.kind != ReadResult::kWouldBlock) co_return result;
   }
 }
 

@@ -11,13 +11,33 @@
 
 #include "tls/context.h"
 
-// Byte streams over a connected, non-blocking TCP socket, with readiness waits so that an idle
-// connection holds no buffer (design-notes §3.5): `waitReadable` parks without memory, then the
-// caller borrows a block and calls `readNow`. Both kinds share one shape so the proxy's pump is
-// written once.
+// Byte streams over a connected, non-blocking TCP socket. Two ways to read, with one shape for
+// both kinds so the proxy's pump is written once:
+//  - `waitReadable` then `readNow`: parks without memory (design-notes §3.5), for connections
+//    that may stay idle. Asio re-arms epoll (EPOLL_CTL_MOD) for every such wait.
+//  - `read`: a receive into a pooled block, Asio's edge-triggered path with no epoll_ctl at
+//    all once the socket is registered; for connections that are moving data.
 namespace mutual::net {
 
 using asio::ip::tcp;
+
+// Per-thread free lists of blocks in two sizes: 16 KiB (one TLS record of plaintext) for bulk
+// transfers, 2 KiB for small messages, so a long-lived connection that goes quiet after small
+// exchanges parks a small block. Lock-free because each worker thread has its own lists; a
+// block goes back to the list of the thread that returns it.
+class BufferPool {
+ public:
+  static constexpr size_t kBlockSize = 16 * 1024;
+  static constexpr size_t kSmallBlockSize = 2 * 1024;
+  struct Release {
+    size_t size = kBlockSize;
+    void operator()(char* block) const noexcept;
+  };
+  using Block = std::unique_ptr<char[], Release>;
+  // `size` is kBlockSize or kSmallBlockSize.
+  static Block get(size_t size = kBlockSize);
+  static size_t sizeOf(const Block& block) { return block.get_deleter().size; }
+};
 
 // The outcome of a non-blocking read.
 struct ReadResult {
@@ -32,6 +52,8 @@ class PlainStream {
   explicit PlainStream(tcp::socket& socket) : socket_(socket) {}
   asio::awaitable<std::error_code> waitReadable();
   ReadResult readNow(std::span<char> buffer);
+  // Borrows a block of `size` into `block` and receives into it.
+  asio::awaitable<ReadResult> read(BufferPool::Block& block, size_t size);
   asio::awaitable<std::error_code> writeAll(std::span<const char> data);
   // Half-close: FIN to the peer; reading continues.
   void shutdownWrite();
@@ -41,9 +63,12 @@ class PlainStream {
   tcp::socket& socket_;
 };
 
-// TLS on the socket's file descriptor, no intermediate buffers: OpenSSL reads and writes the fd
-// through a BIO that first serves `prefix` (bytes already read while sniffing the
-// ClientHello). The SSL comes from a tls context and is owned here.
+struct FdBioState;
+
+// TLS on the socket's file descriptor: OpenSSL writes the fd directly and reads through a BIO
+// that serves, in order, `prefix` (bytes already read while sniffing the ClientHello), the
+// bytes of the last `read`'s receive, then the fd itself. The SSL comes from a tls context and
+// is owned here.
 class TlsStream {
  public:
   TlsStream(tcp::socket& socket, tls::SslPtr ssl, std::string prefix);
@@ -54,27 +79,21 @@ class TlsStream {
   asio::awaitable<int> handshake();
   asio::awaitable<std::error_code> waitReadable();
   ReadResult readNow(std::span<char> buffer);
+  // Receives ciphertext (into a pooled block of `size` the BIO holds until OpenSSL has taken
+  // it), then borrows `block` and decrypts into it.
+  asio::awaitable<ReadResult> read(BufferPool::Block& block, size_t size);
   asio::awaitable<std::error_code> writeAll(std::span<const char> data);
   // Sends close_notify (best effort, never waits long) and a TCP FIN.
   void shutdownWrite();
   SSL* ssl() const { return ssl_.get(); }
 
  private:
+  asio::awaitable<std::error_code> receiveCiphertext(size_t size);
+
   tcp::socket& socket_;
   tls::SslPtr ssl_;
+  struct FdBioState* bio_state_ = nullptr;  // owned by the SSL's BIO
   bool want_write_for_read_ = false;
-};
-
-// Per-thread free list of 16 KiB blocks (one TLS record of plaintext). Lock-free because each
-// worker thread has its own; a block goes back to the thread that returns it.
-class BufferPool {
- public:
-  static constexpr size_t kBlockSize = 16 * 1024;
-  struct Release {
-    void operator()(char* block) const noexcept;
-  };
-  using Block = std::unique_ptr<char[], Release>;
-  static Block get();
 };
 
 }  // namespace mutual::net

@@ -168,24 +168,38 @@ struct Activity {
 enum class PumpEnd { kEof, kReadError, kWriteError };
 
 // Copies `from` to `to` until EOF (then half-closes `to`) or an error (then shuts both
-// sockets down, so the other direction ends as well: a reset is not a half-close). Borrows a
-// buffer only once `from` is readable, so idle connections hold none.
+// sockets down, so the other direction ends as well: a reset is not a half-close). The first
+// read waits without a buffer, so connections opened and left idle hold none; once data moves,
+// reads are receives into pooled blocks (no epoll re-arming per read), sized by the last read
+// so a connection that goes quiet after small messages parks a small block.
 template <class From, class To>
 asio::awaitable<PumpEnd> pump(From& from, To& to, uint64_t& bytes, Activity& activity,
                               int from_fd, int to_fd) {
   PumpEnd end = PumpEnd::kEof;
+  bool moving = false;
+  size_t size = net::BufferPool::kSmallBlockSize;
   for (;;) {
-    if (co_await from.waitReadable()) {
-      end = PumpEnd::kReadError;
-      break;
+    net::BufferPool::Block block;
+    net::ReadResult read;
+    if (moving) {
+      read = co_await from.read(block, size);
+    } else if (co_await from.waitReadable()) {
+      read.kind = net::ReadResult::kError;
+    } else {
+      block = net::BufferPool::get(size);
+      read = from.readNow({block.get(), size});
     }
-    auto block = net::BufferPool::get();
-    net::ReadResult read = from.readNow({block.get(), net::BufferPool::kBlockSize});
     if (read.kind == net::ReadResult::kWouldBlock) continue;
     if (read.kind == net::ReadResult::kEof) break;
     if (read.kind == net::ReadResult::kError) {
       end = PumpEnd::kReadError;
       break;
+    }
+    moving = true;
+    if (read.bytes == net::BufferPool::sizeOf(block)) {
+      size = net::BufferPool::kBlockSize;
+    } else if (read.bytes < net::BufferPool::kSmallBlockSize) {
+      size = net::BufferPool::kSmallBlockSize;
     }
     bytes += read.bytes;
     activity.last = SteadyClock::now();
