@@ -217,6 +217,16 @@ TlsStream::TlsStream(tcp::socket& socket, tls::SslPtr ssl, std::string prefix)
   SSL_set_bio(ssl_.get(), bio, bio);
 }
 
+TlsStream::~TlsStream() {
+  // OpenSSL drops a session from the server's cache when a connection that used it ends
+  // without close_notify (SSL_free treats it as possibly truncated). Mesh sessions are shared
+  // by many connections and TLS 1.3 resumption does not depend on a clean close, so one
+  // reset connection must not cost every later connection a full handshake.
+  if (SSL_is_init_finished(ssl_.get()) == 1) {
+    SSL_set_shutdown(ssl_.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  }
+}
+
 asio::awaitable<int> TlsStream::handshake() {
   for (;;) {
     ERR_clear_error();
@@ -246,9 +256,9 @@ ReadResult TlsStream::readNow(std::span<char> buffer) {
   ERR_clear_error();
   size_t n = 0;
   want_write_for_read_ = false;
-  if (SSL_read_ex(ssl_.get(), buffer.data(), buffer.size(), &n) == 1) {
-    return {ReadResult::kData, n, {}};
-  }
+  int ok = SSL_read_ex(ssl_.get(), buffer.data(), buffer.size(), &n);
+  tls::keepNewSession(ssl_.get());
+  if (ok == 1) return {ReadResult::kData, n, {}};
   switch (SSL_get_error(ssl_.get(), 0)) {
     case SSL_ERROR_WANT_READ: return {ReadResult::kWouldBlock, 0, {}};
     case SSL_ERROR_WANT_WRITE:

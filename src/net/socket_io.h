@@ -72,6 +72,9 @@ struct FdBioState;
 class TlsStream {
  public:
   TlsStream(tcp::socket& socket, tls::SslPtr ssl, std::string prefix);
+  ~TlsStream();
+  TlsStream(const TlsStream&) = delete;
+  TlsStream& operator=(const TlsStream&) = delete;
 
   // Runs the handshake to completion; returns 0 or the SSL_get_error value that ended it
   // (SSL_ERROR_SYSCALL when a wait failed or was cancelled). OpenSSL's error queue is left

@@ -85,6 +85,11 @@ int verifySvid(X509_STORE_CTX* store_ctx, void* arg) {
       chain.emplace_back(crypto::X509Ptr(cert));
     }
   }
+  if (chain.size() == 1) {
+    // A mutual peer holding the same intermediates as we do sends its leaf alone (see
+    // useMeshChain); ours complete the path, verified against the bundle like any other.
+    for (size_t i = 1; i < credentials->chain.size(); ++i) chain.push_back(credentials->chain[i]);
+  }
   spiffe::SvidOptions options;
   options.at = std::chrono::system_clock::now();
   options.purpose = SSL_is_server(ssl) ? crypto::Purpose::kClientAuth : crypto::Purpose::kServerAuth;
@@ -125,8 +130,13 @@ int verifyExternal(int preverify_ok, X509_STORE_CTX* store_ctx) {
   return 0;
 }
 
-int selectMeshAlpn(SSL*, const unsigned char** out, unsigned char* outlen,
+int selectMeshAlpn(SSL* ssl, const unsigned char** out, unsigned char* outlen,
                    const unsigned char* in, unsigned int inlen, void*) {
+  // A resumed handshake gets no new ticket: the mesh client reuses the session it has (see
+  // ClientContext::newSsl), and every ticket would cost both sides a copy of the session,
+  // which OpenSSL 3.0 makes by re-encoding and re-decoding it, peer certificate included.
+  // (ALPN is chosen after the PSK, so SSL_session_reused is known here.)
+  if (SSL_session_reused(ssl) == 1) SSL_set_num_tickets(ssl, 0);
   for (std::string_view wanted : kMeshServerAlpn) {
     for (unsigned i = 0; i < inlen;) {
       unsigned len = in[i];
@@ -193,6 +203,81 @@ Result<void> useCredentials(SSL_CTX* ctx, const Credentials& credentials) {
   return {};
 }
 
+// ---- leaf-only certificates between mutual proxies -------------------------------------------
+//
+// Every full handshake decodes the peer's certificates, and with OpenSSL 3.0 decoding one costs
+// about twice an ECDSA verification. Two mutual proxies issued by the same intermediates need
+// not send those to each other: each side lists, among the certificate authorities it names
+// (TLS 1.3 certificate_authorities in the ClientHello, the CertificateRequest's CA list), a
+// marker naming a digest of its intermediates; a peer that finds its own marker there sends its
+// leaf alone, and the receiver completes the path with its own copies (verifySvid). The marker
+// is exact, so a peer with other intermediates, or any other TLS implementation, gets the full
+// chain.
+
+constexpr std::string_view kChainMarkerPrefix = "mutual-chain ";
+
+// The marker for our intermediates, or nullptr when the chain has none.
+crypto::X509NamePtr chainMarker(const Credentials& credentials) {
+  if (credentials.chain.size() < 2) return nullptr;
+  EVP_MD_CTX* md = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(md, EVP_sha256(), nullptr);
+  for (size_t i = 1; i < credentials.chain.size(); ++i) {
+    unsigned char* der = nullptr;
+    int len = i2d_X509(credentials.chain[i].get(), &der);
+    if (len > 0) EVP_DigestUpdate(md, der, static_cast<size_t>(len));
+    OPENSSL_free(der);
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned digest_len = 0;
+  EVP_DigestFinal_ex(md, digest, &digest_len);
+  EVP_MD_CTX_free(md);
+  std::string cn(kChainMarkerPrefix);
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned i = 0; i < 16 && i < digest_len; ++i) {  // 128 bits: a CN holds 64 characters
+    cn.push_back(kHex[digest[i] >> 4]);
+    cn.push_back(kHex[digest[i] & 0xf]);
+  }
+  crypto::X509NamePtr name(X509_NAME_new());
+  X509_NAME_add_entry_by_NID(name.get(), NID_commonName, MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(cn.data()),
+                             static_cast<int>(cn.size()), -1, 0);
+  return name;
+}
+
+int sendLeafAloneToMutualPeers(SSL* ssl, void* marker) {
+  const STACK_OF(X509_NAME)* named = SSL_get0_peer_CA_list(ssl);
+  for (int i = 0; named != nullptr && i < sk_X509_NAME_num(named); ++i) {
+    if (X509_NAME_cmp(sk_X509_NAME_value(named, i), static_cast<X509_NAME*>(marker)) == 0) {
+      SSL_clear_chain_certs(ssl);
+      break;
+    }
+  }
+  return 1;
+}
+
+// Names the marker (a server first names the CAs it accepts, so clients that pick a certificate
+// by its issuer still find theirs) and answers the peer's. `marker` must outlive the SSL_CTX.
+void useMeshChain(SSL_CTX* ctx, const Credentials& credentials, crypto::X509NamePtr& marker) {
+  marker = chainMarker(credentials);
+  if (!marker) return;
+  STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+  if (SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_FAIL_IF_NO_PEER_CERT) {
+    for (const auto& td : credentials.bundles.trustDomains()) {
+      for (const auto& root : credentials.bundles.find(td)->authorities) {
+        sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(root.get())));
+      }
+    }
+    for (size_t i = 1; i < credentials.chain.size(); ++i) {
+      sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(credentials.chain[i].get())));
+    }
+  }
+  sk_X509_NAME_push(names, X509_NAME_dup(marker.get()));
+  SSL_CTX_set0_CA_list(ctx, names);
+  // Without its chain OpenSSL would build one from the store; the chain is ours to choose.
+  SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+  SSL_CTX_set_cert_cb(ctx, sendLeafAloneToMutualPeers, marker.get());
+}
+
 }  // namespace
 
 std::string_view failureName(Failure failure) {
@@ -247,6 +332,8 @@ Result<std::shared_ptr<const ServerContext>> ServerContext::create(
   SSL_CTX_set_cert_verify_callback(ctx->get(), verifySvid,
                                    const_cast<Credentials*>(credentials.get()));
   SSL_CTX_set_alpn_select_cb(ctx->get(), selectMeshAlpn, nullptr);
+  crypto::X509NamePtr marker;
+  useMeshChain(ctx->get(), *credentials, marker);
   // Resumption between mutual proxies: one stateful ticket, so a resumed handshake neither
   // decrypts nor re-decodes a stateless ticket's copy of the peer certificate. The cache
   // belongs to this context: a rotation starts a fresh one, so no session outlives the
@@ -261,6 +348,7 @@ Result<std::shared_ptr<const ServerContext>> ServerContext::create(
 
   std::shared_ptr<ServerContext> context(new ServerContext());
   context->ctx_ = std::move(*ctx);
+  context->chain_marker_ = std::move(marker);
   context->credentials_ = std::move(credentials);
   return std::shared_ptr<const ServerContext>(std::move(context));
 }
@@ -281,21 +369,21 @@ Result<std::shared_ptr<ClientContext>> ClientContext::mesh(
   SSL_CTX_set_verify(ctx->get(), SSL_VERIFY_PEER, nullptr);
   SSL_CTX_set_cert_verify_callback(ctx->get(), verifySvid,
                                    const_cast<Credentials*>(credentials.get()));
+  crypto::X509NamePtr marker;
+  useMeshChain(ctx->get(), *credentials, marker);
   std::string alpn = alpnWire(kMeshClientAlpn);
   SSL_CTX_set_alpn_protos(ctx->get(), reinterpret_cast<const unsigned char*>(alpn.data()),
                           static_cast<unsigned>(alpn.size()));
-  if (session_resumption) {
-    SSL_CTX_set_session_cache_mode(ctx->get(),
-                                   SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-    SSL_CTX_sess_set_new_cb(ctx->get(), keepClientSession);
-  } else {
-    SSL_CTX_set_session_cache_mode(ctx->get(), SSL_SESS_CACHE_OFF);
-  }
+  // OpenSSL's client session cache stays off: with it on, OpenSSL retires each TLS 1.3 session
+  // after one use, and mesh sessions are shared (see newSsl); keepNewSession collects tickets.
+  SSL_CTX_set_session_cache_mode(ctx->get(), SSL_SESS_CACHE_OFF);
 
   std::shared_ptr<ClientContext> context(new ClientContext());
   SSL_CTX_set_ex_data(ctx->get(), clientContextIndex(), context.get());
   context->ctx_ = std::move(*ctx);
   context->credentials_ = std::move(credentials);
+  context->chain_marker_ = std::move(marker);
+  context->keeps_sessions_ = session_resumption;
   return context;
 }
 
@@ -372,9 +460,20 @@ Result<SslPtr> ClientContext::newSsl(PeerCheck& check, const std::string& sni) c
     std::lock_guard lock(sessions_mu_);
     auto it = sessions_.find(check.session_key);
     if (it != sessions_.end() && !it->second.empty()) {
-      SslSessionPtr session = std::move(it->second.back());
-      it->second.pop_back();
-      SSL_set_session(ssl.get(), session.get());
+      // Between mutual proxies a session is resumed by every new connection until it expires
+      // (the server keeps it in its cache and sends no new ticket on resumption; each
+      // connection still runs its own ECDHE). Other servers get each ticket once, as RFC 8446
+      // asks of clients.
+      if (isMesh()) {
+        // A failed handshake retires the session it tried (OpenSSL marks it not resumable).
+        auto& list = it->second;
+        while (!list.empty() && SSL_SESSION_is_resumable(list.back().get()) != 1) list.pop_back();
+        if (!list.empty()) SSL_set_session(ssl.get(), list.back().get());
+      } else {
+        SslSessionPtr session = std::move(it->second.back());
+        it->second.pop_back();
+        SSL_set_session(ssl.get(), session.get());
+      }
     }
   }
   return ssl;
@@ -385,6 +484,23 @@ void ClientContext::keepSession(const std::string& key, SSL_SESSION* session) {
   auto& list = sessions_[key];
   list.emplace_back(session);
   while (list.size() > kSessionsPerKey) list.pop_front();
+}
+
+void keepNewSession(SSL* ssl) {
+  PeerCheck* check = checkOf(ssl);
+  if (check == nullptr || check->session_kept || check->session_key.empty()) return;
+  auto* context = static_cast<ClientContext*>(
+      SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), clientContextIndex()));
+  if (context == nullptr || !context->isMesh() || !context->keepsSessions()) return;
+  if (SSL_session_reused(ssl) == 1) {
+    check->session_kept = true;  // resumed: no new ticket comes, the session is already kept
+    return;
+  }
+  SSL_SESSION* session = SSL_get0_session(ssl);
+  if (session == nullptr || SSL_SESSION_is_resumable(session) != 1) return;  // no ticket yet
+  SSL_SESSION_up_ref(session);
+  context->keepSession(check->session_key, session);
+  check->session_kept = true;
 }
 
 Result<PeerInfo> finishHandshake(SSL* ssl, PeerCheck& check, bool mesh) {

@@ -66,6 +66,7 @@ struct PeerCheck {
   std::optional<spiffe::SpiffeId> peer_id;
   Failure failure = Failure::kNone;
   std::string detail;  // a sentence for the access log
+  bool session_kept = false;  // mesh clients: the server's ticket went to the context
 };
 
 // What the access log and authorization need to know about an established TLS connection.
@@ -107,6 +108,7 @@ class ServerContext {
 
  private:
   ServerContext() = default;
+  crypto::X509NamePtr chain_marker_;  // the certificate callback's argument: outlives ctx_
   SslCtxPtr ctx_;
   std::shared_ptr<const Credentials> credentials_;
 };
@@ -137,22 +139,31 @@ class ClientContext {
 
   bool isMesh() const { return credentials_ != nullptr; }
   bool skipsVerification() const { return insecure_skip_verify_; }
+  bool keepsSessions() const { return keeps_sessions_; }
   // nullptr for external contexts.
   const Credentials* credentials() const { return credentials_.get(); }
 
-  // Called by OpenSSL when the server sends a session ticket.
+  // Takes a reference to a resumable session for `key`.
   void keepSession(const std::string& key, SSL_SESSION* session);
 
  private:
   ClientContext() = default;
+  crypto::X509NamePtr chain_marker_;  // the certificate callback's argument: outlives ctx_
   SslCtxPtr ctx_;
   std::shared_ptr<const Credentials> credentials_;
   std::vector<std::string> subject_alt_names_;
   bool insecure_skip_verify_ = false;
-  // A few tickets per destination: TLS 1.3 tickets are single use on a stateful server.
+  bool keeps_sessions_ = true;
+  // Tickets per destination: mesh contexts resume the newest for every connection; external
+  // ones use each once.
   mutable std::mutex sessions_mu_;
   mutable std::map<std::string, std::deque<SslSessionPtr>> sessions_;
 };
+
+// Call after each read on a TLS connection. On a mesh client connection, once the server's
+// session ticket has arrived (it follows the handshake, so it is read with the data), hands the
+// session to the context for later connections to resume; otherwise does nothing.
+void keepNewSession(SSL* ssl);
 
 // After a successful SSL_do_handshake: the peer as PeerInfo. For a resumed session the
 // verification callback did not run, so the peer's SVID is re-read from the session and

@@ -29,13 +29,15 @@ Pki makePki(const std::string& td_name) {
   return {must(ca::createRoot(options, clock)), td};
 }
 
-std::shared_ptr<const Credentials> svid(const Pki& pki, const std::string& path,
-                                        TimePoint issued_at = std::chrono::system_clock::now(),
-                                        std::chrono::seconds ttl = std::chrono::hours(1)) {
+// An SVID for `path` signed by `issuer` (the root, or an intermediate under it).
+std::shared_ptr<const Credentials> svidFrom(const ca::Authority& issuer, const Pki& pki,
+                                            const std::string& path,
+                                            TimePoint issued_at = std::chrono::system_clock::now(),
+                                            std::chrono::seconds ttl = std::chrono::hours(1)) {
   FakeClock clock(issued_at);
   ca::WorkloadOptions options{must(spiffe::SpiffeId::fromPath(pki.td, path)), {}, {}, ttl, {},
                               crypto::KeyType::kEcP256};
-  auto issued = must(ca::issueWorkload(pki.root, options, clock));
+  auto issued = must(ca::issueWorkload(issuer, options, clock));
   spiffe::BundleSet bundles = bundleOf(pki.td, pki.root.cert);
   std::vector<crypto::Certificate> chain{issued.cert};
   for (auto& c : issued.chain) chain.push_back(c);
@@ -43,6 +45,21 @@ std::shared_ptr<const Credentials> svid(const Pki& pki, const std::string& path,
   return std::make_shared<const Credentials>(
       Credentials{chain, std::make_shared<const crypto::PrivateKey>(std::move(issued.key)),
                   options.id, std::move(bundles), "test"});
+}
+
+std::shared_ptr<const Credentials> svid(const Pki& pki, const std::string& path,
+                                        TimePoint issued_at = std::chrono::system_clock::now(),
+                                        std::chrono::seconds ttl = std::chrono::hours(1)) {
+  return svidFrom(pki.root, pki, path, issued_at, ttl);
+}
+
+ca::Authority intermediateOf(const Pki& pki, const std::string& name) {
+  FakeClock clock(std::chrono::system_clock::now() - std::chrono::hours(1));
+  ca::IntermediateOptions options;
+  options.name = name;
+  options.ttl = std::chrono::hours(24);
+  auto issued = must(ca::createIntermediate(pki.root, options, clock));
+  return ca::Authority{issued.cert, std::move(issued.key), issued.chain, issued.bundle};
 }
 
 // Drives a client and a server SSL against each other over an in-memory BIO pair.
@@ -92,6 +109,7 @@ Handshake run(SSL* client, SSL* server) {
   // the client with the first read.
   char byte;
   SSL_read(client, &byte, 1);
+  keepNewSession(client);  // as the proxy's reads do
   return result;
 }
 
@@ -234,6 +252,72 @@ TEST_F(TlsContextTest, SecondConnectionResumesAndKeepsThePeerIdentity) {
     EXPECT_EQ(client_peer.id->str(), "spiffe://cluster.local/ns/shop/sa/reviews");
     SSL_shutdown(client_ssl.get());  // a clean close keeps the session resumable
     SSL_shutdown(server_ssl.get());
+  }
+}
+
+// Mesh sessions are shared: connections opened together all resume the one session, and the
+// server sends no new ticket on resumption.
+TEST_F(TlsContextTest, ConcurrentConnectionsResumeOneSession) {
+  {
+    PeerCheck server_check, client_check;
+    client_check.session_key = "reviews:9080";
+    auto server_ssl = must(server->newSsl(server_check));
+    auto client_ssl = must(client->newSsl(client_check, "reviews"));
+    ASSERT_TRUE(run(client_ssl.get(), server_ssl.get()).server_ok);
+    EXPECT_TRUE(client_check.session_kept);
+    SSL_shutdown(client_ssl.get());  // a clean close keeps the session in the server's cache
+    SSL_shutdown(server_ssl.get());
+  }
+  PeerCheck s1, c1, s2, c2;
+  c1.session_key = c2.session_key = "reviews:9080";
+  auto server1 = must(server->newSsl(s1));
+  auto server2 = must(server->newSsl(s2));
+  auto client1 = must(client->newSsl(c1, "reviews"));
+  auto client2 = must(client->newSsl(c2, "reviews"));
+  ASSERT_EQ(SSL_get0_session(client1.get()), SSL_get0_session(client2.get()));
+  ASSERT_TRUE(run(client1.get(), server1.get()).server_ok);
+  ASSERT_TRUE(run(client2.get(), server2.get()).server_ok);
+  EXPECT_TRUE(must(finishHandshake(server1.get(), s1, true)).resumed);
+  EXPECT_TRUE(must(finishHandshake(server2.get(), s2, true)).resumed);
+  auto peer = must(finishHandshake(client2.get(), c2, true));
+  EXPECT_TRUE(peer.resumed);
+  ASSERT_TRUE(peer.id);
+  EXPECT_EQ(peer.id->str(), "spiffe://cluster.local/ns/shop/sa/reviews");
+  // Still resumable after both: a third connection resumes too.
+  PeerCheck s3, c3;
+  c3.session_key = "reviews:9080";
+  auto server3 = must(server->newSsl(s3));
+  auto client3 = must(client->newSsl(c3, "reviews"));
+  ASSERT_TRUE(run(client3.get(), server3.get()).server_ok);
+  EXPECT_TRUE(must(finishHandshake(server3.get(), s3, true)).resumed);
+}
+
+// Proxies issued by the same intermediate send each other their leaves alone; a peer under
+// another intermediate of the same root gets (and sends) the whole chain. Both verify.
+TEST_F(TlsContextTest, LeafAloneBetweenProxiesOfOneIntermediate) {
+  ca::Authority cluster = intermediateOf(mesh, "cluster-1");
+  ca::Authority other = intermediateOf(mesh, "cluster-2");
+  auto server_ctx = must(ServerContext::create(svidFrom(cluster, mesh, "/ns/shop/sa/reviews")));
+  struct Case {
+    const ca::Authority* issuer;
+    int server_sees_extra;  // certificates beyond the leaf the server received
+    int client_sees;        // certificates the client received (leaf included)
+  };
+  for (const Case& c : {Case{&cluster, 0, 1}, Case{&other, 1, 2}}) {
+    auto client_ctx = must(ClientContext::mesh(svidFrom(*c.issuer, mesh, "/ns/shop/sa/cart")));
+    PeerCheck server_check, client_check;
+    client_check.trust_domain = mesh.td;
+    auto server_ssl = must(server_ctx->newSsl(server_check));
+    auto client_ssl = must(client_ctx->newSsl(client_check, "reviews"));
+    auto hs = run(client_ssl.get(), server_ssl.get());
+    ASSERT_TRUE(hs.client_ok && hs.server_ok) << server_check.detail << client_check.detail;
+    EXPECT_EQ(sk_X509_num(SSL_get_peer_cert_chain(server_ssl.get())), c.server_sees_extra);
+    EXPECT_EQ(sk_X509_num(SSL_get_peer_cert_chain(client_ssl.get())), c.client_sees);
+    auto server_peer = must(finishHandshake(server_ssl.get(), server_check, true));
+    auto client_peer = must(finishHandshake(client_ssl.get(), client_check, true));
+    ASSERT_TRUE(server_peer.id && client_peer.id);
+    EXPECT_EQ(server_peer.id->str(), "spiffe://cluster.local/ns/shop/sa/cart");
+    EXPECT_EQ(client_peer.id->str(), "spiffe://cluster.local/ns/shop/sa/reviews");
   }
 }
 
