@@ -15,6 +15,8 @@ packages=(
   # real peers for integration tests and bench/compare.sh (interop.md)
   curl postgresql haproxy nginx libnginx-mod-stream stunnel4 wrk iperf3
   python3-grpcio python3-grpc-tools python3-jwt
+  # the signing peer of bench/sign_compare.sh (issue 5)
+  golang-cfssl
   # fuzzing (libFuzzer ships with clang's runtime)
   clang libclang-rt-14-dev
 )

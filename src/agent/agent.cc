@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
@@ -30,6 +31,14 @@ Entry toEntry(const server::Entry& entry) {
 }
 
 }  // namespace
+
+std::vector<std::pair<size_t, size_t>> callRanges(size_t count, size_t per_call) {
+  std::vector<std::pair<size_t, size_t>> out;
+  for (size_t begin = 0; begin < count; begin += per_call) {
+    out.emplace_back(begin, std::min(count, begin + per_call));
+  }
+  return out;
+}
 
 Agent::Agent(config::spire::AgentConf conf, Options options)
     : conf_(std::move(conf)), options_(std::move(options)), trust_domain_(conf_.trustDomain()) {}
@@ -225,15 +234,22 @@ Result<void> Agent::syncOnce() {
       requests.push_back({entry.id, *csr});
       keys[entry.id] = std::make_shared<const crypto::PrivateKey>(std::move(*key));
     }
-    auto signed_svids = client->signX509(requests);
-    if (!signed_svids) return fail(signed_svids.error());
-    for (auto& svid : *signed_svids) {
-      auto id = spiffe::SpiffeId::parse(svid.spiffe_id);
-      if (!id || svid.chain.empty()) continue;
-      cache_->setSvid(svid.entry_id,
-                      workloadapi::X509Svid{*id, svid.chain, keys[svid.entry_id], own_roots, ""});
+    // In calls of at most kSvidsPerCall: what a call brought is kept even if a later one fails.
+    size_t signed_count = 0;
+    for (const auto& [begin, end] : callRanges(requests.size(), kSvidsPerCall)) {
+      std::vector<server::X509SvidRequest> call(requests.begin() + static_cast<ptrdiff_t>(begin),
+                                                requests.begin() + static_cast<ptrdiff_t>(end));
+      auto signed_svids = client->signX509(call);
+      if (!signed_svids) return fail(signed_svids.error());
+      for (auto& svid : *signed_svids) {
+        auto id = spiffe::SpiffeId::parse(svid.spiffe_id);
+        if (!id || svid.chain.empty()) continue;
+        cache_->setSvid(svid.entry_id,
+                        workloadapi::X509Svid{*id, svid.chain, keys[svid.entry_id], own_roots, ""});
+      }
+      signed_count += signed_svids->size();
     }
-    spdlog::info("agent: {} SVID(s) signed; serving {} entries", signed_svids->size(),
+    spdlog::info("agent: {} SVID(s) signed; serving {} entries", signed_count,
                  cache_->entryCount());
   }
   cache_->setReady(true);

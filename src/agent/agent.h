@@ -6,6 +6,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "agent/cache.h"
 #include "base/clock.h"
@@ -14,6 +16,15 @@
 #include "workloadapi/server.h"
 
 namespace mutual::agent {
+
+// SVIDs asked for per SignX509Svids call. The server refuses calls of more than 1,000
+// (node_service.cc), so an agent with more entries due at once must split them; smaller calls
+// also bound each call's time (500 SVIDs take ~0.1 s of the server's CPU).
+inline constexpr size_t kSvidsPerCall = 500;
+
+// [begin, end) index ranges cutting `count` requests into calls of at most `per_call` (> 0),
+// in order; empty for count 0.
+std::vector<std::pair<size_t, size_t>> callRanges(size_t count, size_t per_call);
 
 // The node agent (`mutual agent run -c agent.conf`). One control thread: attest (join token or
 // x509pop) unless a valid node SVID is already in data_dir, then sync entries and bundles

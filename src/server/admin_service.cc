@@ -95,6 +95,7 @@ Status AdminService::CreateEntry(grpc::ServerContext*, const mutual::v1::CreateE
   if (auto ok = validateEntry(entry, plane_.td); !ok) return status(ok.error());
   auto created = plane_.store->createEntry(entry);
   if (!created) return status(created.error());
+  plane_.forgetAuthorizations();
   spdlog::info("entry {} created: {} parent {}", created->id, created->spiffe_id,
                created->parent_id);
   proto::toProto(*created, out);
@@ -140,6 +141,7 @@ Status AdminService::UpdateEntry(grpc::ServerContext*, const mutual::v1::UpdateE
   if (auto ok = validateEntry(entry, plane_.td); !ok) return status(ok.error());
   auto updated = plane_.store->updateEntry(entry);
   if (!updated) return status(updated.error());
+  plane_.forgetAuthorizations();
   spdlog::info("entry {} updated (revision {})", updated->id, updated->revision_number);
   proto::toProto(*updated, out);
   return Status::OK;
@@ -149,6 +151,7 @@ Status AdminService::DeleteEntry(grpc::ServerContext*, const mutual::v1::DeleteE
                                  mutual::v1::Entry* out) {
   auto deleted = plane_.store->deleteEntry(req->id());
   if (!deleted) return status(deleted.error());
+  plane_.forgetAuthorizations();
   spdlog::info("entry {} deleted", deleted->id);
   proto::toProto(*deleted, out);
   return Status::OK;
@@ -314,6 +317,7 @@ Status AdminService::EvictAgent(grpc::ServerContext*, const mutual::v1::AgentReq
   auto deleted = plane_.store->deleteAttestedNode(req->spiffe_id());
   if (!deleted) return status(deleted.error());
   (void)plane_.store->setNodeSelectors(req->spiffe_id(), {});
+  plane_.forgetAuthorizations();
   spdlog::info("agent {} evicted", req->spiffe_id());
   toProto(*deleted, {}, out);
   return Status::OK;
@@ -327,6 +331,7 @@ Status AdminService::BanAgent(grpc::ServerContext*, const mutual::v1::AgentReque
   node->new_cert_serial.clear();
   auto updated = plane_.store->updateAttestedNode(*node);
   if (!updated) return status(updated.error());
+  plane_.forgetAuthorizations();
   spdlog::info("agent {} banned", req->spiffe_id());
   toProto(*updated, {}, out);
   return Status::OK;

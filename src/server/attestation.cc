@@ -196,11 +196,10 @@ Result<std::string> signX509PopChallenge(const crypto::PrivateKey& key, std::str
 
 // --- Authenticated agents -------------------------------------------------------------------
 
-Result<AuthenticatedAgent> authenticateAgent(datastore::DataStore& store,
-                                             const spiffe::BundleSet& bundles,
-                                             const spiffe::TrustDomain& td,
-                                             const std::vector<crypto::Certificate>& chain,
-                                             TimePoint now) {
+Result<spiffe::SpiffeId> verifyAgentSvid(const spiffe::BundleSet& bundles,
+                                         const spiffe::TrustDomain& td,
+                                         const std::vector<crypto::Certificate>& chain,
+                                         TimePoint now) {
   if (chain.empty()) {
     return fail(Code::kUnauthenticated,
                 "this call needs the agent's X509-SVID as TLS client certificate (attest first)");
@@ -218,24 +217,27 @@ Result<AuthenticatedAgent> authenticateAgent(datastore::DataStore& store,
     return fail(denied("caller " + verified->id.str() +
                        " is not an agent (agent IDs are under /spire/agent/)"));
   }
-  auto node = store.fetchAttestedNode(verified->id.str());
+  return std::move(verified->id);
+}
+
+Result<AuthenticatedAgent> checkAgentNode(datastore::DataStore& store, spiffe::SpiffeId id,
+                                          const std::string& serial) {
+  auto node = store.fetchAttestedNode(id.str());
   if (!node) {
     if (node.error().code == Code::kNotFound) {
-      return fail(denied(
-          "agent " + verified->id.str() + " is not attested (evicted?); it must attest again",
-          "agent_not_attested"));
+      return fail(denied("agent " + id.str() + " is not attested (evicted?); it must attest again",
+                         "agent_not_attested"));
     }
     return fail(node.error());
   }
   if (node->banned()) {
-    return fail(denied("agent " + verified->id.str() + " is banned", "agent_banned"));
+    return fail(denied("agent " + id.str() + " is banned", "agent_banned"));
   }
-  const std::string serial = chain.front().serialHex();
   if (serial != node->cert_serial) {
     if (serial != node->new_cert_serial) {
-      return fail(denied(
-          "agent " + verified->id.str() + ": this SVID (serial " + serial + ") has been superseded",
-          "agent_svid_superseded"));
+      return fail(
+          denied("agent " + id.str() + ": this SVID (serial " + serial + ") has been superseded",
+                 "agent_svid_superseded"));
     }
     // The agent uses its renewed SVID: it becomes the current one (SPIRE does the same).
     node->cert_serial = node->new_cert_serial;
@@ -246,7 +248,17 @@ Result<AuthenticatedAgent> authenticateAgent(datastore::DataStore& store,
     if (!updated) return fail(updated.error());
     node = std::move(updated);
   }
-  return AuthenticatedAgent{std::move(verified->id), std::move(*node), serial};
+  return AuthenticatedAgent{std::move(id), std::move(*node), serial};
+}
+
+Result<AuthenticatedAgent> authenticateAgent(datastore::DataStore& store,
+                                             const spiffe::BundleSet& bundles,
+                                             const spiffe::TrustDomain& td,
+                                             const std::vector<crypto::Certificate>& chain,
+                                             TimePoint now) {
+  auto id = verifyAgentSvid(bundles, td, chain, now);
+  if (!id) return fail(id.error());
+  return checkAgentNode(store, std::move(*id), chain.front().serialHex());
 }
 
 // --- Authorized entries ---------------------------------------------------------------------

@@ -95,6 +95,18 @@ Result<AuthenticatedAgent> authenticateAgent(datastore::DataStore& store,
                                              const std::vector<crypto::Certificate>& chain,
                                              TimePoint now);
 
+// The two halves of authenticateAgent. verifyAgentSvid: the certificate checks only (a valid
+// X509-SVID of `td` under /spire/agent/ chaining to `bundles` at `now`), no datastore; its
+// result holds for as long as the chain is valid and the bundle unchanged, which lets the
+// server verify each distinct client chain once instead of on every call. checkAgentNode:
+// the datastore checks for an agent whose SVID (serial `serial_hex`, lowercase) verified.
+Result<spiffe::SpiffeId> verifyAgentSvid(const spiffe::BundleSet& bundles,
+                                         const spiffe::TrustDomain& td,
+                                         const std::vector<crypto::Certificate>& chain,
+                                         TimePoint now);
+Result<AuthenticatedAgent> checkAgentNode(datastore::DataStore& store, spiffe::SpiffeId id,
+                                          const std::string& serial_hex);
+
 // The registration entries an agent may serve (SPIRE's authorized entries): entries whose
 // parent is the agent; node-alias entries (parent spiffe://<td>/spire/server) whose selectors
 // are all among the agent's node selectors; and, recursively, entries whose parent is the

@@ -209,6 +209,31 @@ TEST_F(AgentAuthTest, RefusesNonAgentsAndBadCertificates) {
             Code::kUnauthenticated);
 }
 
+// The server verifies each distinct client chain once (verifyAgentSvid, no datastore) and
+// checks the datastore on every call (checkAgentNode): a chain that verified keeps failing the
+// datastore half once its agent is evicted or banned.
+TEST_F(AgentAuthTest, CertificateHalfNeedsNoDatastoreAndNodeHalfIsAlwaysChecked) {
+  const std::string id = "spiffe://example.org/spire/agent/join_token/t3";
+  auto chain = agentSvid(id);
+  spiffe::SpiffeId verified = must(verifyAgentSvid(bundles_, td_, chain, kNow));
+  EXPECT_EQ(verified.str(), id);
+  EXPECT_EQ(checkAgentNode(*store_, verified, chain[0].serialHex()).error().reason,
+            "agent_not_attested");
+  must(store_->createAttestedNode({id, "join_token", chain[0].serialHex(), 0, "", 0, false}));
+  EXPECT_EQ(must(checkAgentNode(*store_, verified, chain[0].serialHex())).serial_hex,
+            chain[0].serialHex());
+  must(store_->deleteAttestedNode(id));
+  EXPECT_EQ(checkAgentNode(*store_, verified, chain[0].serialHex()).error().reason,
+            "agent_not_attested");
+
+  EXPECT_EQ(verifyAgentSvid(bundles_, td_, {}, kNow).error().code, Code::kUnauthenticated);
+  EXPECT_EQ(
+      verifyAgentSvid(bundles_, td_, agentSvid("spiffe://example.org/web"), kNow).error().code,
+      Code::kPermissionDenied);
+  EXPECT_EQ(verifyAgentSvid(bundles_, td_, chain, kNow + hours(2)).error().code,
+            Code::kUnauthenticated);
+}
+
 TEST_F(AttestationTest, AuthorizedEntriesFollowSpiresRules) {
   const std::string agent = "spiffe://example.org/spire/agent/x509pop/abc";
   const auto entry = [](std::string spiffe_id, std::string parent, std::string selector,

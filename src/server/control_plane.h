@@ -2,6 +2,7 @@
 
 // Internal to the server module: what the Node and Admin services share, and the services.
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -47,15 +48,71 @@ struct ControlPlane {
   // The sequence number of the bundle bundles() holds.
   uint64_t bundleSequence() const;
 
-  // The client certificate chain of a call (leaf first), parsed once per distinct chain.
-  std::vector<crypto::Certificate> peerChain(const grpc::ServerContext& context);
+  // The agent ID and SVID serial of a call's client chain, verified with verifyAgentSvid
+  // against bundles(). Each distinct chain is verified once and the result kept while every
+  // certificate of the chain is valid, until the bundle changes (refreshBundles) or the cache
+  // fills; failures are not kept. The handshake already verified the chain to the bundle, and
+  // a verification is two ECDSA verifications, more than signing an SVID. The datastore
+  // checks (checkAgentNode: evicted, banned, superseded) are not cached.
+  struct VerifiedPeer {
+    spiffe::SpiffeId id;
+    std::string serial_hex;
+  };
+  Result<VerifiedPeer> verifiedAgentPeer(const grpc::ServerContext& context, TimePoint now);
+
+  // What an agent may serve, for the signing calls (SignX509Svids, SignJwtSvid), which would
+  // otherwise run authorizedEntries' queries on every call: the result is kept per agent for
+  // kAuthorizationTtl of steady time. `fresh` recomputes it (and keeps the new result): the
+  // signing calls ask again with fresh = true when an entry they are asked about is missing,
+  // SyncEntries always does, so a new entry is signable at once. The admin API forgets every
+  // kept result when it changes entries or agents (forgetAuthorizations), so on this server a
+  // deleted entry stops being signable at once; through another server sharing the database
+  // it may be signed for up to kAuthorizationTtl more (SPIRE's server entry cache has the
+  // same window, 5 s by default). Agent checks (ban, eviction, superseded SVID) have the same
+  // window: see checkedAgentNode.
+  using EntryList = std::vector<datastore::RegistrationEntry>;
+  static constexpr std::chrono::milliseconds kAuthorizationTtl{1000};
+  Result<std::shared_ptr<const EntryList>> signingAuthorization(const std::string& agent_id,
+                                                                TimePoint now, bool fresh);
+  void forgetAuthorizations();
+  // checkAgentNode (attested, not banned, current serial) with its successes kept per agent
+  // and serial for kAuthorizationTtl, like the authorizations and dropped with them by
+  // forgetAuthorizations (evict and ban through the admin API act at once on this server;
+  // through another server sharing the database within kAuthorizationTtl). A success with a
+  // new serial drops the agent's other serials (a renewed SVID in use retires the old one).
+  Result<AuthenticatedAgent> checkedAgentNode(spiffe::SpiffeId id, const std::string& serial);
 
  private:
+  struct PeerEntry {
+    std::vector<crypto::Certificate> chain;
+    std::optional<VerifiedPeer> verified{};  // set once verified
+    TimePoint valid_from{};                  // the latest notBefore of the chain
+    TimePoint valid_until{};                 // the earliest notAfter of the chain
+  };
+  // Finds or parses the chain of a call (leaf first), once per distinct chain; null when the
+  // call has no client certificate.
+  std::shared_ptr<PeerEntry> peerEntry(const grpc::ServerContext& context);
+
   mutable std::mutex mu_;
   std::shared_ptr<const spiffe::BundleSet> bundles_;
   uint64_t bundle_sequence_ = 0;
   bool have_bundle_ = false;
-  std::map<std::string, std::vector<crypto::Certificate>> peer_cache_;
+  // By the chain's PEM. Entries are immutable once published except `verified`, which is
+  // written under mu_.
+  std::map<std::string, std::shared_ptr<PeerEntry>> peer_cache_;
+
+  struct Authorization {
+    std::shared_ptr<const EntryList> entries;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::mutex auth_mu_;
+  std::map<std::string, Authorization> authorizations_;  // by agent ID
+  struct CheckedNode {
+    AuthenticatedAgent agent;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::map<std::string, CheckedNode> checked_nodes_;  // by agent ID; one serial each
+  uint64_t auth_generation_ = 0;                      // bumped by forgetAuthorizations
 };
 
 class NodeService final : public mutual::v1::Node::Service {

@@ -65,13 +65,14 @@ Result<bool> ControlPlane::refreshBundles() {
   return true;
 }
 
-std::vector<crypto::Certificate> ControlPlane::peerChain(const grpc::ServerContext& context) {
+std::shared_ptr<ControlPlane::PeerEntry> ControlPlane::peerEntry(
+    const grpc::ServerContext& context) {
   auto auth = context.auth_context();
-  if (!auth) return {};
+  if (!auth) return nullptr;
   // The leaf is its own property; the chain property holds what OpenSSL reports as the peer's
   // chain, which on a server leaves the leaf out (SSL_get_peer_cert_chain).
   auto leaf = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
-  if (leaf.empty()) return {};
+  if (leaf.empty()) return nullptr;
   auto chain = auth->FindPropertyValues(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME);
   std::string key(leaf.front().data(), leaf.front().size());
   if (!chain.empty()) key.append(chain.front().data(), chain.front().size());
@@ -81,22 +82,109 @@ std::vector<crypto::Certificate> ControlPlane::peerChain(const grpc::ServerConte
   }
   auto leaf_certs =
       crypto::parsePemCertificates(std::string(leaf.front().data(), leaf.front().size()));
-  if (!leaf_certs || leaf_certs->empty()) return {};
-  std::vector<crypto::Certificate> certs{leaf_certs->front()};
+  if (!leaf_certs || leaf_certs->empty()) return nullptr;
+  auto entry = std::make_shared<PeerEntry>();
+  entry->chain.push_back(leaf_certs->front());
   if (!chain.empty()) {
     auto rest =
         crypto::parsePemCertificates(std::string(chain.front().data(), chain.front().size()));
     if (rest) {
       for (auto& c : *rest) {
-        if (c.sha256Fingerprint() != certs.front().sha256Fingerprint())
-          certs.push_back(std::move(c));
+        if (c.sha256Fingerprint() != entry->chain.front().sha256Fingerprint())
+          entry->chain.push_back(std::move(c));
       }
     }
   }
+  entry->valid_from = entry->chain.front().notBefore();
+  entry->valid_until = entry->chain.front().notAfter();
+  for (const auto& c : entry->chain) {
+    entry->valid_from = std::max(entry->valid_from, c.notBefore());
+    entry->valid_until = std::min(entry->valid_until, c.notAfter());
+  }
   std::lock_guard lock(mu_);
   if (peer_cache_.size() >= kPeerCacheLimit) peer_cache_.clear();
-  peer_cache_.emplace(std::move(key), certs);
-  return certs;
+  return peer_cache_.emplace(std::move(key), std::move(entry)).first->second;
+}
+
+Result<ControlPlane::VerifiedPeer> ControlPlane::verifiedAgentPeer(
+    const grpc::ServerContext& context, TimePoint now) {
+  auto entry = peerEntry(context);
+  std::shared_ptr<const spiffe::BundleSet> set;
+  {
+    std::lock_guard lock(mu_);
+    if (entry && entry->verified && now >= entry->valid_from && now < entry->valid_until) {
+      return *entry->verified;
+    }
+    set = bundles_;
+  }
+  if (!set) return fail(Code::kUnavailable, "the server has no trust bundle yet");
+  static const std::vector<crypto::Certificate> kNone;
+  auto id = verifyAgentSvid(*set, td, entry ? entry->chain : kNone, now);
+  if (!id) return fail(id.error());
+  VerifiedPeer peer{std::move(*id), entry->chain.front().serialHex()};
+  std::lock_guard lock(mu_);
+  // Kept only if the bundle it was verified against is still the current one.
+  if (bundles_ == set) entry->verified = peer;
+  return peer;
+}
+
+Result<std::shared_ptr<const ControlPlane::EntryList>> ControlPlane::signingAuthorization(
+    const std::string& agent_id, TimePoint now, bool fresh) {
+  const auto steady_now = std::chrono::steady_clock::now();
+  uint64_t generation = 0;
+  {
+    std::lock_guard lock(auth_mu_);
+    if (!fresh) {
+      if (auto it = authorizations_.find(agent_id);
+          it != authorizations_.end() && steady_now < it->second.until) {
+        return it->second.entries;
+      }
+    }
+    generation = auth_generation_;
+  }
+  auto entries = authorizedEntries(*store, td, agent_id, now);
+  if (!entries) return fail(entries.error());
+  auto shared = std::make_shared<const EntryList>(std::move(*entries));
+  std::lock_guard lock(auth_mu_);
+  // Not kept when the admin API changed something while it was being computed.
+  if (generation == auth_generation_) {
+    if (authorizations_.size() >= kPeerCacheLimit) authorizations_.clear();
+    authorizations_.insert_or_assign(agent_id,
+                                     Authorization{shared, steady_now + kAuthorizationTtl});
+  }
+  return shared;
+}
+
+void ControlPlane::forgetAuthorizations() {
+  std::lock_guard lock(auth_mu_);
+  authorizations_.clear();
+  checked_nodes_.clear();
+  ++auth_generation_;
+}
+
+Result<AuthenticatedAgent> ControlPlane::checkedAgentNode(spiffe::SpiffeId id,
+                                                          const std::string& serial) {
+  const auto steady_now = std::chrono::steady_clock::now();
+  uint64_t generation = 0;
+  {
+    std::lock_guard lock(auth_mu_);
+    if (auto it = checked_nodes_.find(id.str()); it != checked_nodes_.end() &&
+                                                 it->second.agent.serial_hex == serial &&
+                                                 steady_now < it->second.until) {
+      return it->second.agent;
+    }
+    generation = auth_generation_;
+  }
+  const std::string key = id.str();
+  auto agent = checkAgentNode(*store, std::move(id), serial);
+  if (!agent) return agent;
+  std::lock_guard lock(auth_mu_);
+  if (generation == auth_generation_) {
+    if (checked_nodes_.size() >= kPeerCacheLimit) checked_nodes_.clear();
+    // One serial per agent: a renewed SVID that was just promoted replaces the old one.
+    checked_nodes_.insert_or_assign(key, CheckedNode{*agent, steady_now + kAuthorizationTtl});
+  }
+  return agent;
 }
 
 // --- Helpers --------------------------------------------------------------------------------
@@ -131,10 +219,10 @@ Result<void> fillBundles(ControlPlane& plane, const std::set<std::string>& feder
 }  // namespace
 
 Result<AuthenticatedAgent> NodeService::authenticate(grpc::ServerContext& context) {
-  auto bundles = plane_.bundles();
-  if (!bundles) return fail(Code::kUnavailable, "the server has no trust bundle yet");
-  auto agent = authenticateAgent(*plane_.store, *bundles, plane_.td, plane_.peerChain(context),
-                                 plane_.clock->now());
+  auto peer = plane_.verifiedAgentPeer(context, plane_.clock->now());
+  Result<AuthenticatedAgent> agent =
+      peer ? plane_.checkedAgentNode(std::move(peer->id), peer->serial_hex)
+           : Result<AuthenticatedAgent>(fail(peer.error()));
   if (!agent) {
     spdlog::info("node API: {} refused: {}", peerAddress(context), agent.error().message);
   }
@@ -226,6 +314,7 @@ Status NodeService::AttestAgent(grpc::ServerContext* context,
   if (auto ok = plane_.store->setNodeSelectors(agent_id, attested->selectors); !ok) {
     return status(ok.error().prefix("recording the agent's selectors"));
   }
+  plane_.forgetAuthorizations();  // its node aliases may have changed
   mutual::v1::AttestAgentResponse done;
   auto* result = done.mutable_result();
   fillSvid(*svid, svid->issuer->chain_der, result);
@@ -273,10 +362,10 @@ Status NodeService::SyncEntries(grpc::ServerContext* context,
                                 mutual::v1::SyncEntriesResponse* response) {
   auto agent = authenticate(*context);
   if (!agent) return status(agent.error());
-  auto entries = authorizedEntries(*plane_.store, plane_.td, agent->id.str(), plane_.clock->now());
+  auto entries = plane_.signingAuthorization(agent->id.str(), plane_.clock->now(), true);
   if (!entries) return status(entries.error());
   std::set<std::string> federated;
-  for (const auto& e : *entries) {
+  for (const auto& e : **entries) {
     proto::toProto(e, response->add_entries());
     federated.insert(e.federates_with.begin(), e.federates_with.end());
   }
@@ -301,10 +390,19 @@ Status NodeService::SignX509Svids(grpc::ServerContext* context,
         Code::kInvalidArgument,
         "SignX509Svids: at most " + std::to_string(kMaxSvidsPerCall) + " requests per call", ""});
   }
-  auto entries = authorizedEntries(*plane_.store, plane_.td, agent->id.str(), plane_.clock->now());
+  const TimePoint now = plane_.clock->now();
+  auto entries = plane_.signingAuthorization(agent->id.str(), now, false);
   if (!entries) return status(entries.error());
   std::map<std::string_view, const datastore::RegistrationEntry*> by_id;
-  for (const auto& e : *entries) by_id.emplace(e.id, &e);
+  for (const auto& e : **entries) by_id.emplace(e.id, &e);
+  const bool all_known = std::all_of(request->requests().begin(), request->requests().end(),
+                                     [&](const auto& r) { return by_id.count(r.entry_id()) != 0; });
+  if (!all_known) {  // maybe an entry newer than the kept authorization: ask the datastore
+    entries = plane_.signingAuthorization(agent->id.str(), now, true);
+    if (!entries) return status(entries.error());
+    by_id.clear();
+    for (const auto& e : **entries) by_id.emplace(e.id, &e);
+  }
   std::vector<SvidRequest> requests;
   requests.reserve(static_cast<size_t>(request->requests_size()));
   for (const auto& r : request->requests()) {
@@ -342,11 +440,18 @@ Status NodeService::SignJwtSvid(grpc::ServerContext* context,
     return status(Error{Code::kInvalidArgument, "audience must be specified", ""});
   }
   const TimePoint now = plane_.clock->now();
-  auto entries = authorizedEntries(*plane_.store, plane_.td, agent->id.str(), now);
+  const auto find = [&](const ControlPlane::EntryList& list) {
+    return std::find_if(list.begin(), list.end(),
+                        [&](const auto& e) { return e.id == request->entry_id(); });
+  };
+  auto entries = plane_.signingAuthorization(agent->id.str(), now, false);
   if (!entries) return status(entries.error());
-  const auto it = std::find_if(entries->begin(), entries->end(),
-                               [&](const auto& e) { return e.id == request->entry_id(); });
-  if (it == entries->end()) {
+  if (find(**entries) == (*entries)->end()) {
+    entries = plane_.signingAuthorization(agent->id.str(), now, true);
+    if (!entries) return status(entries.error());
+  }
+  const auto it = find(**entries);
+  if (it == (*entries)->end()) {
     return status(Error{
         Code::kPermissionDenied,
         "entry \"" + request->entry_id() + "\" is not authorized for agent " + agent->id.str(),

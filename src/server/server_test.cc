@@ -243,6 +243,41 @@ TEST_F(ServerTest, JoinTokenAgentSyncsAndSignsWhatItMayServe) {
   EXPECT_NE(evicted.error().message.find("not attested"), std::string::npos);
 }
 
+// The signing calls keep each agent's authorized entries for a moment (ControlPlane::
+// signingAuthorization): an entry created after that is still signable at once, and one deleted
+// through the admin API is refused at once.
+TEST_F(ServerTest, SigningSeesEntryChangesAtOnce) {
+  auto server = startIn(dir_.path());
+  auto adm = admin(*server);
+  JoinTokenInfo token = must(adm->createJoinToken(seconds(600), ""));
+  const std::string agent_id = "spiffe://example.org/spire/agent/join_token/" + token.token;
+  datastore::RegistrationEntry web;
+  web.spiffe_id = "spiffe://example.org/web";
+  web.parent_id = agent_id;
+  web.selectors = {{"unix", "uid:1000"}};
+  web = must(adm->createEntry(web));
+  auto key = std::make_shared<const PrivateKey>(must(PrivateKey::generate(KeyType::kEcP256)));
+  AgentSvid svid =
+      must(client(*server, *adm)->attestJoinToken(token.token, must(crypto::createCsr(*key))));
+  auto agent = client(*server, *adm, &svid, key);
+  const std::string csr = must(crypto::createCsr(must(PrivateKey::generate(KeyType::kEcP256))));
+  ASSERT_EQ(must(agent->signX509({{web.id, csr}})).size(), 1u);
+
+  datastore::RegistrationEntry late = web;
+  late.id.clear();
+  late.spiffe_id = "spiffe://example.org/late";
+  late = must(adm->createEntry(late));
+  EXPECT_EQ(must(agent->signX509({{late.id, csr}}))[0].spiffe_id, "spiffe://example.org/late");
+  EXPECT_FALSE(must(agent->signJwt(late.id, {"aud"})).token.empty());
+
+  must(adm->deleteEntry(web.id));
+  auto refused = agent->signX509({{web.id, csr}});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Code::kPermissionDenied);
+  EXPECT_EQ(agent->signJwt(web.id, {"aud"}).error().code, Code::kPermissionDenied);
+  EXPECT_EQ(must(agent->sync()).entries.size(), 1u);
+}
+
 TEST_F(ServerTest, X509PopAgentsProveTheirCertificate) {
   auto server = startIn(dir_.path());
   auto adm = admin(*server);
