@@ -255,8 +255,8 @@ int sendLeafAloneToMutualPeers(SSL* ssl, void* marker) {
   return 1;
 }
 
-// Names the marker (a server first names the CAs it accepts, so clients that pick a certificate
-// by its issuer still find theirs) and answers the peer's. `marker` must outlive the SSL_CTX.
+// Names the marker (a server first names the roots it accepts, so clients that pick a
+// certificate by the CAs of its chain still find theirs) and answers the peer's. `marker` must outlive the SSL_CTX.
 void useMeshChain(SSL_CTX* ctx, const Credentials& credentials, crypto::X509NamePtr& marker) {
   marker = chainMarker(credentials);
   if (!marker) return;
@@ -266,9 +266,6 @@ void useMeshChain(SSL_CTX* ctx, const Credentials& credentials, crypto::X509Name
       for (const auto& root : credentials.bundles.find(td)->authorities) {
         sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(root.get())));
       }
-    }
-    for (size_t i = 1; i < credentials.chain.size(); ++i) {
-      sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(credentials.chain[i].get())));
     }
   }
   sk_X509_NAME_push(names, X509_NAME_dup(marker.get()));

@@ -255,41 +255,46 @@ TEST_F(TlsContextTest, SecondConnectionResumesAndKeepsThePeerIdentity) {
   }
 }
 
+// A client and a server SSL of one connection, with the checks they point to.
+struct Connection {
+  PeerCheck server_check, client_check;
+  SslPtr server_ssl, client_ssl;
+};
+
+std::unique_ptr<Connection> open(const ServerContext& server, const ClientContext& client,
+                                 const std::string& session_key) {
+  auto c = std::make_unique<Connection>();
+  c->client_check.session_key = session_key;
+  c->server_ssl = must(server.newSsl(c->server_check));
+  c->client_ssl = must(client.newSsl(c->client_check, "reviews"));
+  return c;
+}
+
 // Mesh sessions are shared: connections opened together all resume the one session, and the
 // server sends no new ticket on resumption.
 TEST_F(TlsContextTest, ConcurrentConnectionsResumeOneSession) {
   {
-    PeerCheck server_check, client_check;
-    client_check.session_key = "reviews:9080";
-    auto server_ssl = must(server->newSsl(server_check));
-    auto client_ssl = must(client->newSsl(client_check, "reviews"));
-    ASSERT_TRUE(run(client_ssl.get(), server_ssl.get()).server_ok);
-    EXPECT_TRUE(client_check.session_kept);
-    SSL_shutdown(client_ssl.get());  // a clean close keeps the session in the server's cache
-    SSL_shutdown(server_ssl.get());
+    auto first = open(*server, *client, "reviews:9080");
+    ASSERT_TRUE(run(first->client_ssl.get(), first->server_ssl.get()).server_ok);
+    EXPECT_TRUE(first->client_check.session_kept);
+    SSL_shutdown(first->client_ssl.get());  // a clean close keeps the session in the cache
+    SSL_shutdown(first->server_ssl.get());
   }
-  PeerCheck s1, c1, s2, c2;
-  c1.session_key = c2.session_key = "reviews:9080";
-  auto server1 = must(server->newSsl(s1));
-  auto server2 = must(server->newSsl(s2));
-  auto client1 = must(client->newSsl(c1, "reviews"));
-  auto client2 = must(client->newSsl(c2, "reviews"));
-  ASSERT_EQ(SSL_get0_session(client1.get()), SSL_get0_session(client2.get()));
-  ASSERT_TRUE(run(client1.get(), server1.get()).server_ok);
-  ASSERT_TRUE(run(client2.get(), server2.get()).server_ok);
-  EXPECT_TRUE(must(finishHandshake(server1.get(), s1, true)).resumed);
-  EXPECT_TRUE(must(finishHandshake(server2.get(), s2, true)).resumed);
-  auto peer = must(finishHandshake(client2.get(), c2, true));
-  EXPECT_TRUE(peer.resumed);
-  ASSERT_TRUE(peer.id);
-  EXPECT_EQ(peer.id->str(), "spiffe://cluster.local/ns/shop/sa/reviews");
+  auto a = open(*server, *client, "reviews:9080");
+  auto b = open(*server, *client, "reviews:9080");
+  ASSERT_EQ(SSL_get0_session(a->client_ssl.get()), SSL_get0_session(b->client_ssl.get()));
+  for (auto* c : {a.get(), b.get()}) {
+    ASSERT_TRUE(run(c->client_ssl.get(), c->server_ssl.get()).server_ok);
+    EXPECT_TRUE(must(finishHandshake(c->server_ssl.get(), c->server_check, true)).resumed);
+    auto peer = must(finishHandshake(c->client_ssl.get(), c->client_check, true));
+    EXPECT_TRUE(peer.resumed);
+    ASSERT_TRUE(peer.id);
+    EXPECT_EQ(peer.id->str(), "spiffe://cluster.local/ns/shop/sa/reviews");
+  }
   // Still resumable after both: a third connection resumes too.
-  PeerCheck s3, c3;
-  c3.session_key = "reviews:9080";
-  auto server3 = must(server->newSsl(s3));
-  auto client3 = must(client->newSsl(c3, "reviews"));
-  ASSERT_TRUE(run(client3.get(), server3.get()).server_ok);
-  EXPECT_TRUE(must(finishHandshake(server3.get(), s3, true)).resumed);
+  auto third = open(*server, *client, "reviews:9080");
+  ASSERT_TRUE(run(third->client_ssl.get(), third->server_ssl.get()).server_ok);
+  EXPECT_TRUE(must(finishHandshake(third->server_ssl.get(), third->server_check, true)).resumed);
 }
 
 // Proxies issued by the same intermediate send each other their leaves alone; a peer under
