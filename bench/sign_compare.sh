@@ -64,16 +64,12 @@ OUT=${OUT:-$(mktemp -d /tmp/sign-compare.XXXXXX)}
 mkdir -p "$OUT"
 TMP=$(mktemp -d /tmp/sign-compare-work.XXXXXX)
 PIDS=()
-PG_BIN=""
-PG_DIR=""
-pg_as() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+source "$ROOT/test/integration/postgres_lib.sh"
 cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ -n $PG_DIR && -f $PG_DIR/data/postmaster.pid ]]; then
-    pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
-  fi
+  pg_stop
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -237,27 +233,13 @@ CONF
 sides=(cfssl)
 run_mutual mutual-sqlite sqlite3 "$TMP/mutual-sqlite/datastore.sqlite3"
 
-PG_BIN=${MUTUAL_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)}
 if [[ $PG == 0 ]]; then
   echo "PostgreSQL: skipped (PG=0)"
-elif [[ -z $PG_BIN || ! -x $PG_BIN/pg_ctl ]] || { [[ $(id -u) -eq 0 ]] &&
-  { ! id postgres >/dev/null 2>&1 || ! command -v runuser >/dev/null; }; }; then
-  echo "PostgreSQL: skipped (no server binaries under /usr/lib/postgresql; as root, no" \
-    "postgres user or no runuser)"
+elif ! pg_start "$TMP/pg"; then
+  echo "PostgreSQL: skipped ($PG_SKIP_REASON)"
 else
-  PG_DIR=$TMP/pg
-  mkdir -p "$PG_DIR"
-  chmod 755 "$TMP"
-  [[ $(id -u) -eq 0 ]] && chown postgres "$PG_DIR"
-  pg_port=$(free_port)
-  pg_as "$PG_BIN/initdb" -D "$PG_DIR/data" -U mutual --auth=trust --no-locale >/dev/null
-  pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
-    -o "-p $pg_port -k $PG_DIR -h 127.0.0.1" start >/dev/null
-  "$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U mutual -d postgres -qc "CREATE DATABASE spire"
-  postmaster=$(head -1 "$PG_DIR/data/postmaster.pid")
-  run_mutual mutual-postgres postgres \
-    "host=127.0.0.1 port=$pg_port user=mutual dbname=spire sslmode=disable" "$postmaster"
-  pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null
+  run_mutual mutual-postgres postgres "$PG_CONNECTION" "$(pg_postmaster_pid)"
+  pg_stop
 fi
 
 # --- the table and results.json --------------------------------------------------------------

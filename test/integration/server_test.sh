@@ -13,14 +13,11 @@ MUTUAL=${1:?usage: server_test.sh MUTUAL_BINARY REPO_ROOT}
 ROOT=${2:?usage: server_test.sh MUTUAL_BINARY REPO_ROOT}
 TMP=$(mktemp -d /tmp/mutual-server-test.XXXXXX)
 PIDS=()
-PG_BIN=""
-PG_DIR=""
+source "$ROOT/test/integration/postgres_lib.sh"
 cleanup() {
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ -n "$PG_DIR" && -f "$PG_DIR/data/postmaster.pid" ]]; then
-    pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
-  fi
+  pg_stop
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -235,24 +232,10 @@ pass "malformed server.conf: file:line errors, exit 2"
 stop_server "$S1"
 
 # --- two servers, one PostgreSQL ---------------------------------------------------------------
-pg_as() {
-  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-PG_BIN=${MUTUAL_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
-if [[ -z "$PG_BIN" || ! -x "$PG_BIN/pg_ctl" ]] || { [[ $(id -u) -eq 0 ]] && ! id postgres >/dev/null 2>&1; }; then
-  echo "skip: two servers on PostgreSQL (no PostgreSQL server binaries)"
+if ! pg_start "$TMP/pg" -F; then
+  echo "skip: two servers on PostgreSQL ($PG_SKIP_REASON)"
 else
-  PG_DIR=$TMP/pg
-  mkdir -p "$PG_DIR"
-  chmod 755 "$TMP"
-  [[ $(id -u) -eq 0 ]] && chown postgres "$PG_DIR"
-  PG_PORT=$(free_port)
-  pg_as "$PG_BIN/initdb" -D "$PG_DIR/data" -U mutual --auth=trust --no-locale >/dev/null
-  pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
-    -o "-p $PG_PORT -k $PG_DIR -h 127.0.0.1 -F" start >/dev/null
-  "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U mutual -d postgres -qc "CREATE DATABASE spire" ||
-    fail "CREATE DATABASE"
-  PG="host=127.0.0.1 port=$PG_PORT user=mutual dbname=spire sslmode=disable"
+  PG=$PG_CONNECTION
   A=$TMP/pg-a
   B=$TMP/pg-b
   make_server "$A" postgres "$PG"
