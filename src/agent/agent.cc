@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "base/file.h"
 #include "base/rotation.h"
 #include "base/time.h"
 #include "crypto/csr.h"
+#include "server/bundle_format.h"
 
 namespace mutual::agent {
 namespace {
@@ -21,6 +23,27 @@ std::vector<crypto::Certificate> fromDer(const std::vector<std::string>& ders) {
     if (auto cert = crypto::Certificate::fromDer(der)) out.push_back(std::move(*cert));
   }
   return out;
+}
+
+// A synced bundle's JWT keys, as the Workload API serves them (FetchJWTBundles) and checks
+// tokens with (ValidateJWTSVID). A key that cannot be read is skipped, and said.
+spiffe::JwtBundle jwtBundleOf(const spiffe::TrustDomain& td, const server::Bundle& bundle) {
+  nlohmann::json keys = nlohmann::json::array();
+  for (const auto& authority : bundle.jwt_authorities) {
+    auto jwk = server::jwtAuthorityJwk(authority);
+    if (!jwk) {
+      spdlog::warn("bundle of {}: JWT key {} skipped: {}", td.name(), authority.key_id,
+                   jwk.error().message);
+      continue;
+    }
+    keys.push_back(nlohmann::json::parse(*jwk));
+  }
+  auto parsed = spiffe::JwtBundle::parse(td, nlohmann::json{{"keys", keys}}.dump());
+  if (!parsed) {
+    spdlog::warn("bundle of {}: JWT keys skipped: {}", td.name(), parsed.error().message);
+    return spiffe::JwtBundle(td);
+  }
+  return std::move(*parsed);
 }
 
 Entry toEntry(const server::Entry& entry) {
@@ -212,15 +235,18 @@ Result<void> Agent::syncOnce() {
     if (spiffe::SpiffeId::parse(entry.spiffe_id)) entries.push_back(toEntry(entry));
   }
   workloadapi::X509BundleMap bundles;
+  spiffe::JwtBundles jwt_bundles;
   bundles[trust_domain_] = fromDer(synced->bundle.x509_authorities_der);
+  jwt_bundles.emplace(trust_domain_, jwtBundleOf(trust_domain_, synced->bundle));
   for (const auto& federated : synced->federated_bundles) {
     if (auto td = spiffe::TrustDomain::parse(federated.trust_domain)) {
       bundles[*td] = fromDer(federated.x509_authorities_der);
+      jwt_bundles.emplace(*td, jwtBundleOf(*td, federated));
     }
   }
   const auto own_roots = bundles[trust_domain_];
   cache_->setEntries(std::move(entries));
-  cache_->setBundles(std::move(bundles), {});
+  cache_->setBundles(std::move(bundles), std::move(jwt_bundles));
 
   auto due = cache_->dueForRenewal(clock_.now());
   if (!due.empty()) {

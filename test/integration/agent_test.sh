@@ -110,6 +110,20 @@ openssl verify -CAfile svid/bundle.0.pem -untrusted svid/svid.0.pem svid/svid.0.
 [[ $(stat -c %a svid/svid.0.key) == 600 ]] || fail "the key file is not 0600"
 echo "ok: attested, synced, SVID served and verified by openssl"
 
+# JWT-SVIDs: minted by the server, checked by the agent against the JWT keys it synced.
+jwt_out=$("$mutual" agent api fetch jwt --socket "$tmp/agent.sock" --audience db -o json) \
+  || fail "agent api fetch jwt"
+echo "$jwt_out" | jq -e '.bundles["example.org"].keys | length >= 1' >/dev/null \
+  || fail "no JWT keys in the JWT bundle: $jwt_out"
+jwt_svid=$(echo "$jwt_out" | jq -r '.svids[0].token')
+"$mutual" agent api validate jwt --socket "$tmp/agent.sock" --audience db --svid "$jwt_svid" \
+  >/dev/null || fail "the agent does not validate its own JWT-SVID"
+if "$mutual" agent api validate jwt --socket "$tmp/agent.sock" --audience other \
+    --svid "$jwt_svid" >/dev/null 2>&1; then
+  fail "a JWT-SVID validated for an audience it does not carry"
+fi
+echo "ok: JWT-SVID fetched, its bundle synced, validated (and refused for another audience)"
+
 # The token is single use: a second agent with it is refused.
 write_agent_conf replay "$tmp/replay.sock" "$token"
 "$mutual" agent run -c replay/agent.conf > replay.log 2>&1 &
