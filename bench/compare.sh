@@ -8,7 +8,8 @@
 #   (b) a new connection per request (full mTLS handshakes between the proxies);
 #   (c) the same with TLS session resumption;
 #   (d) bulk throughput (iperf3);
-#   (e) proxy CPU per 1,000 requests/s, RSS, and RSS per 1,000 idle mTLS connections.
+#   (e) proxy CPU per 1,000 requests/s, RSS (and its anonymous part), and RSS per 1,000 idle
+#       mTLS connections.
 # Then ratios of mutual to the best peer. Results: $OUT/results.json and $OUT/summary.md.
 #
 # Usage: bench/compare.sh [MUTUAL_BINARY]   (default: build-bench/mutual, built if missing)
@@ -58,6 +59,9 @@ wait_port() {
 }
 cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' /proc/$p/stat))); done; echo $t; }
 rss_kb() { local t=0; for p in "$@"; do t=$((t + $(awk '/VmRSS/{print $2}' /proc/$p/status))); done; echo $t; }
+# Anonymous memory only (RssAnon): RSS minus the file-backed pages of the binary and its
+# libraries, which the kernel shares and can drop.
+rss_anon_kb() { local t=0; for p in "$@"; do t=$((t + $(awk '/RssAnon/{print $2}' /proc/$p/status))); done; echo $t; }
 hz=$(getconf CLK_TCK)
 
 # ---- the backend: nginx answering a small page, kept alive ----------------------------------------
@@ -289,6 +293,7 @@ measure_pair() {
     record $pair keepalive_errors "$bad"
     record $pair cpu_ms_per_1k_requests "$(python3 -c "print(round(($t1-$t0)/$hz*1000/max($rps*$duration/1000,1e-9),3))")"
     record $pair rss_kb "$(rss_kb "${MEASURE_PIDS[@]}")"
+    record $pair rss_anon_kb "$(rss_anon_kb "${MEASURE_PIDS[@]}")"
     # (e) RSS per 1,000 idle mTLS connections.
     local before after
     before=$(rss_kb "${MEASURE_PIDS[@]}")
@@ -345,6 +350,7 @@ metrics = [("keepalive_rps", "keep-alive req/s", max), ("keepalive_p50_ms", "p50
            ("cpu_ms_per_new_connection", "CPU ms / new conn", min),
            ("resumed_handshakes_per_s", "resumed handshakes/s", max),
            ("bulk_gbit_s", "bulk Gbit/s", max), ("rss_kb", "RSS KiB (both sides)", min),
+           ("rss_anon_kb", "RSS anonymous KiB (both sides)", min),
            ("idle_rss_kb_per_1k", "RSS KiB / 1k idle", min)]
 pairs = [p for p in ["direct", "mutual", "haproxy", "nginx", "stunnel"] if p in med]
 out = ["| metric | " + " | ".join(pairs) + " | mutual / best peer |", "|---" * (len(pairs) + 2) + "|"]
