@@ -29,7 +29,7 @@ using sql::text;
 using sql::TxMode;
 
 // A PostgreSQL SERIALIZABLE transaction that conflicts is retried this many times in all.
-constexpr int kMaxAttempts = 8;
+constexpr int kMaxAttempts = 16;
 constexpr size_t kIdsPerQuery = 500;          // ids in one IN (...) list
 constexpr size_t kIssuedRowsPerInsert = 100;  // rows in one multi-row INSERT
 constexpr size_t kMaxHintBytes = 1024;        // SPIRE's limit (pkg/server/api/entry.go)
@@ -642,7 +642,7 @@ Result<void> migrate(Db& db, const std::vector<sql::Migration>& migrations, int 
 // A short, growing, jittered pause before retrying a conflicting transaction.
 std::chrono::microseconds backoff(int attempt) {
   thread_local std::minstd_rand rng(std::random_device{}());
-  const int base = 200 << std::min(attempt, 6);
+  const int base = 200 << std::min(attempt, 8);  // at most about 100 ms
   return std::chrono::microseconds(base + static_cast<int>(rng() % static_cast<unsigned>(base)));
 }
 
