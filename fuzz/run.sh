@@ -12,6 +12,7 @@
 #                  client_hello hcl csr (default: all)
 #   BUILD_DIR      build directory (default: build-fuzz beside this script's parent)
 #   CXX_FUZZ       the clang++ to use (default clang++)
+#   CMAKE_FLAGS    extra CMake flags for a new build directory (CI: -DMUTUAL_DEBUG_INFO=-g1)
 # New inputs that reach new code are kept in BUILD_DIR/fuzz-corpus/<target>/ (not checked in),
 # so repeated local runs build on each other.
 set -euo pipefail
@@ -23,7 +24,7 @@ targets=${FUZZ_TARGETS:-spiffe_id duration bundle pem manifest client_hello hcl 
 
 if [[ ! -f $build/build.ninja ]]; then
   cmake -S "$root" -B "$build" -G Ninja -DMUTUAL_FUZZ=ON \
-    -DCMAKE_CXX_COMPILER="${CXX_FUZZ:-clang++}" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    -DCMAKE_CXX_COMPILER="${CXX_FUZZ:-clang++}" -DCMAKE_BUILD_TYPE=RelWithDebInfo ${CMAKE_FLAGS:-}
 fi
 ninja -C "$build" fuzz
 
