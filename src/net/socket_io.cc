@@ -118,13 +118,17 @@ const BIO_METHOD* fdBioMethod() {
 
 // ---- the per-thread buffer pool -------------------------------------------------------------
 
+// Free blocks kept per thread and size: enough for the connections a worker moves data on at
+// once; the 64 KiB ones are held only while a bulk transfer has ciphertext buffered.
 constexpr size_t kPooledBlocks = 256;
+constexpr size_t kPooledCiphertextBlocks = 32;
 thread_local std::vector<char*> free_blocks;
 thread_local std::vector<char*> free_small_blocks;
+thread_local std::vector<char*> free_ciphertext_blocks;
 
 struct PoolCleaner {
   ~PoolCleaner() {
-    for (auto* list : {&free_blocks, &free_small_blocks}) {
+    for (auto* list : {&free_blocks, &free_small_blocks, &free_ciphertext_blocks}) {
       for (char* block : *list) delete[] block;
       list->clear();
     }
@@ -132,8 +136,15 @@ struct PoolCleaner {
 };
 thread_local PoolCleaner pool_cleaner;
 
+size_t sizeClass(size_t size) {
+  if (size == BufferPool::kSmallBlockSize || size == BufferPool::kCiphertextBlockSize) return size;
+  return BufferPool::kBlockSize;
+}
+
 std::vector<char*>& freeList(size_t size) {
-  return size == BufferPool::kSmallBlockSize ? free_small_blocks : free_blocks;
+  if (size == BufferPool::kSmallBlockSize) return free_small_blocks;
+  if (size == BufferPool::kCiphertextBlockSize) return free_ciphertext_blocks;
+  return free_blocks;
 }
 
 }  // namespace
@@ -141,7 +152,7 @@ std::vector<char*>& freeList(size_t size) {
 void BufferPool::Release::operator()(char* block) const noexcept {
   (void)&pool_cleaner;  // makes sure the thread's cleaner exists
   auto& list = freeList(size);
-  if (list.size() < kPooledBlocks) {
+  if (list.size() < (size == kCiphertextBlockSize ? kPooledCiphertextBlocks : kPooledBlocks)) {
     list.push_back(block);
   } else {
     delete[] block;
@@ -150,7 +161,7 @@ void BufferPool::Release::operator()(char* block) const noexcept {
 
 BufferPool::Block BufferPool::get(size_t size) {
   (void)&pool_cleaner;
-  size = size == kSmallBlockSize ? kSmallBlockSize : kBlockSize;
+  size = sizeClass(size);
   auto& list = freeList(size);
   if (!list.empty()) {
     char* block = list.back();
@@ -279,7 +290,9 @@ ReadResult TlsStream::readNow(std::span<char> buffer) {
 
 asio::awaitable<std::error_code> TlsStream::receiveCiphertext(size_t size) {
   FdBioState& state = *bio_state_;
-  state.input = BufferPool::get(size);
+  // A connection reading full plaintext blocks is in a bulk transfer: take several records.
+  state.input = BufferPool::get(size == BufferPool::kBlockSize ? BufferPool::kCiphertextBlockSize
+                                                               : size);
   state.input_begin = state.input_end = 0;
   auto [ec, n] = co_await socket_.async_receive(
       asio::buffer(state.input.get(), BufferPool::sizeOf(state.input)), kNoThrow);

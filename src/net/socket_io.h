@@ -21,20 +21,23 @@ namespace mutual::net {
 
 using asio::ip::tcp;
 
-// Per-thread free lists of blocks in two sizes: 16 KiB (one TLS record of plaintext) for bulk
+// Per-thread free lists of blocks in three sizes: 16 KiB (one TLS record of plaintext) for bulk
 // transfers, 2 KiB for small messages, so a long-lived connection that goes quiet after small
-// exchanges parks a small block. Lock-free because each worker thread has its own lists; a
+// exchanges parks a small block, and 64 KiB for ciphertext during bulk transfers (a record is
+// 16,406 bytes on the wire: a 16 KiB receive would take two system calls per record, this one
+// takes about four records in one). Lock-free because each worker thread has its own lists; a
 // block goes back to the list of the thread that returns it.
 class BufferPool {
  public:
   static constexpr size_t kBlockSize = 16 * 1024;
   static constexpr size_t kSmallBlockSize = 2 * 1024;
+  static constexpr size_t kCiphertextBlockSize = 64 * 1024;
   struct Release {
     size_t size = kBlockSize;
     void operator()(char* block) const noexcept;
   };
   using Block = std::unique_ptr<char[], Release>;
-  // `size` is kBlockSize or kSmallBlockSize.
+  // `size` is kBlockSize, kSmallBlockSize or kCiphertextBlockSize.
   static Block get(size_t size = kBlockSize);
   static size_t sizeOf(const Block& block) { return block.get_deleter().size; }
 };
