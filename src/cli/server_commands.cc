@@ -82,6 +82,33 @@ Result<std::unique_ptr<AdminClient>> connect(const Common& c) {
   return AdminClient::connect(*path);
 }
 
+// What a command that prints the server's reply works with.
+struct Session {
+  std::unique_ptr<AdminClient> admin;
+  Output output = Output::kTable;
+};
+
+// The start of such a command: -o (table|json), then `flags` (the outcome of the command's own
+// flag checks), then a client of the server; an error of the first that fails.
+Result<Session> open(const Common& c, const Result<void>& flags = {}) {
+  auto output = parseOutput(c.output, {"table", "json"});
+  if (!output) return fail(output.error());
+  if (!flags) return fail(flags.error());
+  auto admin = connect(c);
+  if (!admin) return fail(admin.error());
+  return Session{std::move(*admin), *output};
+}
+
+// Finishes the verb `cmd` whose own options are added: the flags every admin command takes
+// (last, so that --help lists them last), and `run` with `common` and `flags` (shared by the
+// verbs of one noun: only the chosen one runs) setting `exit_code`.
+template <typename Flags>
+void runs(CLI::App* cmd, int (*run)(const Common&, const Flags&), std::shared_ptr<Common> common,
+          std::shared_ptr<Flags> flags, int& exit_code, bool output = true) {
+  addCommon(cmd, *common, output);
+  cmd->callback([run, common, flags, &exit_code] { exit_code = run(*common, *flags); });
+}
+
 Result<int32_t> parseTtl(const std::string& text, const char* flag) {
   if (text.empty()) return 0;
   bool digits =
@@ -110,6 +137,14 @@ std::string joined(const std::vector<std::string>& items) {
   return out.empty() ? "-" : out;
 }
 
+// Prints `items` as a JSON array, each as `to_json` makes it.
+template <typename T>
+void printJsonList(const std::vector<T>& items, json (*to_json)(const T&)) {
+  json list = json::array();
+  for (const auto& item : items) list.push_back(to_json(item));
+  std::cout << list.dump(2) << "\n";
+}
+
 json entryJson(const RegistrationEntry& e) {
   json selectors = json::array();
   for (const auto& s : e.selectors) selectors.push_back({{"type", s.type}, {"value", s.value}});
@@ -132,9 +167,7 @@ json entryJson(const RegistrationEntry& e) {
 
 void printEntries(const std::vector<RegistrationEntry>& entries, Output output) {
   if (output == Output::kJson) {
-    json list = json::array();
-    for (const auto& e : entries) list.push_back(entryJson(e));
-    std::cout << list.dump(2) << "\n";
+    printJsonList(entries, entryJson);
     return;
   }
   std::vector<std::vector<std::string>> rows;
@@ -207,77 +240,74 @@ std::string serverIdFor(const std::string& spiffe_id) {
   return id ? id->trustDomain().idString() + "/spire/server" : std::string();
 }
 
-int runEntryCreate(const Common& c, const EntryFlags& f) {
-  auto output = parseOutput(c.output, {"table", "json"});
-  if (!output) return reportError(output.error());
-  RegistrationEntry entry;
-  entry.id = f.entry_id;
-  if (auto ok = applyEntryFlags(f, serverIdFor(f.spiffe_id), entry, true); !ok) {
-    return reportError(ok.error());
-  }
-  auto admin = connect(c);
-  if (!admin) return reportError(admin.error());
-  auto created = (*admin)->createEntry(entry);
-  if (!created) return reportError(created.error());
-  printEntries({*created}, *output);
-  return kExitOk;
-}
-
-int runEntryShow(const Common& c, const EntryFlags& f) {
-  auto output = parseOutput(c.output, {"table", "json"});
-  if (!output) return reportError(output.error());
-  server::EntryFilter filter;
+// The filter of `entry show`: the flags given.
+Result<void> applyFilterFlags(const EntryFlags& f, server::EntryFilter& filter) {
   filter.entry_id = f.entry_id;
   filter.spiffe_id = f.spiffe_id;
   filter.parent_id = f.node ? serverIdFor(f.spiffe_id) : f.parent_id;
   for (const auto& text : f.selectors) {
     auto s = datastore::Selector::parse(text);
-    if (!s) return reportError(s.error().prefix("--selector " + text));
+    if (!s) return fail(s.error().prefix("--selector " + text));
     filter.selectors.push_back(std::move(*s));
   }
   filter.selector_match = f.selector_match;
   filter.federates_with = f.federates_with;
   if (f.downstream != 0) filter.downstream = f.downstream > 0;
-  auto admin = connect(c);
-  if (!admin) return reportError(admin.error());
-  auto entries = (*admin)->listEntries(filter);
+  return {};
+}
+
+// `entry update` and `entry delete` name the entry they change.
+Result<void> requireEntryId(const EntryFlags& f) {
+  if (f.entry_id.empty()) return invalidArgument("--entry-id is required");
+  return {};
+}
+
+// The entry as the server stored it (`entry create` and `entry update`).
+int printStored(const Result<RegistrationEntry>& stored, Output output) {
+  if (!stored) return reportError(stored.error());
+  printEntries({*stored}, output);
+  return kExitOk;
+}
+
+int runEntryCreate(const Common& c, const EntryFlags& f) {
+  RegistrationEntry entry;
+  entry.id = f.entry_id;
+  auto session = open(c, applyEntryFlags(f, serverIdFor(f.spiffe_id), entry, true));
+  if (!session) return reportError(session.error());
+  return printStored(session->admin->createEntry(entry), session->output);
+}
+
+int runEntryShow(const Common& c, const EntryFlags& f) {
+  server::EntryFilter filter;
+  auto session = open(c, applyFilterFlags(f, filter));
+  if (!session) return reportError(session.error());
+  auto entries = session->admin->listEntries(filter);
   if (!entries) return reportError(entries.error());
-  printEntries(*entries, *output);
-  if (*output == Output::kTable)
+  printEntries(*entries, session->output);
+  if (session->output == Output::kTable)
     std::cout << "Found " << entries->size() << " entr" << (entries->size() == 1 ? "y" : "ies")
               << "\n";
   return kExitOk;
 }
 
 int runEntryUpdate(const Common& c, const EntryFlags& f) {
-  auto output = parseOutput(c.output, {"table", "json"});
-  if (!output) return reportError(output.error());
-  if (f.entry_id.empty())
-    return reportError(Error{Code::kInvalidArgument, "--entry-id is required", ""});
-  auto admin = connect(c);
-  if (!admin) return reportError(admin.error());
-  auto existing = (*admin)->listEntries({.entry_id = f.entry_id});
+  auto session = open(c, requireEntryId(f));
+  if (!session) return reportError(session.error());
+  auto existing = session->admin->listEntries({.entry_id = f.entry_id});
   if (!existing) return reportError(existing.error());
   RegistrationEntry entry = existing->front();
   if (auto ok = applyEntryFlags(f, serverIdFor(entry.spiffe_id), entry, false); !ok) {
     return reportError(ok.error());
   }
-  auto updated = (*admin)->updateEntry(entry);
-  if (!updated) return reportError(updated.error());
-  printEntries({*updated}, *output);
-  return kExitOk;
+  return printStored(session->admin->updateEntry(entry), session->output);
 }
 
 int runEntryDelete(const Common& c, const EntryFlags& f) {
-  auto output = parseOutput(c.output, {"table", "json"});
-  if (!output) return reportError(output.error());
-  if (f.entry_id.empty())
-    return reportError(Error{Code::kInvalidArgument, "--entry-id is required", ""});
-  auto admin = connect(c);
-  if (!admin) return reportError(admin.error());
-  auto deleted = (*admin)->deleteEntry(f.entry_id);
+  auto session = open(c, requireEntryId(f));
+  if (!session) return reportError(session.error());
+  auto deleted = session->admin->deleteEntry(f.entry_id);
   if (!deleted) return reportError(deleted.error());
-  if (*output == Output::kJson) {
+  if (session->output == Output::kJson) {
     std::cout << entryJson(*deleted).dump(2) << "\n";
   } else {
     std::cout << "Deleted entry " << deleted->id << " (" << deleted->spiffe_id << ")\n";
@@ -315,8 +345,7 @@ void registerEntry(CLI::App& server, int& exit_code) {
   CLI::App* create = entry->add_subcommand("create", "Create an entry");
   addEntryFilterFlags(create, *flags);
   settable(create);
-  addCommon(create, *common);
-  create->callback([common, flags, &exit_code] { exit_code = runEntryCreate(*common, *flags); });
+  runs(create, runEntryCreate, common, flags, exit_code);
 
   CLI::App* show = entry->add_subcommand("show", "List entries, all or those matching the filters");
   addEntryFilterFlags(show, *flags);
@@ -324,20 +353,17 @@ void registerEntry(CLI::App& server, int& exit_code) {
       ->capture_default_str();
   show->add_flag("--downstream,!--no-downstream", flags->downstream,
                  "Only (non-)downstream entries");
-  addCommon(show, *common);
-  show->callback([common, flags, &exit_code] { exit_code = runEntryShow(*common, *flags); });
+  runs(show, runEntryShow, common, flags, exit_code);
 
   CLI::App* update =
       entry->add_subcommand("update", "Change an entry: the fields given replace the stored ones");
   addEntryFilterFlags(update, *flags);
   settable(update);
-  addCommon(update, *common);
-  update->callback([common, flags, &exit_code] { exit_code = runEntryUpdate(*common, *flags); });
+  runs(update, runEntryUpdate, common, flags, exit_code);
 
   CLI::App* del = entry->add_subcommand("delete", "Delete an entry");
   del->add_option("--entry-id", flags->entry_id, "Entry ID")->required();
-  addCommon(del, *common);
-  del->callback([common, flags, &exit_code] { exit_code = runEntryDelete(*common, *flags); });
+  runs(del, runEntryDelete, common, flags, exit_code);
 }
 
 // --- token ----------------------------------------------------------------------------------
@@ -393,13 +419,11 @@ int runBundleShow(const Common& c, const BundleFlags& f) {
 }
 
 int runBundleList(const Common& c, const BundleFlags& f) {
-  auto output = parseOutput(c.output, {"table", "json"});
-  if (!output) return reportError(output.error());
-  auto admin = connect(c);
-  if (!admin) return reportError(admin.error());
-  auto bundles = (*admin)->listFederatedBundles();
+  auto session = open(c);
+  if (!session) return reportError(session.error());
+  auto bundles = session->admin->listFederatedBundles();
   if (!bundles) return reportError(bundles.error());
-  if (*output == Output::kJson) {
+  if (session->output == Output::kJson) {
     json list = json::array();
     for (const auto& b : *bundles) {
       auto text = f.format == "spiffe" ? server::bundleToSpiffeJson(b) : server::bundleToPem(b);
@@ -475,9 +499,7 @@ json authorityJson(const AuthorityInfo& a) {
 
 void printAuthorities(const std::vector<AuthorityInfo>& all, Output output) {
   if (output == Output::kJson) {
-    json list = json::array();
-    for (const auto& a : all) list.push_back(authorityJson(a));
-    std::cout << list.dump(2) << "\n";
+    printJsonList(all, authorityJson);
     return;
   }
   std::vector<std::vector<std::string>> rows;
@@ -508,14 +530,13 @@ struct AuthorityFlags {
 };
 
 int runAuthority(const std::string& verb, const Common& c, const AuthorityFlags& f) {
-  auto output = parseOutput(c.output, {"table", "json"});
-  if (!output) return reportError(output.error());
-  auto admin = connect(c);
-  if (!admin) return reportError(admin.error());
+  auto session = open(c);
+  if (!session) return reportError(session.error());
+  AdminClient& admin = *session->admin;
   if (verb == "show") {
-    auto all = (*admin)->listAuthorities();
+    auto all = admin.listAuthorities();
     if (!all) return reportError(all.error());
-    printAuthorities(*all, *output);
+    printAuthorities(*all, session->output);
     return kExitOk;
   }
   if (verb != "prepare" && verb != "activate" && f.authority_id.empty()) {
@@ -523,48 +544,46 @@ int runAuthority(const std::string& verb, const Common& c, const AuthorityFlags&
                              "--authority-id is required (see `mutual server authority show`)",
                              ""});
   }
-  Result<AuthorityInfo> info = verb == "prepare"    ? (*admin)->prepareAuthority(f.new_root)
-                               : verb == "activate" ? (*admin)->activateAuthority(f.authority_id)
-                               : verb == "taint"    ? (*admin)->taintAuthority(f.authority_id)
-                                                    : (*admin)->revokeAuthority(f.authority_id);
+  Result<AuthorityInfo> info = verb == "prepare"    ? admin.prepareAuthority(f.new_root)
+                               : verb == "activate" ? admin.activateAuthority(f.authority_id)
+                               : verb == "taint"    ? admin.taintAuthority(f.authority_id)
+                                                    : admin.revokeAuthority(f.authority_id);
   if (!info) return reportError(info.error());
-  printAuthorities({*info}, *output);
+  printAuthorities({*info}, session->output);
   return kExitOk;
 }
 
 // --- agent ----------------------------------------------------------------------------------
 
+json agentJson(const server::AgentInfo& a) {
+  return {{"spiffe_id", a.node.spiffe_id},
+          {"attestation_type", a.node.attestation_type},
+          {"cert_serial", a.node.cert_serial},
+          {"cert_not_after",
+           a.node.cert_not_after == 0 ? "" : formatRfc3339(fromUnix(a.node.cert_not_after))},
+          {"banned", a.node.banned()},
+          {"can_reattest", a.node.can_reattest},
+          {"selectors", selectorsText(a.selectors)}};
+}
+
 int runAgent(const std::string& verb, const Common& c, const std::string& spiffe_id) {
-  auto output = parseOutput(c.output, {"table", "json"});
-  if (!output) return reportError(output.error());
-  auto admin = connect(c);
-  if (!admin) return reportError(admin.error());
+  auto session = open(c);
+  if (!session) return reportError(session.error());
+  AdminClient& admin = *session->admin;
   std::vector<server::AgentInfo> agents;
   if (verb == "list") {
-    auto all = (*admin)->listAgents();
+    auto all = admin.listAgents();
     if (!all) return reportError(all.error());
     agents = std::move(*all);
   } else {
     if (spiffe_id.empty())
       return reportError(Error{Code::kInvalidArgument, "--spiffe-id is required", ""});
-    auto one = verb == "evict" ? (*admin)->evictAgent(spiffe_id) : (*admin)->banAgent(spiffe_id);
+    auto one = verb == "evict" ? admin.evictAgent(spiffe_id) : admin.banAgent(spiffe_id);
     if (!one) return reportError(one.error());
     agents.push_back(std::move(*one));
   }
-  if (*output == Output::kJson) {
-    json list = json::array();
-    for (const auto& a : agents) {
-      list.push_back(
-          {{"spiffe_id", a.node.spiffe_id},
-           {"attestation_type", a.node.attestation_type},
-           {"cert_serial", a.node.cert_serial},
-           {"cert_not_after",
-            a.node.cert_not_after == 0 ? "" : formatRfc3339(fromUnix(a.node.cert_not_after))},
-           {"banned", a.node.banned()},
-           {"can_reattest", a.node.can_reattest},
-           {"selectors", selectorsText(a.selectors)}});
-    }
-    std::cout << list.dump(2) << "\n";
+  if (session->output == Output::kJson) {
+    printJsonList(agents, agentJson);
     return kExitOk;
   }
   if (verb != "list") {
@@ -624,10 +643,7 @@ void registerServerAdminCommands(CLI::App& server, int& exit_code) {
                        "Also create an entry giving the agent this ID as an alias");
   generate->add_option("--ttl", token_flags->ttl, "Seconds (or a duration) the token is valid")
       ->capture_default_str();
-  addCommon(generate, *token_common);
-  generate->callback([token_common, token_flags, &exit_code] {
-    exit_code = runTokenGenerate(*token_common, *token_flags);
-  });
+  runs(generate, runTokenGenerate, token_common, token_flags, exit_code);
 
   CLI::App* bundle = server.add_subcommand("bundle", "Trust bundles");
   bundle->require_subcommand(1);
@@ -635,33 +651,21 @@ void registerServerAdminCommands(CLI::App& server, int& exit_code) {
   auto bundle_flags = std::make_shared<BundleFlags>();
   CLI::App* show = bundle->add_subcommand("show", "The server's own trust bundle");
   show->add_option("--format", bundle_flags->format, "pem|spiffe")->capture_default_str();
-  addCommon(show, *bundle_common, false);
-  show->callback([bundle_common, bundle_flags, &exit_code] {
-    exit_code = runBundleShow(*bundle_common, *bundle_flags);
-  });
+  runs(show, runBundleShow, bundle_common, bundle_flags, exit_code, false);
   CLI::App* list = bundle->add_subcommand("list", "Federated bundles");
   list->add_option("--format", bundle_flags->format, "pem|spiffe (with -o json)")
       ->capture_default_str();
-  addCommon(list, *bundle_common);
-  list->callback([bundle_common, bundle_flags, &exit_code] {
-    exit_code = runBundleList(*bundle_common, *bundle_flags);
-  });
+  runs(list, runBundleList, bundle_common, bundle_flags, exit_code);
   CLI::App* set = bundle->add_subcommand("set", "Set a federated trust domain's bundle");
   set->add_option("--id", bundle_flags->id, "The federated trust domain")->required();
   set->add_option("--path", bundle_flags->path, "Bundle file, - for stdin")->capture_default_str();
   set->add_option("--format", bundle_flags->format, "pem|spiffe")->capture_default_str();
-  addCommon(set, *bundle_common, false);
-  set->callback([bundle_common, bundle_flags, &exit_code] {
-    exit_code = runBundleSet(*bundle_common, *bundle_flags);
-  });
+  runs(set, runBundleSet, bundle_common, bundle_flags, exit_code, false);
   CLI::App* del = bundle->add_subcommand("delete", "Delete a federated trust domain's bundle");
   del->add_option("--id", bundle_flags->id, "The federated trust domain")->required();
   del->add_option("--mode", bundle_flags->mode, "restrict|delete|dissociate")
       ->capture_default_str();
-  addCommon(del, *bundle_common, false);
-  del->callback([bundle_common, bundle_flags, &exit_code] {
-    exit_code = runBundleDelete(*bundle_common, *bundle_flags);
-  });
+  runs(del, runBundleDelete, bundle_common, bundle_flags, exit_code, false);
 
   CLI::App* authority = server.add_subcommand(
       "authority", "The server's X.509 signing authorities (SPIRE's localauthority x509)");

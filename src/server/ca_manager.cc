@@ -51,6 +51,25 @@ std::string derOf(const Certificate& cert) {
   return der ? *der : std::string();
 }
 
+// What the roots and the authorities of `config` have in common: its subject with a fresh
+// serial number, the public key of `key`, the trust domain's URI; and the validity given.
+Result<CaCertSpec> caSpec(const CaManagerConfig& config, const crypto::PrivateKey& key,
+                          TimePoint not_before, TimePoint not_after) {
+  auto spki = publicKeyInfo(key);
+  if (!spki) return fail(spki.error());
+  auto serial = crypto::randomSerial();
+  if (!serial) return fail(serial.error());
+  CaCertSpec spec;
+  spec.subject = config.subject;
+  spec.serial.assign(serial->begin(), serial->end());
+  spec.subject.serial_number = hex(spec.serial);
+  spec.spki_der = std::move(*spki);
+  spec.not_before = not_before;
+  spec.not_after = not_after;
+  spec.uri = config.trust_domain.idString();
+  return spec;
+}
+
 }  // namespace
 
 TimePoint prepareTime(TimePoint not_before, TimePoint not_after) {
@@ -267,19 +286,9 @@ Result<CaManager::Root*> CaManager::createRoot(TimePoint now) {
   if (!key) return fail(key.error().prefix("generating the root CA key"));
   auto signer = CertSigner::create(*key);
   if (!signer) return fail(signer.error());
-  auto spki = publicKeyInfo(**key);
-  if (!spki) return fail(spki.error());
-  auto serial = crypto::randomSerial();
-  if (!serial) return fail(serial.error());
-  CaCertSpec spec;
-  spec.subject = config_.subject;
-  spec.serial.assign(serial->begin(), serial->end());
-  spec.subject.serial_number = hex(spec.serial);
-  spec.spki_der = std::move(*spki);
-  spec.not_before = now - ca::kBackdate;
-  spec.not_after = now + config_.root_ttl;
-  spec.uri = config_.trust_domain.idString();
-  auto cert = buildCaCertificate(spec, **signer);
+  auto spec = caSpec(config_, **key, now - ca::kBackdate, now + config_.root_ttl);
+  if (!spec) return fail(spec.error());
+  auto cert = buildCaCertificate(*spec, **signer);
   if (!cert) return fail(cert.error().prefix("creating the root CA"));
   Root root{hex(subjectKeyIdBytes(*cert)), *cert, key_id, false, false, std::move(*signer)};
   spdlog::info("CA: created root {} valid until {}", root.id, formatRfc3339(cert->notAfter()));
@@ -373,21 +382,12 @@ Result<CaManager::Authority*> CaManager::prepareLocked(TimePoint now, bool new_r
   const std::string key_id = "x509-CA-" + datastore::newUuid();
   auto key = keys_.generate(key_id, config_.key_type);
   if (!key) return fail(key.error().prefix("generating the CA key"));
-  auto spki = publicKeyInfo(**key);
-  if (!spki) return fail(spki.error());
-  auto serial = crypto::randomSerial();
-  if (!serial) return fail(serial.error());
-  CaCertSpec spec;
-  spec.subject = config_.subject;
-  spec.serial.assign(serial->begin(), serial->end());
-  spec.subject.serial_number = hex(spec.serial);
-  spec.spki_der = std::move(*spki);
-  spec.not_before = std::max(now - ca::kBackdate, issuer.notBefore());
-  spec.not_after = std::min(now + config_.ca_ttl, issuer.notAfter());
-  spec.uri = config_.trust_domain.idString();
-  spec.path_len = 0;  // it signs SVIDs only
-  spec.issuer = &issuer;
-  auto cert = buildCaCertificate(spec, *issuer_signer);
+  auto spec = caSpec(config_, **key, std::max(now - ca::kBackdate, issuer.notBefore()),
+                     std::min(now + config_.ca_ttl, issuer.notAfter()));
+  if (!spec) return fail(spec.error());
+  spec->path_len = 0;  // it signs SVIDs only
+  spec->issuer = &issuer;
+  auto cert = buildCaCertificate(*spec, *issuer_signer);
   if (!cert) return fail(cert.error().prefix("creating the signing CA"));
 
   const std::string jwt_key_id = "JWT-Signer-" + datastore::newUuid();
@@ -660,26 +660,31 @@ Result<AuthorityInfo> CaManager::activate(const std::string& authority_id) {
 }
 
 Result<AuthorityInfo> CaManager::taint(const std::string& authority_id) {
+  return changeOldAuthority(authority_id, OldAuthorityAction::kTaint);
+}
+
+Result<AuthorityInfo> CaManager::revoke(const std::string& authority_id) {
+  return changeOldAuthority(authority_id, OldAuthorityAction::kRevoke);
+}
+
+Result<AuthorityInfo> CaManager::changeOldAuthority(const std::string& authority_id,
+                                                    OldAuthorityAction action) {
+  const bool tainting = action == OldAuthorityAction::kTaint;
   AuthorityInfo info;
   {
     std::lock_guard lock(mu_);
     Authority* a = findByIdLocked(authority_id);
     if (a == nullptr) return fail(Code::kNotFound, "no authority with ID " + authority_id);
     if (a->status != AuthorityStatus::kOld) {
-      return fail(Code::kFailedPrecondition,
-                  "authority " + authority_id + " is " +
-                      std::string(authorityStatusName(a->status)) +
-                      "; only an old authority can be tainted (prepare and activate a new one "
-                      "first)");
+      const std::string why =
+          tainting ? "only an old authority can be tainted (prepare and activate a new one first)"
+                   : "it cannot be revoked";
+      return fail(Code::kFailedPrecondition, "authority " + authority_id + " is " +
+                                                 std::string(authorityStatusName(a->status)) +
+                                                 "; " + why);
     }
-    if (a->tainted) {
-      return fail(Code::kFailedPrecondition, "authority " + authority_id + " is already tainted");
-    }
-    a->tainted = true;
-    for (auto& r : roots_) {
-      if (r.id == a->root_id) r.tainted = true;  // the next prepare makes a new root
-    }
-    spdlog::warn("CA: authority {} tainted", authority_id);
+    auto changed = tainting ? taintLocked(*a) : revokeLocked(*a);
+    if (!changed) return fail(changed.error());
     info = infoLocked(*a);
     publishSnapshot();
     if (auto ok = saveJournal(); !ok) return fail(ok.error());
@@ -688,71 +693,67 @@ Result<AuthorityInfo> CaManager::taint(const std::string& authority_id) {
   return info;
 }
 
-Result<AuthorityInfo> CaManager::revoke(const std::string& authority_id) {
-  AuthorityInfo info;
-  {
-    std::lock_guard lock(mu_);
-    Authority* a = findByIdLocked(authority_id);
-    if (a == nullptr) return fail(Code::kNotFound, "no authority with ID " + authority_id);
-    if (a->status != AuthorityStatus::kOld) {
-      return fail(Code::kFailedPrecondition, "authority " + authority_id + " is " +
-                                                 std::string(authorityStatusName(a->status)) +
-                                                 "; it cannot be revoked");
-    }
-    if (!a->tainted) {
-      return fail(Code::kFailedPrecondition,
-                  "authority " + authority_id + " is not tainted; taint it before revoking it");
-    }
-    if (a->revoked) {
-      return fail(Code::kFailedPrecondition, "authority " + authority_id + " is already revoked");
-    }
-    if (a->root_id.empty()) {
-      return fail(Code::kFailedPrecondition,
-                  "authority " + authority_id +
-                      " is signed by the UpstreamAuthority, whose roots form the bundle; "
-                      "revoke the upstream root at its source");
-    }
-    for (const auto& other : authorities_) {
-      if (other.root_id == a->root_id && other.status != AuthorityStatus::kOld) {
-        return fail(Code::kFailedPrecondition,
-                    "authority " + authority_id + " shares its root " + a->root_id + " with the " +
-                        std::string(authorityStatusName(other.status)) + " authority " + other.id +
-                        "; run `mutual server authority prepare --new-root` and activate it "
-                        "before revoking");
-      }
-    }
-    auto bundle = store_.fetchBundle(config_.trust_domain.name());
-    if (!bundle) return fail(bundle.error().prefix("revoking"));
-    std::string root_der;
-    for (auto& r : roots_) {
-      if (r.id == a->root_id) {
-        r.revoked = true;
-        r.tainted = true;
-        root_der = derOf(r.cert);
-      }
-    }
-    std::vector<std::string> revoked_kids;
-    for (auto& other : authorities_) {
-      if (other.root_id == a->root_id) {
-        other.revoked = true;
-        other.tainted = true;
-        revoked_kids.push_back(other.jwt_kid);
-      }
-    }
-    std::erase(bundle->x509_authorities_der, root_der);
-    std::erase_if(bundle->jwt_authorities, [&revoked_kids](const datastore::JwtAuthority& j) {
-      return std::find(revoked_kids.begin(), revoked_kids.end(), j.key_id) != revoked_kids.end();
-    });
-    bundle->sequence_number += 1;
-    if (auto ok = store_.updateBundle(*bundle); !ok) return fail(ok.error().prefix("revoking"));
-    spdlog::warn("CA: authority {} revoked; root {} removed from the bundle", authority_id,
-                 a->root_id);
-    info = infoLocked(*a);
-    publishSnapshot();
-    if (auto ok = saveJournal(); !ok) return fail(ok.error());
+Result<void> CaManager::taintLocked(Authority& a) {
+  if (a.tainted) {
+    return fail(Code::kFailedPrecondition, "authority " + a.id + " is already tainted");
   }
-  notify();
-  return info;
+  a.tainted = true;
+  for (auto& r : roots_) {
+    if (r.id == a.root_id) r.tainted = true;  // the next prepare makes a new root
+  }
+  spdlog::warn("CA: authority {} tainted", a.id);
+  return {};
+}
+
+Result<void> CaManager::revokeLocked(Authority& a) {
+  if (!a.tainted) {
+    return fail(Code::kFailedPrecondition,
+                "authority " + a.id + " is not tainted; taint it before revoking it");
+  }
+  if (a.revoked) {
+    return fail(Code::kFailedPrecondition, "authority " + a.id + " is already revoked");
+  }
+  if (a.root_id.empty()) {
+    return fail(Code::kFailedPrecondition,
+                "authority " + a.id +
+                    " is signed by the UpstreamAuthority, whose roots form the bundle; "
+                    "revoke the upstream root at its source");
+  }
+  for (const auto& other : authorities_) {
+    if (other.root_id == a.root_id && other.status != AuthorityStatus::kOld) {
+      return fail(Code::kFailedPrecondition,
+                  "authority " + a.id + " shares its root " + a.root_id + " with the " +
+                      std::string(authorityStatusName(other.status)) + " authority " + other.id +
+                      "; run `mutual server authority prepare --new-root` and activate it "
+                      "before revoking");
+    }
+  }
+  auto bundle = store_.fetchBundle(config_.trust_domain.name());
+  if (!bundle) return fail(bundle.error().prefix("revoking"));
+  std::string root_der;
+  for (auto& r : roots_) {
+    if (r.id == a.root_id) {
+      r.revoked = true;
+      r.tainted = true;
+      root_der = derOf(r.cert);
+    }
+  }
+  std::vector<std::string> revoked_kids;
+  for (auto& other : authorities_) {
+    if (other.root_id == a.root_id) {
+      other.revoked = true;
+      other.tainted = true;
+      revoked_kids.push_back(other.jwt_kid);
+    }
+  }
+  std::erase(bundle->x509_authorities_der, root_der);
+  std::erase_if(bundle->jwt_authorities, [&revoked_kids](const datastore::JwtAuthority& j) {
+    return std::find(revoked_kids.begin(), revoked_kids.end(), j.key_id) != revoked_kids.end();
+  });
+  bundle->sequence_number += 1;
+  if (auto ok = store_.updateBundle(*bundle); !ok) return fail(ok.error().prefix("revoking"));
+  spdlog::warn("CA: authority {} revoked; root {} removed from the bundle", a.id, a.root_id);
+  return {};
 }
 
 }  // namespace mutual::server

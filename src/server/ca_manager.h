@@ -180,6 +180,13 @@ class CaManager {
   Authority* findLocked(AuthorityStatus status);
   Authority* findByIdLocked(const std::string& id);
   AuthorityInfo infoLocked(const Authority& authority) const;
+  // taint() and revoke(): the checks they share (the authority exists and is old), then the
+  // action's own checks and changes, then the snapshot, the journal and the callback.
+  enum class OldAuthorityAction { kTaint, kRevoke };
+  Result<AuthorityInfo> changeOldAuthority(const std::string& authority_id,
+                                           OldAuthorityAction action);
+  Result<void> taintLocked(Authority& authority);
+  Result<void> revokeLocked(Authority& authority);
   void notify();
 
   CaManagerConfig config_;

@@ -70,6 +70,22 @@ struct Handshake {
   int server_error = 0;
 };
 
+// One handshake step of `ssl`, unless it is `done`: done once it completed (`ok`) or failed
+// (`error`, an SSL_ERROR_* other than WANT_READ and WANT_WRITE).
+void step(SSL* ssl, bool& done, bool& ok, int& error) {
+  if (done) return;
+  int rc = SSL_do_handshake(ssl);
+  if (rc == 1) {
+    done = ok = true;
+    return;
+  }
+  int ssl_error = SSL_get_error(ssl, rc);
+  if (ssl_error != SSL_ERROR_WANT_READ && ssl_error != SSL_ERROR_WANT_WRITE) {
+    done = true;
+    error = ssl_error;
+  }
+}
+
 Handshake run(SSL* client, SSL* server) {
   BIO* client_bio = nullptr;
   BIO* server_bio = nullptr;
@@ -80,30 +96,8 @@ Handshake run(SSL* client, SSL* server) {
   bool client_done = false;
   bool server_done = false;
   for (int round = 0; round < 20 && !(client_done && server_done); ++round) {
-    if (!client_done) {
-      int rc = SSL_do_handshake(client);
-      if (rc == 1) {
-        client_done = result.client_ok = true;
-      } else {
-        int error = SSL_get_error(client, rc);
-        if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
-          client_done = true;
-          result.client_error = error;
-        }
-      }
-    }
-    if (!server_done) {
-      int rc = SSL_do_handshake(server);
-      if (rc == 1) {
-        server_done = result.server_ok = true;
-      } else {
-        int error = SSL_get_error(server, rc);
-        if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
-          server_done = true;
-          result.server_error = error;
-        }
-      }
-    }
+    step(client, client_done, result.client_ok, result.client_error);
+    step(server, server_done, result.server_ok, result.server_error);
   }
   // TLS 1.3: the server's verdict on the client certificate (and the session ticket) reach
   // the client with the first read.
@@ -111,6 +105,80 @@ Handshake run(SSL* client, SSL* server) {
   SSL_read(client, &byte, 1);
   keepNewSession(client);  // as the proxy's reads do
   return result;
+}
+
+// A client and a server SSL of one connection, with the checks they point to.
+struct Connection {
+  PeerCheck server_check, client_check;
+  SslPtr server_ssl, client_ssl;
+};
+
+// A connection of `client` (sending `sni`) to `server`. `client_check` holds the client's inputs
+// (trust domain, allowed IDs, session key): they are in place before its SSL is made.
+std::unique_ptr<Connection> open(const ServerContext& server, const ClientContext& client,
+                                 const std::string& sni = "", PeerCheck client_check = {}) {
+  auto c = std::make_unique<Connection>();
+  c->client_check = std::move(client_check);
+  c->server_ssl = must(server.newSsl(c->server_check));
+  c->client_ssl = must(client.newSsl(c->client_check, sni));
+  return c;
+}
+
+// Inputs of the client's check for open: the server must be in `td`, or be `id`; sessions are
+// cached under `key`.
+PeerCheck inTrustDomain(const spiffe::TrustDomain& td) {
+  PeerCheck check;
+  check.trust_domain = td;
+  return check;
+}
+PeerCheck allowingOnly(const spiffe::SpiffeId& id) {
+  PeerCheck check;
+  check.allowed_ids = {id};
+  return check;
+}
+PeerCheck sessionKey(const std::string& key) {
+  PeerCheck check;
+  check.session_key = key;
+  return check;
+}
+
+Handshake run(Connection& c) { return run(c.client_ssl.get(), c.server_ssl.get()); }
+
+// Runs the handshake of `c`: a success when both sides complete it.
+::testing::AssertionResult handshakes(Connection& c) {
+  Handshake hs = run(c);
+  if (hs.client_ok && hs.server_ok) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << c.server_check.detail << c.client_check.detail;
+}
+
+// Runs the handshake of `c`, which the server (or the client) must refuse: the failure it
+// recorded.
+Failure serverRefusal(Connection& c) {
+  Handshake hs = run(c);
+  EXPECT_FALSE(hs.server_ok);
+  recordHandshakeFailure(c.server_ssl.get(), hs.server_error, c.server_check);
+  return c.server_check.failure;
+}
+Failure clientRefusal(Connection& c) {
+  Handshake hs = run(c);
+  EXPECT_FALSE(hs.client_ok);
+  recordHandshakeFailure(c.client_ssl.get(), hs.client_error, c.client_check);
+  return c.client_check.failure;
+}
+
+// After the handshake of a mesh connection: the client as the server verified it, and the server
+// as the client verified it.
+PeerInfo serverPeer(Connection& c) {
+  return must(finishHandshake(c.server_ssl.get(), c.server_check, true));
+}
+PeerInfo clientPeer(Connection& c) {
+  return must(finishHandshake(c.client_ssl.get(), c.client_check, true));
+}
+
+// A clean close keeps the session resumable.
+void closeCleanly(Connection& c) {
+  SSL_shutdown(c.client_ssl.get());
+  SSL_shutdown(c.server_ssl.get());
 }
 
 class TlsContextTest : public ::testing::Test {
@@ -123,14 +191,11 @@ class TlsContextTest : public ::testing::Test {
 };
 
 TEST_F(TlsContextTest, MeshHandshakeVerifiesBothSvidsAndNegotiatesMeshAlpn) {
-  PeerCheck server_check, client_check;
-  client_check.trust_domain = mesh.td;
-  auto server_ssl = must(server->newSsl(server_check));
-  auto client_ssl = must(client->newSsl(client_check, "outbound_.9080_._.reviews.shop.svc.cluster.local"));
-  auto hs = run(client_ssl.get(), server_ssl.get());
-  ASSERT_TRUE(hs.client_ok && hs.server_ok) << server_check.detail << client_check.detail;
-  auto server_peer = must(finishHandshake(server_ssl.get(), server_check, true));
-  auto client_peer = must(finishHandshake(client_ssl.get(), client_check, true));
+  auto c = open(*server, *client, "outbound_.9080_._.reviews.shop.svc.cluster.local",
+                inTrustDomain(mesh.td));
+  ASSERT_TRUE(handshakes(*c));
+  auto server_peer = serverPeer(*c);
+  auto client_peer = clientPeer(*c);
   ASSERT_TRUE(server_peer.id);
   EXPECT_EQ(server_peer.id->str(), "spiffe://cluster.local/ns/shop/sa/cart");
   EXPECT_EQ(client_peer.id->str(), "spiffe://cluster.local/ns/shop/sa/reviews");
@@ -155,146 +220,100 @@ TEST_F(TlsContextTest, ServerSelectsOnlyMeshAlpn) {
       {{"istio", "istio-peer-exchange"}, "istio-peer-exchange"},
   };
   for (const Case& c : cases) {
-    PeerCheck server_check, client_check;
-    auto server_ssl = must(server->newSsl(server_check));
-    auto client_ssl = must(client->newSsl(client_check, ""));
+    auto conn = open(*server, *client);
     std::string wire;
     for (auto protocol : c.offered) {
       wire.push_back(static_cast<char>(protocol.size()));
       wire.append(protocol);
     }
-    ASSERT_EQ(SSL_set_alpn_protos(client_ssl.get(), reinterpret_cast<const unsigned char*>(wire.data()),
+    ASSERT_EQ(SSL_set_alpn_protos(conn->client_ssl.get(),
+                                  reinterpret_cast<const unsigned char*>(wire.data()),
                                   static_cast<unsigned>(wire.size())),
               0);
-    auto hs = run(client_ssl.get(), server_ssl.get());
-    ASSERT_TRUE(hs.client_ok && hs.server_ok) << server_check.detail << client_check.detail;
-    auto peer = must(finishHandshake(server_ssl.get(), server_check, true));
-    EXPECT_EQ(peer.alpn, c.selected) << "offered " << c.offered.front() << ",...";
+    ASSERT_TRUE(handshakes(*conn));
+    EXPECT_EQ(serverPeer(*conn).alpn, c.selected) << "offered " << c.offered.front() << ",...";
   }
 }
 
 TEST_F(TlsContextTest, ClientWithoutCertificateIsRefused) {
   // A client without a certificate: a mesh context always has one, so use OpenSSL directly.
   SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
-  SslPtr client_ssl(SSL_new(ctx.get()));
-  SSL_set_connect_state(client_ssl.get());
-  PeerCheck server_check;
-  auto server_ssl = must(server->newSsl(server_check));
-  auto hs = run(client_ssl.get(), server_ssl.get());
-  EXPECT_FALSE(hs.server_ok);
-  recordHandshakeFailure(server_ssl.get(), hs.server_error, server_check);
-  EXPECT_EQ(server_check.failure, Failure::kNoPeerCertificate) << server_check.detail;
-  EXPECT_EQ(failureName(server_check.failure), "no_client_certificate");
+  Connection c;
+  c.client_ssl.reset(SSL_new(ctx.get()));
+  SSL_set_connect_state(c.client_ssl.get());
+  c.server_ssl = must(server->newSsl(c.server_check));
+  EXPECT_EQ(serverRefusal(c), Failure::kNoPeerCertificate) << c.server_check.detail;
+  EXPECT_EQ(failureName(c.server_check.failure), "no_client_certificate");
 }
 
 TEST_F(TlsContextTest, ClientFromAnotherCaIsUnknownCa) {
   Pki rogue = makePki("cluster.local");
   auto rogue_client = must(ClientContext::mesh(svid(rogue, "/ns/shop/sa/cart")));
-  PeerCheck server_check, client_check;
-  auto server_ssl = must(server->newSsl(server_check));
-  auto client_ssl = must(rogue_client->newSsl(client_check, ""));
-  auto hs = run(client_ssl.get(), server_ssl.get());
-  EXPECT_FALSE(hs.server_ok);
-  recordHandshakeFailure(server_ssl.get(), hs.server_error, server_check);
-  EXPECT_EQ(server_check.failure, Failure::kUnknownCa) << server_check.detail;
+  auto c = open(*server, *rogue_client);
+  EXPECT_EQ(serverRefusal(*c), Failure::kUnknownCa) << c->server_check.detail;
 }
 
 TEST_F(TlsContextTest, ExpiredClientIsExpired) {
   auto old = must(ClientContext::mesh(
       svid(mesh, "/ns/shop/sa/cart", std::chrono::system_clock::now() - std::chrono::hours(3))));
-  PeerCheck server_check, client_check;
-  auto server_ssl = must(server->newSsl(server_check));
-  auto client_ssl = must(old->newSsl(client_check, ""));
-  auto hs = run(client_ssl.get(), server_ssl.get());
-  EXPECT_FALSE(hs.server_ok);
-  recordHandshakeFailure(server_ssl.get(), hs.server_error, server_check);
-  EXPECT_EQ(server_check.failure, Failure::kExpired) << server_check.detail;
+  auto c = open(*server, *old);
+  EXPECT_EQ(serverRefusal(*c), Failure::kExpired) << c->server_check.detail;
 }
 
 TEST_F(TlsContextTest, ServerOutsideAllowedIdsIsRefusedByTheClient) {
-  PeerCheck server_check, client_check;
-  client_check.allowed_ids = {must(spiffe::SpiffeId::parse("spiffe://cluster.local/ns/shop/sa/ratings"))};
-  auto server_ssl = must(server->newSsl(server_check));
-  auto client_ssl = must(client->newSsl(client_check, ""));
-  auto hs = run(client_ssl.get(), server_ssl.get());
-  EXPECT_FALSE(hs.client_ok);
-  recordHandshakeFailure(client_ssl.get(), hs.client_error, client_check);
-  EXPECT_EQ(client_check.failure, Failure::kIdNotAllowed) << client_check.detail;
-  EXPECT_EQ(failureMetricReason(client_check.failure), "verify_san");
+  auto ratings = must(spiffe::SpiffeId::parse("spiffe://cluster.local/ns/shop/sa/ratings"));
+  auto c = open(*server, *client, "", allowingOnly(ratings));
+  EXPECT_EQ(clientRefusal(*c), Failure::kIdNotAllowed) << c->client_check.detail;
+  EXPECT_EQ(failureMetricReason(c->client_check.failure), "verify_san");
 }
 
 TEST_F(TlsContextTest, ServerInAnotherTrustDomainIsRefused) {
-  PeerCheck server_check, client_check;
-  client_check.trust_domain = must(spiffe::TrustDomain::parse("example.org"));
-  auto server_ssl = must(server->newSsl(server_check));
-  auto client_ssl = must(client->newSsl(client_check, ""));
-  auto hs = run(client_ssl.get(), server_ssl.get());
-  EXPECT_FALSE(hs.client_ok);
-  recordHandshakeFailure(client_ssl.get(), hs.client_error, client_check);
-  EXPECT_EQ(client_check.failure, Failure::kIdNotAllowed);
+  auto elsewhere = must(spiffe::TrustDomain::parse("example.org"));
+  auto c = open(*server, *client, "", inTrustDomain(elsewhere));
+  EXPECT_EQ(clientRefusal(*c), Failure::kIdNotAllowed);
 }
 
 TEST_F(TlsContextTest, SecondConnectionResumesAndKeepsThePeerIdentity) {
   for (int i = 0; i < 2; ++i) {
-    PeerCheck server_check, client_check;
-    client_check.session_key = "reviews:9080";
-    auto server_ssl = must(server->newSsl(server_check));
-    auto client_ssl = must(client->newSsl(client_check, "reviews"));
-    auto hs = run(client_ssl.get(), server_ssl.get());
-    ASSERT_TRUE(hs.client_ok && hs.server_ok);
-    auto server_peer = must(finishHandshake(server_ssl.get(), server_check, true));
-    auto client_peer = must(finishHandshake(client_ssl.get(), client_check, true));
+    auto c = open(*server, *client, "reviews", sessionKey("reviews:9080"));
+    ASSERT_TRUE(handshakes(*c));
+    auto server_peer = serverPeer(*c);
+    auto client_peer = clientPeer(*c);
     EXPECT_EQ(server_peer.resumed, i == 1);
     EXPECT_EQ(client_peer.resumed, i == 1);
     ASSERT_TRUE(server_peer.id);
     EXPECT_EQ(server_peer.id->str(), "spiffe://cluster.local/ns/shop/sa/cart");
     ASSERT_TRUE(client_peer.id);
     EXPECT_EQ(client_peer.id->str(), "spiffe://cluster.local/ns/shop/sa/reviews");
-    SSL_shutdown(client_ssl.get());  // a clean close keeps the session resumable
-    SSL_shutdown(server_ssl.get());
+    closeCleanly(*c);
   }
-}
-
-// A client and a server SSL of one connection, with the checks they point to.
-struct Connection {
-  PeerCheck server_check, client_check;
-  SslPtr server_ssl, client_ssl;
-};
-
-std::unique_ptr<Connection> open(const ServerContext& server, const ClientContext& client,
-                                 const std::string& session_key) {
-  auto c = std::make_unique<Connection>();
-  c->client_check.session_key = session_key;
-  c->server_ssl = must(server.newSsl(c->server_check));
-  c->client_ssl = must(client.newSsl(c->client_check, "reviews"));
-  return c;
 }
 
 // Mesh sessions are shared: connections opened together all resume the one session, and the
 // server sends no new ticket on resumption.
 TEST_F(TlsContextTest, ConcurrentConnectionsResumeOneSession) {
+  const PeerCheck resuming = sessionKey("reviews:9080");
   {
-    auto first = open(*server, *client, "reviews:9080");
-    ASSERT_TRUE(run(first->client_ssl.get(), first->server_ssl.get()).server_ok);
+    auto first = open(*server, *client, "reviews", resuming);
+    ASSERT_TRUE(run(*first).server_ok);
     EXPECT_TRUE(first->client_check.session_kept);
-    SSL_shutdown(first->client_ssl.get());  // a clean close keeps the session in the cache
-    SSL_shutdown(first->server_ssl.get());
+    closeCleanly(*first);  // the session stays in the cache
   }
-  auto a = open(*server, *client, "reviews:9080");
-  auto b = open(*server, *client, "reviews:9080");
+  auto a = open(*server, *client, "reviews", resuming);
+  auto b = open(*server, *client, "reviews", resuming);
   ASSERT_EQ(SSL_get0_session(a->client_ssl.get()), SSL_get0_session(b->client_ssl.get()));
   for (auto* c : {a.get(), b.get()}) {
-    ASSERT_TRUE(run(c->client_ssl.get(), c->server_ssl.get()).server_ok);
-    EXPECT_TRUE(must(finishHandshake(c->server_ssl.get(), c->server_check, true)).resumed);
-    auto peer = must(finishHandshake(c->client_ssl.get(), c->client_check, true));
+    ASSERT_TRUE(run(*c).server_ok);
+    EXPECT_TRUE(serverPeer(*c).resumed);
+    auto peer = clientPeer(*c);
     EXPECT_TRUE(peer.resumed);
     ASSERT_TRUE(peer.id);
     EXPECT_EQ(peer.id->str(), "spiffe://cluster.local/ns/shop/sa/reviews");
   }
   // Still resumable after both: a third connection resumes too.
-  auto third = open(*server, *client, "reviews:9080");
-  ASSERT_TRUE(run(third->client_ssl.get(), third->server_ssl.get()).server_ok);
-  EXPECT_TRUE(must(finishHandshake(third->server_ssl.get(), third->server_check, true)).resumed);
+  auto third = open(*server, *client, "reviews", resuming);
+  ASSERT_TRUE(run(*third).server_ok);
+  EXPECT_TRUE(serverPeer(*third).resumed);
 }
 
 // Proxies issued by the same intermediate send each other their leaves alone; a peer under
@@ -312,16 +331,12 @@ TEST_F(TlsContextTest, LeafAloneBetweenProxiesOfOneIntermediate) {
   // the server's own intermediates, added for leaf-only peers, must not get in its way.
   for (const Case& c : {Case{&cluster, 0, 1}, Case{&other, 1, 2}, Case{&mesh.root, 0, 2}}) {
     auto client_ctx = must(ClientContext::mesh(svidFrom(*c.issuer, mesh, "/ns/shop/sa/cart")));
-    PeerCheck server_check, client_check;
-    client_check.trust_domain = mesh.td;
-    auto server_ssl = must(server_ctx->newSsl(server_check));
-    auto client_ssl = must(client_ctx->newSsl(client_check, "reviews"));
-    auto hs = run(client_ssl.get(), server_ssl.get());
-    ASSERT_TRUE(hs.client_ok && hs.server_ok) << server_check.detail << client_check.detail;
-    EXPECT_EQ(sk_X509_num(SSL_get_peer_cert_chain(server_ssl.get())), c.server_sees_extra);
-    EXPECT_EQ(sk_X509_num(SSL_get_peer_cert_chain(client_ssl.get())), c.client_sees);
-    auto server_peer = must(finishHandshake(server_ssl.get(), server_check, true));
-    auto client_peer = must(finishHandshake(client_ssl.get(), client_check, true));
+    auto conn = open(*server_ctx, *client_ctx, "reviews", inTrustDomain(mesh.td));
+    ASSERT_TRUE(handshakes(*conn));
+    EXPECT_EQ(sk_X509_num(SSL_get_peer_cert_chain(conn->server_ssl.get())), c.server_sees_extra);
+    EXPECT_EQ(sk_X509_num(SSL_get_peer_cert_chain(conn->client_ssl.get())), c.client_sees);
+    auto server_peer = serverPeer(*conn);
+    auto client_peer = clientPeer(*conn);
     ASSERT_TRUE(server_peer.id && client_peer.id);
     EXPECT_EQ(server_peer.id->str(), "spiffe://cluster.local/ns/shop/sa/cart");
     EXPECT_EQ(client_peer.id->str(), "spiffe://cluster.local/ns/shop/sa/reviews");
@@ -332,51 +347,44 @@ TEST_F(TlsContextTest, WithoutResumptionEveryHandshakeIsFull) {
   auto full_server = must(ServerContext::create(server_creds, false));
   auto full_client = must(ClientContext::mesh(client_creds, false));
   for (int i = 0; i < 2; ++i) {
-    PeerCheck server_check, client_check;
-    client_check.session_key = "k";
-    auto server_ssl = must(full_server->newSsl(server_check));
-    auto client_ssl = must(full_client->newSsl(client_check, ""));
-    ASSERT_TRUE(run(client_ssl.get(), server_ssl.get()).server_ok);
-    EXPECT_FALSE(must(finishHandshake(server_ssl.get(), server_check, true)).resumed);
-    SSL_shutdown(client_ssl.get());
-    SSL_shutdown(server_ssl.get());
+    auto c = open(*full_server, *full_client, "", sessionKey("k"));
+    ASSERT_TRUE(run(*c).server_ok);
+    EXPECT_FALSE(serverPeer(*c).resumed);
+    closeCleanly(*c);
   }
 }
 
 TEST_F(TlsContextTest, NewContextAfterRotationDoesNotResumeOldSessions) {
-  PeerCheck first_server, first_client;
-  first_client.session_key = "k";
-  auto s1 = must(server->newSsl(first_server));
-  auto c1 = must(client->newSsl(first_client, ""));
-  ASSERT_TRUE(run(c1.get(), s1.get()).server_ok);
+  auto first = open(*server, *client, "", sessionKey("k"));
+  ASSERT_TRUE(run(*first).server_ok);
   auto rotated = must(ServerContext::create(svid(mesh, "/ns/shop/sa/reviews")));
-  PeerCheck server_check, client_check;
-  client_check.session_key = "k";
-  auto s2 = must(rotated->newSsl(server_check));
-  auto c2 = must(client->newSsl(client_check, ""));
-  ASSERT_TRUE(run(c2.get(), s2.get()).server_ok);
-  EXPECT_FALSE(must(finishHandshake(s2.get(), server_check, true)).resumed);
+  auto second = open(*rotated, *client, "", sessionKey("k"));
+  ASSERT_TRUE(run(*second).server_ok);
+  EXPECT_FALSE(serverPeer(*second).resumed);
+}
+
+// A copy of the private key of `creds`: makeCredentials takes its key by value.
+crypto::PrivateKey keyOf(const Credentials& creds) {
+  return must(crypto::PrivateKey::fromPem(must(creds.key->toPkcs8Pem())));
 }
 
 TEST_F(TlsContextTest, MakeCredentialsRefusesMismatchedKeyAndForeignBundle) {
   Pki other = makePki("cluster.local");
   auto a = svid(mesh, "/ns/a/sa/a");
   auto b = svid(mesh, "/ns/b/sa/b");
-  auto key_b = must(crypto::PrivateKey::fromPem(must(b->key->toPkcs8Pem())));
-  auto mismatched = makeCredentials(a->chain, std::move(key_b), bundleOf(mesh.td, mesh.root.cert), mesh.td,
-                                    std::chrono::system_clock::now(), "test");
+  const auto now = std::chrono::system_clock::now();
+  auto mismatched =
+      makeCredentials(a->chain, keyOf(*b), bundleOf(mesh.td, mesh.root.cert), mesh.td, now, "test");
   ASSERT_FALSE(mismatched);
   EXPECT_EQ(mismatched.error().reason, "key_mismatch");
 
-  auto key_a = must(crypto::PrivateKey::fromPem(must(a->key->toPkcs8Pem())));
-  auto untrusted = makeCredentials(a->chain, std::move(key_a), bundleOf(mesh.td, other.root.cert), mesh.td,
-                                   std::chrono::system_clock::now(), "test");
+  auto untrusted = makeCredentials(a->chain, keyOf(*a), bundleOf(mesh.td, other.root.cert), mesh.td,
+                                   now, "test");
   ASSERT_FALSE(untrusted);
   EXPECT_EQ(untrusted.error().reason, "unknown_ca");
 
-  auto key_ok = must(crypto::PrivateKey::fromPem(must(a->key->toPkcs8Pem())));
-  auto good = must(makeCredentials(a->chain, std::move(key_ok), bundleOf(mesh.td, mesh.root.cert), mesh.td,
-                                   std::chrono::system_clock::now(), "test"));
+  auto good = must(makeCredentials(a->chain, keyOf(*a), bundleOf(mesh.td, mesh.root.cert), mesh.td,
+                                   now, "test"));
   EXPECT_EQ(good.id.str(), "spiffe://cluster.local/ns/a/sa/a");
   EXPECT_EQ(good.chain.size(), 1u);  // the root is never sent
 }
@@ -402,12 +410,10 @@ TEST(ExternalClientContext, SubjectAltNameUriMustMatch) {
     settings.ca_certificates = ca_path;
     settings.subject_alt_names = {san};
     auto client = must(ClientContext::external(settings));
-    PeerCheck server_check, client_check;
-    auto server_ssl = must(server->newSsl(server_check));
-    auto client_ssl = must(client->newSsl(client_check, "backend.example.org"));
-    auto hs = run(client_ssl.get(), server_ssl.get());
-    ASSERT_TRUE(hs.client_ok) << client_check.detail;
-    EXPECT_EQ(finishHandshake(client_ssl.get(), client_check, false).has_value(), ok) << san;
+    auto c = open(*server, *client, "backend.example.org");
+    Handshake hs = run(*c);
+    ASSERT_TRUE(hs.client_ok) << c->client_check.detail;
+    EXPECT_EQ(finishHandshake(c->client_ssl.get(), c->client_check, false).has_value(), ok) << san;
   }
 }
 

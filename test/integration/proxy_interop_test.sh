@@ -19,38 +19,19 @@ ROOT=${2:?usage: proxy_interop_test.sh MUTUAL_BINARY REPO_ROOT}
 source "$ROOT/test/integration/proxy_lib.sh"
 need openssl curl jq python3
 
-make_pki
-issue cart spiffe://cluster.local/ns/shop/sa/cart int
-issue web spiffe://cluster.local/ns/shop/sa/web ca
+make_mesh_pki int
 issue rogue spiffe://cluster.local/ns/shop/sa/web otherca
 CART_ID=spiffe://cluster.local/ns/shop/sa/cart
 
-start_peer http http --conn-log "$TMP/http.conns"
-HTTP_PORT=$PEER_PORT
-touch "$TMP/http.conns"
-mkdir -p "$TMP/pol"
-cat >"$TMP/pol/pa.yaml" <<EOF
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: default, namespace: shop}
-spec: {mtls: {mode: STRICT}}
-EOF
-cat >"$TMP/server.yaml" <<EOF
-version: 1
-workload: {namespace: shop, name: cart, service_account: cart}
-trust_domain: cluster.local
-credentials:
-  files: {cert: cart/tls.crt, key: cart/tls.key, bundle: cart/ca.crt}
-policies: [pol/]
+start_http_backend
+peer_authn
+proxy_config server cart cart pol/ <<EOF
 inbound:
   - {port: 8080, listen: 127.0.0.1:0, forward: 127.0.0.1:$HTTP_PORT, name: http}
-admin: 127.0.0.1:0
-access_log: server.access.log
 EOF
 start_proxy server "$TMP/server.yaml"
 STRICT=$(in_addr server 0)
-wait_for "server ready" 5 curl -sf "http://$(admin server)/ready"
-conns() { wc -l <"$TMP/http.conns"; }
+wait_ready server
 
 # ---- openssl s_client ----------------------------------------------------------------------
 mark server
@@ -64,21 +45,10 @@ san=$(openssl s_client -connect "$STRICT" -alpn istio -cert "$TMP/web/tls.crt" -
 expect_log server '.peer_principal == "spiffe://cluster.local/ns/shop/sa/web" and .alpn == "istio"' "s_client"
 pass "openssl s_client -alpn istio with an SVID (chain verified with -verify_return_error): HTTP through; server SAN $san; server log $(jq -c '{peer_principal, alpn, tls_version}' <<<"$LAST_LOG")"
 
-# s_client_refused WHAT REASON args...
-s_client_refused() {
-  local what=$1 reason=$2
-  shift 2
-  mark server
-  local before out
-  before=$(conns)
-  out=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect "$STRICT" -quiet -alpn istio "$@" 2>/dev/null) || true
-  [[ "$out" != *"HTTP/"* ]] || fail "s_client $what: application data came back"
-  expect_log server '.downstream_transport_failure_reason // "" | startswith("'"$reason"'")' "s_client $what"
-  [[ $(conns) -eq $before ]] || fail "s_client $what: the backend saw a connection"
-  pass "openssl s_client $what: no application data; $(brief)"
-}
-s_client_refused "without a certificate" no_client_certificate -CAfile "$TMP/ca/ca.crt"
-s_client_refused "with a certificate from another CA" unknown_ca -cert "$TMP/rogue/tls.crt" -key "$TMP/rogue/tls.key"
+refused_tls server "$STRICT" "openssl s_client without a certificate" no_client_certificate \
+  -CAfile "$TMP/ca/ca.crt"
+refused_tls server "$STRICT" "openssl s_client with a certificate from another CA" unknown_ca \
+  -cert "$TMP/rogue/tls.crt" -key "$TMP/rogue/tls.key"
 
 # ---- curl ------------------------------------------------------------------------------------
 # The SVID names no host, so curl's hostname check cannot pass: prove that first.
@@ -127,20 +97,13 @@ python3 "$PEERS" tls-get --target "$STRICT" --ca "$TMP/ca/ca.crt" >"$TMP/py.out"
 pass "Python ssl: a wrong expected ID exits 3; without a client certificate: exit $rc, $(grep -o 'read failed.*\|SSLError.*\|ConnectionResetError.*' "$TMP/py.out" | head -1)"
 
 # ---- a mutual pair end to end ----------------------------------------------------------------
-cat >"$TMP/client.yaml" <<EOF
-version: 1
-workload: {namespace: shop, name: web, service_account: web}
-trust_domain: cluster.local
-credentials:
-  files: {cert: web/tls.crt, key: web/tls.key, bundle: web/ca.crt}
+proxy_config client web web <<EOF
 outbound:
   - {name: cart, listen: 127.0.0.1:0, destination: cart.shop.svc.cluster.local:8080, endpoints: [$STRICT],
      identities: ["$CART_ID"]}
-admin: 127.0.0.1:0
-access_log: client.access.log
 EOF
 start_proxy client "$TMP/client.yaml"
-wait_for "client ready" 5 curl -sf "http://$(admin client)/ready"
+wait_ready client
 mark client
 sum=$(curl -sS --max-time 20 "http://$(out_addr client 0)/bytes/5000000" | sha256sum | cut -d' ' -f1)
 want=$(head -c 5000000 /dev/zero | tr '\0' x | sha256sum | cut -d' ' -f1)

@@ -1,7 +1,8 @@
 # Shared by the proxy_*_test.sh scripts (sourced, not run; no `_test.sh` suffix so ctest does not
 # pick it up). Gives: a temp dir $TMP removed on exit, background processes stopped by PID,
-# fail/pass/skip, a test PKI, proxies started on port 0 with their bound addresses read back
-# from their log, and access-log queries with jq.
+# fail/pass/skip, a test PKI, proxy configs and Istio policies, proxies started on port 0 with
+# their bound addresses read back from their log, backends and test clients, access-log
+# queries with jq, and file descriptor counts.
 #
 # Callers set MUTUAL and ROOT first, and `set -euo pipefail`.
 
@@ -168,6 +169,159 @@ metric() {
   curl -sf "http://$(admin "$1")/metrics" | awk -v sel="$2" 'index($0, sel) == 1 {sum += $NF} END {print sum + 0}'
 }
 
+# wait_ready NAME...: each proxy's /ready answers 200 within 5 s.
+wait_ready() {
+  local name
+  for name in "$@"; do wait_for "proxy $name ready" 5 curl -sf "http://$(admin "$name")/ready"; done
+}
+
+# ---- configs and policies ---------------------------------------------------------------------
+
+# proxy_config NAME WORKLOAD CREDS [POLICIES]: writes $TMP/NAME.yaml for start_proxy: workload
+# WORKLOAD of namespace shop (service account WORKLOAD, label app=WORKLOAD), the SVID files of
+# $TMP/CREDS (see issue), POLICIES (files or dir/ under $TMP, comma separated; none without),
+# an admin API on port 0 and the access log $(alog NAME). Listeners and other settings
+# (workers, timeouts, ...) come from stdin.
+proxy_config() {
+  local name=$1 workload=$2 creds=$3 policies=${4:-}
+  {
+    cat <<EOF
+version: 1
+workload: {namespace: shop, name: $workload, service_account: $workload, labels: {app: $workload}}
+trust_domain: cluster.local
+credentials:
+  files: {cert: $creds/tls.crt, key: $creds/tls.key, bundle: $creds/ca.crt}
+EOF
+    if [[ -n $policies ]]; then echo "policies: [$policies]"; fi
+    cat
+    echo "admin: 127.0.0.1:0"
+    echo "access_log: $name.access.log"
+  } >"$TMP/$name.yaml"
+}
+
+# peer_authn [WORKLOAD PORT=MODE...]: $TMP/pol/pa.yaml, written atomically (a running proxy may
+# reload it): mTLS STRICT in namespace shop ("default"), or with WORKLOAD for the pods labelled
+# app=WORKLOAD, with a port-level mode for each PORT.
+peer_authn() {
+  mkdir -p "$TMP/pol"
+  if (($# == 0)); then
+    cat >"$TMP/pa.yaml.tmp" <<EOF
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: shop}
+spec: {mtls: {mode: STRICT}}
+EOF
+  else
+    local workload=$1 port_mode
+    shift
+    {
+      cat <<EOF
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: $workload, namespace: shop}
+spec:
+  selector: {matchLabels: {app: $workload}}
+  mtls: {mode: STRICT}
+EOF
+      if (($# > 0)); then echo "  portLevelMtls:"; fi
+      for port_mode in "$@"; do echo "    ${port_mode%%=*}: {mode: ${port_mode#*=}}"; done
+    } >"$TMP/pa.yaml.tmp"
+  fi
+  mv "$TMP/pa.yaml.tmp" "$TMP/pol/pa.yaml"
+}
+
+# destination_rule NAME HOST TLS: prints a DestinationRule document (after a "---" line) for
+# HOST in namespace shop whose trafficPolicy.tls is TLS, a YAML flow mapping.
+destination_rule() {
+  cat <<EOF
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: $1, namespace: shop}
+spec:
+  host: $2
+  trafficPolicy: {tls: $3}
+EOF
+}
+
+# ---- backends and clients ---------------------------------------------------------------------
+
+# start_http_backend: the http peer on $HTTP_PORT; each connection it accepts is a line of
+# $TMP/http.conns (see conns).
+start_http_backend() {
+  start_peer http http --conn-log "$TMP/http.conns"
+  HTTP_PORT=$PEER_PORT
+  touch "$TMP/http.conns"
+}
+# conns: how many connections the http backend has accepted so far.
+conns() { wc -l <"$TMP/http.conns"; }
+
+# start_echo_backend: the echo peer on $ECHO_PORT.
+start_echo_backend() {
+  start_peer echo echo
+  ECHO_PORT=$PEER_PORT
+}
+
+# sclient ADDR args...: openssl s_client sending one HTTP request; prints what came back (its
+# stderr is in $TMP/sclient.err).
+sclient() {
+  local addr=$1
+  shift
+  printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect "$addr" -quiet "$@" 2>"$TMP/sclient.err" || true
+}
+
+# refused_tls NAME ADDR WHAT REASON args...: an openssl s_client with -alpn istio and args to
+# proxy NAME's STRICT listener ADDR must get no application data back, NAME's access log must
+# name REASON, and the http backend must not see a connection.
+refused_tls() {
+  local name=$1 addr=$2 what=$3 reason=$4
+  shift 4
+  mark "$name"
+  local before got
+  before=$(conns)
+  got=$(sclient "$addr" -alpn istio "$@")
+  [[ "$got" != *"backend ok"* && "$got" != *HTTP/* ]] || fail "STRICT $what: application data came back: $got"
+  expect_log "$name" '.downstream_transport_failure_reason // "" | startswith("'"$reason"'")' "STRICT $what"
+  [[ $(conns) -eq $before ]] || fail "STRICT $what: the backend saw a connection"
+  pass "STRICT refuses $what: $(brief)"
+}
+
+# hold_idle NAME TARGET COUNT TIMEOUT: COUNT idle connections to TARGET, opened by a background
+# proxy_peers.py (LAST_PID) that reports in $TMP/NAME.status once they are all open (waited for,
+# up to TIMEOUT seconds) and closes them when $TMP/NAME.control appears (see release_idle).
+hold_idle() {
+  local name=$1 target=$2 count=$3 timeout=$4
+  rm -f "$TMP/$name.status" "$TMP/$name.control"
+  bg "$name" python3 "$PEERS" idle-clients --target "$target" --count "$count" \
+    --control "$TMP/$name.control" --status "$TMP/$name.status"
+  wait_for "$count idle connections to $target" "$timeout" test -s "$TMP/$name.status"
+}
+
+# release_idle NAME PID: the connections of hold_idle NAME close; waits for its process PID.
+release_idle() {
+  touch "$TMP/$1.control"
+  wait "$2" || true
+}
+
+# ---- file descriptors -------------------------------------------------------------------------
+
+# wait_fds PID OP N TIMEOUT: polls (every 0.2 s) until the fd count of PID is OP N (a test(1)
+# comparison: -le, -ge); false after TIMEOUT seconds.
+wait_fds() {
+  local pid=$1 op=$2 n=$3 timeout=$4
+  local deadline=$((SECONDS + timeout))
+  until [ "$(fd_count "$pid")" "$op" "$n" ]; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
+# back_to_baseline NAME PID BASELINE WHAT: the proxy's fd count returns to its baseline.
+back_to_baseline() {
+  local name=$1 pid=$2 base=$3 what=$4
+  wait_fds "$pid" -le "$base" 20 || fail "$what: proxy $name holds $(fd_count "$pid") fds, baseline $base (leak)"
+}
+
 # ---- PKI ----------------------------------------------------------------------------------------
 
 # make_pki: a root CA for cluster.local, an intermediate, and SVIDs; an unrelated CA with the
@@ -184,4 +338,37 @@ issue() {
   shift 3 || shift $#
   "$MUTUAL" cert issue --ca "$TMP/$ca" --spiffe-id "$id" --out "$TMP/$dir" "$@" >/dev/null ||
     fail "mutual cert issue $id"
+}
+
+# make_mesh_pki CART_CA: make_pki, then the SVIDs of the two workloads every script runs, cart
+# (the server side, issued by CART_CA: ca or int) and web (the client side, issued by ca).
+make_mesh_pki() {
+  make_pki
+  issue cart spiffe://cluster.local/ns/shop/sa/cart "$1"
+  issue web spiffe://cluster.local/ns/shop/sa/web ca
+}
+
+# openssl_leaf NAME CA_CERT CA_KEY SUBJECT SAN DAYS: an EC P-256 key $TMP/NAME.key and a
+# certificate $TMP/NAME.pem for client and server use, with subjectAltName SAN, signed by the CA
+# CA_CERT/CA_KEY with openssl itself (not mutual).
+openssl_leaf() {
+  local name=$1 ca_cert=$2 ca_key=$3 subject=$4 san=$5 days=$6
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/$name.key" \
+    -out "$TMP/$name.csr" -subj "$subject" 2>/dev/null
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+    "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=$san" >"$TMP/$name.ext"
+  openssl x509 -req -in "$TMP/$name.csr" -CA "$ca_cert" -CAkey "$ca_key" -CAcreateserial \
+    -days "$days" -extfile "$TMP/$name.ext" -out "$TMP/$name.pem" 2>/dev/null ||
+    fail "signing the $name certificate with openssl"
+}
+
+# install_svid FROM TO: the key and certificate of $TMP/FROM renamed over those of $TMP/TO, the
+# way a rotating issuer writes them (new files, then rename; key first: until the certificate
+# follows, the pair does not match and a proxy keeps its current credentials).
+install_svid() {
+  local from=$1 to=$2
+  cp "$TMP/$from/tls.key" "$TMP/$to/tls.key.new"
+  cp "$TMP/$from/tls.crt" "$TMP/$to/tls.crt.new"
+  mv "$TMP/$to/tls.key.new" "$TMP/$to/tls.key"
+  mv "$TMP/$to/tls.crt.new" "$TMP/$to/tls.crt"
 }

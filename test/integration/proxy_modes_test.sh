@@ -22,31 +22,19 @@ HAVE_HAPROXY=$(command -v haproxy || true)
 HAVE_NGINX=$(command -v nginx || true)
 
 # ---- PKI ------------------------------------------------------------------------------------
-make_pki
-issue cart spiffe://cluster.local/ns/shop/sa/cart int      # the server: chain leaf + intermediate
-issue web spiffe://cluster.local/ns/shop/sa/web ca         # the client proxy
+make_mesh_pki int  # cart, the server, sends a chain of leaf + intermediate; web is the client
 issue evil spiffe://cluster.local/ns/evil/sa/intruder ca   # valid, but denied by policy
 issue rogue spiffe://cluster.local/ns/shop/sa/web otherca  # the right name from the wrong CA
 issue expired spiffe://cluster.local/ns/shop/sa/web ca --ttl 1s
 EXPIRED_AT=$SECONDS
 # A certificate of another trust domain signed by our own root: chains, but is not ours.
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/foreign.key" \
-  -out "$TMP/foreign.csr" -subj "/O=foreign" 2>/dev/null
-printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
-  "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=URI:spiffe://other.org/ns/x/sa/y" >"$TMP/foreign.ext"
-openssl x509 -req -in "$TMP/foreign.csr" -CA "$TMP/ca/ca.crt" -CAkey "$TMP/ca/ca.key" -CAcreateserial \
-  -days 1 -extfile "$TMP/foreign.ext" -out "$TMP/foreign.pem" 2>/dev/null || fail "signing the foreign SVID"
+openssl_leaf foreign "$TMP/ca/ca.crt" "$TMP/ca/ca.key" /O=foreign URI:spiffe://other.org/ns/x/sa/y 1
 # An external PKI (not SPIFFE) for DestinationRule SIMPLE/MUTUAL peers, as in interop.md.
 openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/eca.key" \
   -out "$TMP/eca.pem" -days 30 -subj "/O=Ext/CN=Ext Root" -addext "basicConstraints=critical,CA:TRUE" \
   -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
 for who in server client; do
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/$who.key" \
-    -out "$TMP/$who.csr" -subj "/O=Ext/CN=$who" 2>/dev/null
-  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
-    "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1" >"$TMP/$who.ext"
-  openssl x509 -req -in "$TMP/$who.csr" -CA "$TMP/eca.pem" -CAkey "$TMP/eca.key" -CAcreateserial \
-    -days 7 -extfile "$TMP/$who.ext" -out "$TMP/$who.pem" 2>/dev/null
+  openssl_leaf "$who" "$TMP/eca.pem" "$TMP/eca.key" "/O=Ext/CN=$who" DNS:localhost,IP:127.0.0.1 7
   cat "$TMP/$who.pem" "$TMP/$who.key" >"$TMP/$who-combined.pem"
 done
 openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/selfsigned.key" \
@@ -54,11 +42,8 @@ openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyou
 pass "PKI: root, intermediate, other CA, expired, foreign trust domain, external CA"
 
 # ---- backends -------------------------------------------------------------------------------
-start_peer http http --conn-log "$TMP/http.conns"
-HTTP_PORT=$PEER_PORT
-touch "$TMP/http.conns"
-start_peer echo echo
-ECHO_PORT=$PEER_PORT
+start_http_backend
+start_echo_backend
 
 # s_server NAME PORT args...: openssl s_server -www on PORT.
 s_server() {
@@ -125,23 +110,7 @@ fi
 pass "backends: http, echo, 4 x openssl s_server${HAVE_HAPROXY:+, haproxy}${HAVE_NGINX:+, nginx}"
 
 # ---- the server proxy (workload cart) ---------------------------------------------------------
-mkdir -p "$TMP/pol"
-write_peer_authn() {  # MODE of port 8081
-  cat >"$TMP/pa.yaml.tmp" <<EOF
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: cart, namespace: shop}
-spec:
-  selector: {matchLabels: {app: cart}}
-  mtls: {mode: STRICT}
-  portLevelMtls:
-    8081: {mode: $1}
-    8082: {mode: DISABLE}
-    8083: {mode: PERMISSIVE}
-EOF
-  mv "$TMP/pa.yaml.tmp" "$TMP/pol/pa.yaml"
-}
-write_peer_authn PERMISSIVE
+peer_authn cart 8081=PERMISSIVE 8082=DISABLE 8083=PERMISSIVE
 cat >"$TMP/pol/authz.yaml" <<EOF
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -151,20 +120,12 @@ spec:
   rules:
     - from: [{source: {namespaces: ["evil"]}}]
 EOF
-cat >"$TMP/server.yaml" <<EOF
-version: 1
-workload: {namespace: shop, name: cart, service_account: cart, labels: {app: cart}}
-trust_domain: cluster.local
-credentials:
-  files: {cert: cart/tls.crt, key: cart/tls.key, bundle: cart/ca.crt}
-policies: [pol/]
+proxy_config server cart cart pol/ <<EOF
 inbound:
   - {port: 8080, listen: 127.0.0.1:0, forward: 127.0.0.1:$HTTP_PORT, name: strict-http}
   - {port: 8081, listen: 127.0.0.1:0, forward: 127.0.0.1:$HTTP_PORT, name: permissive-http}
   - {port: 8082, listen: 127.0.0.1:0, forward: 127.0.0.1:$ECHO_PORT, name: disable-echo}
   - {port: 8083, listen: 127.0.0.1:0, forward: 127.0.0.1:$SS_SIMPLE, name: permissive-tls-app}
-admin: 127.0.0.1:0
-access_log: server.access.log
 workers: 2
 EOF
 start_proxy server "$TMP/server.yaml"
@@ -174,83 +135,23 @@ DISABLE=$(in_addr server 2)
 PERM_TLS=$(in_addr server 3)
 
 # ---- the client proxy (workload web) ----------------------------------------------------------
-cat >"$TMP/pol-client.yaml" <<EOF
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: san-ok, namespace: shop}
-spec:
-  host: cart-san-ok.shop.svc.cluster.local
-  trafficPolicy: {tls: {mode: ISTIO_MUTUAL, subjectAltNames: ["spiffe://cluster.local/ns/shop/sa/cart"]}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: san-bad, namespace: shop}
-spec:
-  host: cart-san-bad.shop.svc.cluster.local
-  trafficPolicy: {tls: {mode: ISTIO_MUTUAL, subjectAltNames: ["spiffe://cluster.local/ns/shop/sa/nobody"]}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: bank, namespace: shop}
-spec:
-  host: bank.example.com
-  trafficPolicy:
-    tls: {mode: MUTUAL, clientCertificate: $TMP/client.pem, privateKey: $TMP/client.key,
-          caCertificates: $TMP/eca.pem, sni: localhost}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: haproxy, namespace: shop}
-spec:
-  host: haproxy.example.com
-  trafficPolicy:
-    tls: {mode: MUTUAL, clientCertificate: $TMP/client.pem, privateKey: $TMP/client.key,
-          caCertificates: $TMP/eca.pem, sni: localhost}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: nginx, namespace: shop}
-spec:
-  host: nginx.example.com
-  trafficPolicy:
-    tls: {mode: MUTUAL, clientCertificate: $TMP/client.pem, privateKey: $TMP/client.key,
-          caCertificates: $TMP/eca.pem, sni: localhost}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: simple, namespace: shop}
-spec:
-  host: simple.example.com
-  trafficPolicy: {tls: {mode: SIMPLE, caCertificates: $TMP/eca.pem, sni: localhost}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: wrong-sni, namespace: shop}
-spec:
-  host: wrong-sni.example.com
-  trafficPolicy: {tls: {mode: SIMPLE, caCertificates: $TMP/eca.pem, sni: not-the-server.example}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: insecure, namespace: shop}
-spec:
-  host: insecure.example.com
-  trafficPolicy: {tls: {mode: SIMPLE, insecureSkipVerify: true, sni: localhost}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: plain, namespace: shop}
-spec:
-  host: plain.example.com
-  trafficPolicy: {tls: {mode: DISABLE}}
-EOF
-cat >"$TMP/client.yaml" <<EOF
-version: 1
-workload: {namespace: shop, name: web, service_account: web, labels: {app: web}}
-trust_domain: cluster.local
-credentials:
-  files: {cert: web/tls.crt, key: web/tls.key, bundle: web/ca.crt}
-policies: [pol-client.yaml]
+ext_mutual="{mode: MUTUAL, clientCertificate: $TMP/client.pem, privateKey: $TMP/client.key,"
+ext_mutual+=" caCertificates: $TMP/eca.pem, sni: localhost}"
+{
+  destination_rule san-ok cart-san-ok.shop.svc.cluster.local \
+    '{mode: ISTIO_MUTUAL, subjectAltNames: ["spiffe://cluster.local/ns/shop/sa/cart"]}'
+  destination_rule san-bad cart-san-bad.shop.svc.cluster.local \
+    '{mode: ISTIO_MUTUAL, subjectAltNames: ["spiffe://cluster.local/ns/shop/sa/nobody"]}'
+  destination_rule bank bank.example.com "$ext_mutual"
+  destination_rule haproxy haproxy.example.com "$ext_mutual"
+  destination_rule nginx nginx.example.com "$ext_mutual"
+  destination_rule simple simple.example.com "{mode: SIMPLE, caCertificates: $TMP/eca.pem, sni: localhost}"
+  destination_rule wrong-sni wrong-sni.example.com \
+    "{mode: SIMPLE, caCertificates: $TMP/eca.pem, sni: not-the-server.example}"
+  destination_rule insecure insecure.example.com '{mode: SIMPLE, insecureSkipVerify: true, sni: localhost}'
+  destination_rule plain plain.example.com '{mode: DISABLE}'
+} >"$TMP/pol-client.yaml"
+proxy_config client web web pol-client.yaml <<EOF
 outbound:
   - {name: auto-strict, listen: 127.0.0.1:0, destination: cart.shop.svc.cluster.local:8080, endpoints: [$STRICT]}
   - {name: auto-permissive, listen: 127.0.0.1:0, destination: cart.shop.svc.cluster.local:8081, endpoints: [$PERM]}
@@ -264,25 +165,14 @@ outbound:
   - {name: wrong-sni, listen: 127.0.0.1:0, destination: wrong-sni.example.com:443, endpoints: [127.0.0.1:$SS_SIMPLE]}
   - {name: insecure, listen: 127.0.0.1:0, destination: insecure.example.com:443, endpoints: [127.0.0.1:$SS_SELF]}
   - {name: plain, listen: 127.0.0.1:0, destination: plain.example.com:80, endpoints: [127.0.0.1:$HTTP_PORT]}
-admin: 127.0.0.1:0
-access_log: client.access.log
 workers: 1
 EOF
 start_proxy client "$TMP/client.yaml"
-for p in server client; do
-  wait_for "proxy $p ready" 5 curl -sf "http://$(admin $p)/ready"
-done
+wait_ready server client
 pass "proxies up: server inbound ${PROXY_IN[server]}; client outbound ${PROXY_OUT[client]}"
 
 # curl_out I [PATH]: an HTTP GET through the client proxy's I-th outbound listener.
 curl_out() { curl -sS --max-time 10 "http://$(out_addr client "$1")${2:-/}"; }
-conns() { wc -l <"$TMP/http.conns"; }
-# sclient ADDR args...: openssl s_client sending one HTTP request; prints what came back.
-sclient() {
-  local addr=$1
-  shift
-  printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect "$addr" -quiet "$@" 2>"$TMP/sclient.err" || true
-}
 
 # ---- inbound STRICT ---------------------------------------------------------------------------
 mark server
@@ -299,26 +189,11 @@ plain=$(curl -sS --max-time 5 "http://$STRICT/" 2>&1) && rc=0 || rc=$?
 expect_log server '.downstream_transport_failure_reason // "" | startswith("plaintext_under_strict")' "STRICT plaintext"
 pass "STRICT refuses plaintext (curl exit $rc): $(brief)"
 
-# refused_tls WHAT REASON args...: an openssl s_client that must get no application data back,
-# with REASON in the server's access log.
-refused_tls() {
-  local what=$1 reason=$2
-  shift 2
-  mark server
-  local before
-  before=$(conns)
-  local got
-  got=$(sclient "$STRICT" -alpn istio "$@")
-  [[ "$got" != *"backend ok"* && "$got" != *HTTP/* ]] || fail "STRICT $what: application data came back: $got"
-  expect_log server '.downstream_transport_failure_reason // "" | startswith("'"$reason"'")' "STRICT $what"
-  [[ $(conns) -eq $before ]] || fail "STRICT $what: the backend saw a connection"
-  pass "STRICT refuses $what: $(brief)"
-}
-refused_tls "a TLS client without a certificate" no_client_certificate -CAfile "$TMP/ca/ca.crt"
-refused_tls "a certificate from another CA" unknown_ca -cert "$TMP/rogue/tls.crt" -key "$TMP/rogue/tls.key"
+refused_tls server "$STRICT" "a TLS client without a certificate" no_client_certificate -CAfile "$TMP/ca/ca.crt"
+refused_tls server "$STRICT" "a certificate from another CA" unknown_ca -cert "$TMP/rogue/tls.crt" -key "$TMP/rogue/tls.key"
 while ((SECONDS - EXPIRED_AT < 2)); do sleep 0.2; done
 openssl x509 -checkend 0 -noout -in "$TMP/expired/tls.crt" >/dev/null && fail "the 1s SVID is not expired yet"
-refused_tls "an expired SVID" expired -cert "$TMP/expired/tls.crt" -key "$TMP/expired/tls.key"
+refused_tls server "$STRICT" "an expired SVID" expired -cert "$TMP/expired/tls.crt" -key "$TMP/expired/tls.key"
 
 mark server
 before=$(conns)
@@ -421,19 +296,11 @@ alive client
 
 # ---- fail closed until valid credentials appear --------------------------------------------------
 mkdir -p "$TMP/fc"
-cat >"$TMP/fc.yaml" <<EOF
-version: 1
-workload: {namespace: shop, name: cart, service_account: cart, labels: {app: cart}}
-trust_domain: cluster.local
-credentials:
-  files: {cert: fc/tls.crt, key: fc/tls.key, bundle: fc/ca.crt}
-policies: [pol/]
+proxy_config fc cart fc pol/ <<EOF
 inbound:
   - {port: 8080, listen: 127.0.0.1:0, forward: 127.0.0.1:$HTTP_PORT, name: strict-http}
 outbound:
   - {name: to-cart, listen: 127.0.0.1:0, destination: cart.shop.svc.cluster.local:8080, endpoints: [$STRICT]}
-admin: 127.0.0.1:0
-access_log: fc.access.log
 workers: 1
 EOF
 start_proxy fc "$TMP/fc.yaml"
@@ -465,10 +332,7 @@ code=$(curl -s -o "$TMP/ready.body" -w '%{http_code}' "http://$(admin fc)/ready"
 pass "garbage credential files: /ready 503: $(cat "$TMP/ready.body")"
 
 # Valid files by atomic rename: ready within two seconds.
-cp "$TMP/cart/tls.key" "$TMP/fc/tls.key.new"
-cp "$TMP/cart/tls.crt" "$TMP/fc/tls.crt.new"
-mv "$TMP/fc/tls.key.new" "$TMP/fc/tls.key"
-mv "$TMP/fc/tls.crt.new" "$TMP/fc/tls.crt"
+install_svid cart fc
 start_ns=$(date +%s%N)
 wait_for "fc ready after valid files" 5 curl -sf "http://$(admin fc)/ready"
 ready_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
@@ -481,7 +345,7 @@ pass "valid files renamed into place: ready after ${ready_ms} ms; inbound and ou
 
 # ---- policy reload ----------------------------------------------------------------------------
 out=$(curl -sS --max-time 5 "http://$PERM/before-reload") || fail "before reload: plaintext to 8081 failed"
-write_peer_authn STRICT
+peer_authn cart 8081=STRICT 8082=DISABLE 8083=PERMISSIVE
 reload_start=$SECONDS
 wait_for "port 8081 STRICT after the reload" 5 sh -c "! curl -sf --max-time 2 http://$PERM/after-reload"
 mark server

@@ -27,14 +27,10 @@ if ((FD_LIMIT < want_fds)); then
   echo "NOTE: ulimit -n is $FD_LIMIT (could not raise it to $want_fds): $IDLE idle connections instead of $IDLE_WANT"
 fi
 
-make_pki
-issue cart spiffe://cluster.local/ns/shop/sa/cart ca
-issue web spiffe://cluster.local/ns/shop/sa/web ca
+make_mesh_pki ca
 
-start_peer http http --conn-log "$TMP/http.conns"
-HTTP_PORT=$PEER_PORT
-start_peer echo echo
-ECHO_PORT=$PEER_PORT
+start_http_backend
+start_echo_backend
 start_peer eof eof --reply-bytes 1048576
 EOF_PORT=$PEER_PORT
 start_peer scf server-closes-first --result "$TMP/scf.result"
@@ -45,32 +41,9 @@ start_peer hold hold
 HOLD_PORT=$PEER_PORT
 CLOSED_PORT=$(free_port)  # nothing listens here
 
-mkdir -p "$TMP/pol"
-cat >"$TMP/pol/pa.yaml" <<EOF
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: cart, namespace: shop}
-spec:
-  selector: {matchLabels: {app: cart}}
-  mtls: {mode: STRICT}
-  portLevelMtls:
-    8081: {mode: PERMISSIVE}
-    8082: {mode: PERMISSIVE}
-    8083: {mode: PERMISSIVE}
-    8084: {mode: PERMISSIVE}
-    8085: {mode: DISABLE}
-    8086: {mode: DISABLE}
-    8087: {mode: PERMISSIVE}
-    8088: {mode: PERMISSIVE}
-    8090: {mode: PERMISSIVE}
-EOF
-cat >"$TMP/rb.yaml" <<EOF
-version: 1
-workload: {namespace: shop, name: cart, service_account: cart, labels: {app: cart}}
-trust_domain: cluster.local
-credentials:
-  files: {cert: cart/tls.crt, key: cart/tls.key, bundle: cart/ca.crt}
-policies: [pol/]
+peer_authn cart 8081=PERMISSIVE 8082=PERMISSIVE 8083=PERMISSIVE 8084=PERMISSIVE 8085=DISABLE \
+  8086=DISABLE 8087=PERMISSIVE 8088=PERMISSIVE 8090=PERMISSIVE
+proxy_config rb cart cart pol/ <<EOF
 inbound:
   - {port: 8080, listen: 127.0.0.1:0, forward: 127.0.0.1:$HTTP_PORT, name: strict-http}
   - {port: 8081, listen: 127.0.0.1:0, forward: 127.0.0.1:$HTTP_PORT, name: http}
@@ -83,8 +56,6 @@ inbound:
   - {port: 8088, listen: 127.0.0.1:0, forward: 127.0.0.1:$HOLD_PORT, name: hold-mtls}
   - {port: 8089, listen: 127.0.0.1:0, forward: 127.0.0.1:$SCF_PORT, name: server-closes-first-mtls}
   - {port: 8090, listen: 127.0.0.1:0, forward: 127.0.0.1:$SCF_PORT, name: server-first-permissive}
-admin: 127.0.0.1:0
-access_log: rb.access.log
 workers: 2
 timeouts: {handshake: 2s, drain: 3s}
 EOF
@@ -102,40 +73,23 @@ SCF_MTLS=$(in_addr rb 9)
 SCF_PERMISSIVE=$(in_addr rb 10)
 RB=${PROXY_PID[rb]}
 
-cat >"$TMP/cl.yaml" <<EOF
-version: 1
-workload: {namespace: shop, name: web, service_account: web}
-trust_domain: cluster.local
-credentials:
-  files: {cert: web/tls.crt, key: web/tls.key, bundle: web/ca.crt}
+proxy_config cl web web <<EOF
 outbound:
   - {name: http, listen: 127.0.0.1:0, destination: cart.shop.svc.cluster.local:8081, endpoints: [$HTTP]}
   - {name: eof, listen: 127.0.0.1:0, destination: cart.shop.svc.cluster.local:8084, endpoints: [$EOFL]}
   - {name: scf, listen: 127.0.0.1:0, destination: cart.shop.svc.cluster.local:8089, endpoints: [$SCF_MTLS]}
   - {name: refused, listen: 127.0.0.1:0, destination: cart.shop.svc.cluster.local:8083, endpoints: [$REFUSED]}
   - {name: hold, listen: 127.0.0.1:0, destination: cart.shop.svc.cluster.local:8088, endpoints: [$HOLD_MTLS]}
-admin: 127.0.0.1:0
-access_log: cl.access.log
 workers: 2
 EOF
 start_proxy cl "$TMP/cl.yaml"
 CL=${PROXY_PID[cl]}
-for p in rb cl; do wait_for "proxy $p ready" 5 curl -sf "http://$(admin $p)/ready"; done
+wait_ready rb cl
 curl -sf --max-time 10 "http://$(out_addr cl 0)/warmup" >/dev/null || fail "warm-up request through the pair"
 sleep 0.5
 RB_FD0=$(fd_count "$RB")
 CL_FD0=$(fd_count "$CL")
 pass "proxies up (ulimit -n $FD_LIMIT); baseline fds: server proxy $RB_FD0, client proxy $CL_FD0"
-
-# back_to_baseline NAME PID BASELINE WHAT: the proxy's fd count returns to its baseline.
-back_to_baseline() {
-  local name=$1 pid=$2 base=$3 what=$4
-  local deadline=$((SECONDS + 20))
-  while (($(fd_count "$pid") > base)); do
-    ((SECONDS < deadline)) || fail "$what: proxy $name holds $(fd_count "$pid") fds, baseline $base (leak)"
-    sleep 0.2
-  done
-}
 
 # ---- garbage and oversized ClientHellos ------------------------------------------------------
 for kind in garbage tls-garbage oversized; do
@@ -260,21 +214,15 @@ idle_run() {
   base_fd=$(fd_count "$pid")
   base_rss=$(rss_kb "$pid")
   if [[ -n $pid2 ]]; then base_rss2=$(rss_kb "$pid2"); fi
-  rm -f "$TMP/idle.status" "$TMP/idle.control"
   local t0=$SECONDS
-  bg idle python3 "$PEERS" idle-clients --target "$target" --count "$count" \
-    --control "$TMP/idle.control" --status "$TMP/idle.status"
+  hold_idle idle "$target" "$count" 120
   local idle_pid=$LAST_PID
-  wait_for "$count idle connections ($what)" 120 test -s "$TMP/idle.status"
   local opened
   opened=$(awk '{print $2}' "$TMP/idle.status")
   [[ $opened -eq $count ]] || fail "$what: $(cat "$TMP/idle.status")"
   # Every connection reached the backend once the proxy holds two fds for it.
-  local deadline=$((SECONDS + 60))
-  while (($(fd_count "$pid") < base_fd + 2 * count)); do
-    ((SECONDS < deadline)) || fail "$what: the proxy holds $(fd_count "$pid") fds for $count connections (baseline $base_fd)"
-    sleep 0.2
-  done
+  wait_fds "$pid" -ge $((base_fd + 2 * count)) 60 ||
+    fail "$what: the proxy holds $(fd_count "$pid") fds for $count connections (baseline $base_fd)"
   sleep 1
   local open_fd open_rss
   open_fd=$(fd_count "$pid")
@@ -283,8 +231,7 @@ idle_run() {
   if [[ -n $pid2 ]]; then open_rss2=$(rss_kb "$pid2"); fi
   alive "$name"
   curl -sf "http://$(admin "$name")/ready" >/dev/null || fail "$what: admin not answering with $count open connections"
-  touch "$TMP/idle.control"
-  wait "$idle_pid" || true
+  release_idle idle "$idle_pid"
   back_to_baseline "$name" "$pid" "$base_fd" "$what, after closing"
   sleep 1
   local after_rss
@@ -316,18 +263,10 @@ pass "$IDLE_REPORT; VmRSS with them open: first round ${first_rss} kB, second ${
 alive rb
 
 # ---- max_connections ---------------------------------------------------------------------------
-cat >"$TMP/lim.yaml" <<EOF
-version: 1
-workload: {namespace: shop, name: cart, service_account: cart, labels: {app: cart}}
-trust_domain: cluster.local
-credentials:
-  files: {cert: cart/tls.crt, key: cart/tls.key, bundle: cart/ca.crt}
-policies: [pol/]
+proxy_config lim cart cart pol/ <<EOF
 inbound:
   - {port: 8080, listen: 127.0.0.1:0, forward: 127.0.0.1:$HTTP_PORT, name: strict-http}
   - {port: 8082, listen: 127.0.0.1:0, forward: 127.0.0.1:$ECHO_PORT, name: echo}
-admin: 127.0.0.1:0
-access_log: lim.access.log
 workers: 1
 max_connections: 2
 EOF
@@ -336,18 +275,15 @@ res=$(python3 "$PEERS" slow-hello --target "$(in_addr lim 0)" --ca "$TMP/ca/ca.c
   --cert "$TMP/web/tls.crt" --key "$TMP/web/tls.key" --alpn istio --delay 0.003) || fail "1-byte ClientHello: $res"
 grep -q 'HTTP/1.[01] 200' <<<"$res" || fail "1-byte ClientHello: $res"
 pass "a ClientHello written 1 byte at a time (3 ms apart, default 10s handshake timeout) completes: $(tr '\n' ' ' <<<"$res")"
-rm -f "$TMP/lim.control" "$TMP/lim.status"
-bg lim-idle python3 "$PEERS" idle-clients --target "$(in_addr lim 1)" --count 2 --control "$TMP/lim.control" --status "$TMP/lim.status"
+hold_idle lim-idle "$(in_addr lim 1)" 2 10
 LIM_IDLE=$LAST_PID
-wait_for "two connections held" 10 test -s "$TMP/lim.status"
 sleep 0.3
 mark lim
 res=$(python3 "$PEERS" stall --target "$(in_addr lim 1)" --wait 5)
 [[ "$res" == eof* || "$res" == reset* ]] || fail "max_connections 2: a third connection was not closed: $res"
 expect_log lim '.response_flags == "UO"' "max_connections"
 [[ $(metric lim 'mutual_connections_rejected_total') -ge 1 ]] || fail "max_connections: rejected metric not counted"
-touch "$TMP/lim.control"
-wait "$LIM_IDLE" || true
+release_idle lim-idle "$LIM_IDLE"
 sleep 0.3
 res2=$(python3 "$PEERS" echo-check --target "$(in_addr lim 1)" --bytes 1000) || fail "after the limit: $res2"
 alive lim
@@ -361,17 +297,9 @@ exited() {  # PID: the process is gone or a zombie
 # seconds later ("never": it stays open). Sets DRAIN_EXIT_MS (from SIGTERM to exit).
 drain_case() {
   local close_after=$1
-  cat >"$TMP/drain.yaml" <<EOF
-version: 1
-workload: {namespace: shop, name: cart, service_account: cart, labels: {app: cart}}
-trust_domain: cluster.local
-credentials:
-  files: {cert: cart/tls.crt, key: cart/tls.key, bundle: cart/ca.crt}
-policies: [pol/]
+  proxy_config drain cart cart pol/ <<EOF
 inbound:
   - {port: 8082, listen: 127.0.0.1:0, forward: 127.0.0.1:$ECHO_PORT, name: echo}
-admin: 127.0.0.1:0
-access_log: drain.access.log
 workers: 2
 timeouts: {drain: 3s}
 EOF

@@ -17,52 +17,27 @@ need curl jq python3
 
 ROTATE_SECONDS=${ROTATE_SECONDS:-10}
 
-make_pki
-issue cart spiffe://cluster.local/ns/shop/sa/cart ca
-issue web spiffe://cluster.local/ns/shop/sa/web ca
+make_mesh_pki ca
 
-start_peer http http
-HTTP_PORT=$PEER_PORT
-start_peer echo echo
-ECHO_PORT=$PEER_PORT
+start_http_backend
+start_echo_backend
 
-mkdir -p "$TMP/pol"
-cat >"$TMP/pol/pa.yaml" <<EOF
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: default, namespace: shop}
-spec: {mtls: {mode: STRICT}}
-EOF
-cat >"$TMP/server.yaml" <<EOF
-version: 1
-workload: {namespace: shop, name: cart, service_account: cart}
-trust_domain: cluster.local
-credentials:
-  files: {cert: cart/tls.crt, key: cart/tls.key, bundle: cart/ca.crt}
-policies: [pol/]
+peer_authn
+proxy_config server cart cart pol/ <<EOF
 inbound:
   - {port: 8080, listen: 127.0.0.1:0, forward: 127.0.0.1:$HTTP_PORT, name: http}
   - {port: 9000, listen: 127.0.0.1:0, forward: 127.0.0.1:$ECHO_PORT, name: stream}
-admin: 127.0.0.1:0
-access_log: server.access.log
 workers: 2
 EOF
 start_proxy server "$TMP/server.yaml"
-cat >"$TMP/client.yaml" <<EOF
-version: 1
-workload: {namespace: shop, name: web, service_account: web}
-trust_domain: cluster.local
-credentials:
-  files: {cert: web/tls.crt, key: web/tls.key, bundle: web/ca.crt}
+proxy_config client web web <<EOF
 outbound:
   - {name: http, listen: 127.0.0.1:0, destination: cart.shop.svc.cluster.local:8080, endpoints: [$(in_addr server 0)]}
   - {name: stream, listen: 127.0.0.1:0, destination: cart.shop.svc.cluster.local:9000, endpoints: [$(in_addr server 1)]}
-admin: 127.0.0.1:0
-access_log: client.access.log
 workers: 2
 EOF
 start_proxy client "$TMP/client.yaml"
-for p in server client; do wait_for "proxy $p ready" 5 curl -sf "http://$(admin $p)/ready"; done
+wait_ready server client
 
 serial() { curl -sf "http://$(admin "$1")/certs" | jq -r .serial; }
 rotations() { metric "$1" 'mutual_svid_rotations_total{result="success"}'; }
@@ -87,16 +62,10 @@ for n in $(seq 1 "$ROTATE_SECONDS"); do
 done
 for pid in "${issuers[@]}"; do wait "$pid" || fail "re-issuing SVIDs for the rotation"; done
 
-# rotate DIR N: the N-th new key and certificate, renamed over the proxy's files (key first:
-# until the certificate follows, the pair does not match and the proxy keeps its current
-# credentials, retrying on its next poll).
-rotate() {
-  local dir=$1 n=$2
-  cp "$TMP/issued/$dir-$n/tls.key" "$TMP/$dir/tls.key.new"
-  cp "$TMP/issued/$dir-$n/tls.crt" "$TMP/$dir/tls.crt.new"
-  mv "$TMP/$dir/tls.key.new" "$TMP/$dir/tls.key"
-  mv "$TMP/$dir/tls.crt.new" "$TMP/$dir/tls.crt"
-}
+# rotate DIR N: the N-th new key and certificate, renamed over the proxy's files (install_svid:
+# a proxy that reads the new key before the certificate keeps its current credentials and
+# retries on its next poll).
+rotate() { install_svid "issued/$1-$2" "$1"; }
 
 mark server
 mark client
