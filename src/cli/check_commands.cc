@@ -836,6 +836,10 @@ int runValidate(const ValidateFlags& f) {
       {"DestinationRule", m.destination_rules.size()},
       {"AuthorizationPolicy", m.authorization_policies.size()},
       {"Server", m.linkerd_servers.size()},
+      {"ServerAuthorization", m.linkerd_server_authorizations.size()},
+      {"AuthorizationPolicy.policy.linkerd.io", m.linkerd_authorization_policies.size()},
+      {"MeshTLSAuthentication", m.meshtls_authentications.size()},
+      {"NetworkAuthentication", m.network_authentications.size()},
       {"Service", m.services.size()},
       {"workloads", m.workloads.size()}};
 

@@ -530,7 +530,7 @@ Certificate certificateFrom(const Manifest& m) {
 
 // Kinds that other parts of mutual read; `mutual apply` skips them.
 bool isOtherKnownKind(const Manifest& m) {
-  static const std::array<std::pair<std::string_view, std::string_view>, 14> kKinds = {{
+  static const std::array<std::pair<std::string_view, std::string_view>, 17> kKinds = {{
       {"", "Namespace"},
       {"", "Service"},
       {"", "Pod"},
@@ -544,6 +544,9 @@ bool isOtherKnownKind(const Manifest& m) {
       {"networking.istio.io", "DestinationRule"},
       {"policy.linkerd.io", "Server"},
       {"policy.linkerd.io", "AuthorizationPolicy"},
+      {"policy.linkerd.io", "ServerAuthorization"},
+      {"policy.linkerd.io", "MeshTLSAuthentication"},
+      {"policy.linkerd.io", "NetworkAuthentication"},
       {"cert-manager.io", "CertificateRequest"},
   }};
   const std::string group = m.group();

@@ -1,5 +1,7 @@
 #include "config/mesh.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -804,6 +806,7 @@ LinkerdServer linkerdServerFrom(const Manifest& m, Checker& check) {
   allowTopLevel(root);
   LinkerdServer out;
   out.meta = metaOf(m);
+  out.labels = m.metadata.labels;
   const Field spec = root.require("spec");
   spec.allowOnly(
       {"podSelector", "externalWorkloadSelector", "port", "proxyProtocol", "accessPolicy"});
@@ -835,7 +838,431 @@ LinkerdServer linkerdServerFrom(const Manifest& m, Checker& check) {
       out.proxy_protocol = std::string(kProtocols[static_cast<size_t>(*p)].first);
     }
   }
-  (void)spec.get("accessPolicy").string();
+  // Server.accessPolicy (v1beta3): what the Server admits with no authorization; "deny" by
+  // default, the only value mutual models.
+  const Field access = spec.get("accessPolicy");
+  if (const std::string policy = access.string(); !policy.empty() && policy != "deny") {
+    check.warning(access, "accessPolicy " + inQuotes(policy) +
+                              " is not evaluated by mutual: a port this Server selects admits "
+                              "only what its authorizations admit, as with \"deny\"");
+  }
+  return out;
+}
+
+// --- Linkerd authorization -------------------------------------------------------------------
+// policy.linkerd.io ServerAuthorization, AuthorizationPolicy, MeshTLSAuthentication and
+// NetworkAuthentication: the CRD schemas (charts/linkerd-crds/templates/policy/) and the
+// rules of Linkerd's admission webhook (policy-controller/src/admission.rs) and index.
+
+constexpr std::string_view kCoreGroup = "core";
+constexpr std::string_view kGatewayGroup = "gateway.networking.k8s.io";
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+struct GroupKind {
+  std::string_view group;  // "core" for the core API group
+  std::string_view kind;
+};
+
+// The entry of `known` a reference (group, kind) names, as Linkerd's `targets_kind` compares
+// them: case-insensitive, an absent or empty group is the core group. nullopt (and an error)
+// for anything else.
+template <size_t N>
+std::optional<size_t> referencedKind(const Field& ref, const std::array<GroupKind, N>& known,
+                                     std::string_view what, Checker& check) {
+  const Field group_field = ref.get("group");
+  std::string group = group_field.string();
+  if (group.empty()) group = std::string(kCoreGroup);
+  const Field kind_field = ref.require("kind");
+  const std::string kind = kind_field.nonEmptyString();
+  std::string allowed;
+  for (size_t i = 0; i < N; ++i) {
+    allowed += (i == 0 ? "" : ", ") + std::string(known[i].kind) + " (" +
+               std::string(known[i].group) + ")";
+  }
+  bool kind_known = false;
+  for (size_t i = 0; i < N; ++i) {
+    if (!equalsIgnoreCase(kind, known[i].kind)) continue;
+    kind_known = true;
+    if (equalsIgnoreCase(group, known[i].group)) return i;
+  }
+  if (kind_known) {
+    check.error(group_field.isNull() ? ref : group_field,
+                "group " + inQuotes(group) + " has no kind " + inQuotes(kind) + "; allowed: " +
+                    allowed + (group_field.isNull() ? " (an absent group is the core group)" : ""));
+  } else {
+    check.error(kind_field, "unsupported " + std::string(what) + " kind " + inQuotes(kind) +
+                                "; allowed: " + allowed);
+  }
+  return std::nullopt;
+}
+
+// A name that must be a DNS-1123 label (the CRDs' pattern for names and namespaces).
+std::string labelName(const Field& f, Checker& check) {
+  std::string name = f.nonEmptyString();
+  if (!isDns1123Label(name)) {
+    check.error(f, "invalid name " + inQuotes(name) +
+                       " (a DNS-1123 label: lowercase letters, digits and '-')");
+  }
+  return name;
+}
+
+// networks[]: {cidr, except[]}; Linkerd's admission refuses an exception outside its network
+// and one that negates it entirely.
+std::vector<LinkerdNetwork> linkerdNetworks(const Field& f, Checker& check) {
+  std::vector<LinkerdNetwork> out;
+  const auto network = [&](const Field& at) -> std::optional<IpNetwork> {
+    const std::string text = at.nonEmptyString();
+    auto parsed = IpNetwork::parse(text);
+    if (!parsed) {
+      check.error(at, "invalid CIDR " + inQuotes(text) +
+                          ": an IPv4 or IPv6 network such as 10.0.0.0/8 or fd00::/8, or one "
+                          "address");
+    }
+    return parsed;
+  };
+  for (const auto& item : f.items()) {
+    item.allowOnly({"cidr", "except"});
+    auto cidr = network(item.require("cidr"));
+    LinkerdNetwork net;
+    if (cidr) net.cidr = *cidr;
+    for (const auto& e : item.get("except").items()) {
+      auto except = network(e);
+      if (!except || !cidr) continue;
+      if (except->contains(*cidr)) {
+        check.error(e, "cidr " + inQuotes(cidr->text) + " is completely negated by exception " +
+                           inQuotes(except->text));
+      } else if (!cidr->contains(*except)) {
+        check.error(e, "cidr " + inQuotes(cidr->text) + " does not include exception " +
+                           inQuotes(except->text));
+      }
+      net.except.push_back(std::move(*except));
+    }
+    out.push_back(std::move(net));
+  }
+  return out;
+}
+
+bool isIdentityLabel(std::string_view s) {
+  if (s.empty() || s.front() == '-' || s.back() == '-') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+std::vector<std::string_view> splitLabels(std::string_view s) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = s.find('.', start);
+    out.push_back(s.substr(start, dot == std::string_view::npos ? dot : dot - start));
+    if (dot == std::string_view::npos) return out;
+    start = dot + 1;
+  }
+}
+
+std::string joinLabels(const std::vector<std::string_view>& labels, size_t from) {
+  std::string out;
+  for (size_t i = from; i < labels.size(); ++i) {
+    out += (i == from ? "" : ".") + std::string(labels[i]);
+  }
+  return out;
+}
+
+// One meshTLS / MeshTLSAuthentication identity: "*", a SPIFFE ID (which mutual also accepts), or
+// a name of the CRD's pattern, mapped onto SPIFFE IDs where it has Linkerd's service account
+// shape "<sa>.<ns>.serviceaccount.identity.<control-plane-ns>.<trust-domain>" (or a "*." prefix
+// of it). Other names are valid Linkerd but name nothing mutual issues: a warning.
+LinkerdIdentity linkerdIdentity(const Field& f, Checker& check) {
+  LinkerdIdentity out;
+  out.text = f.nonEmptyString();
+  const std::string& text = out.text;
+  if (text == "*") {
+    out.kind = LinkerdIdentity::Kind::kAny;
+    return out;
+  }
+  if (text.starts_with("spiffe://")) {
+    auto id = spiffe::SpiffeId::parse(text);
+    if (!id) {
+      check.error(f, id.error().message);  // names the ID
+      return out;
+    }
+    out.trust_domain = id->trustDomain().name();
+    const auto parts = [&] {
+      std::vector<std::string_view> segments;
+      std::string_view path = id->path();
+      while (!path.empty()) {
+        path.remove_prefix(1);  // '/'
+        const size_t slash = path.find('/');
+        segments.push_back(path.substr(0, slash));
+        path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
+      }
+      return segments;
+    }();
+    if (parts.size() == 4 && parts[0] == "ns" && parts[2] == "sa") {
+      out.kind = LinkerdIdentity::Kind::kServiceAccount;
+      out.namespace_name = std::string(parts[1]);
+      out.service_account = std::string(parts[3]);
+    } else {
+      out.kind = LinkerdIdentity::Kind::kSpiffeId;
+    }
+    return out;
+  }
+  const auto labels = splitLabels(text);
+  bool valid = true;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    valid = valid && ((i == 0 && labels[i] == "*") || isIdentityLabel(labels[i]));
+  }
+  if (!valid) {
+    check.error(f, "invalid identity " + inQuotes(text) +
+                       ": \"*\", a SPIFFE ID, or DNS labels (lowercase letters, digits and '-') "
+                       "separated by '.', the first of which may be \"*\"");
+    return out;
+  }
+  const bool wildcard = labels[0] == "*";
+  if (wildcard && labels.size() >= 6 && labels[2] == "serviceaccount" && labels[3] == "identity") {
+    out.kind = LinkerdIdentity::Kind::kNamespace;  // *.<ns>.serviceaccount.identity.<cp>.<td>
+    out.namespace_name = std::string(labels[1]);
+    out.trust_domain = joinLabels(labels, 5);
+  } else if (wildcard && labels.size() >= 5 && labels[1] == "serviceaccount" &&
+             labels[2] == "identity") {
+    out.kind = LinkerdIdentity::Kind::kTrustDomain;  // *.serviceaccount.identity.<cp>.<td>
+    out.trust_domain = joinLabels(labels, 4);
+  } else if (!wildcard && labels.size() >= 6 && labels[2] == "serviceaccount" &&
+             labels[3] == "identity") {
+    out.kind = LinkerdIdentity::Kind::kServiceAccount;  // <sa>.<ns>.serviceaccount.identity...
+    out.service_account = std::string(labels[0]);
+    out.namespace_name = std::string(labels[1]);
+    out.trust_domain = joinLabels(labels, 5);
+  } else {
+    check.warning(f, "identity " + inQuotes(text) +
+                         " is not a Linkerd service account identity "
+                         "(<sa>.<ns>.serviceaccount.identity.<control-plane-ns>.<trust-domain>, "
+                         "or \"*.\" and a suffix of one from <ns> or serviceaccount on) nor a "
+                         "SPIFFE ID: mutual cannot map it to SPIFFE IDs, so it admits no client");
+  }
+  return out;
+}
+
+std::vector<LinkerdIdentity> linkerdIdentities(const Field& f, Checker& check) {
+  if (!f.isNull() && !f.isList()) f.fail("expected a list of strings, got " + f.describe());
+  std::vector<LinkerdIdentity> out;
+  for (const auto& item : f.items()) out.push_back(linkerdIdentity(item, check));
+  return out;
+}
+
+LinkerdIdentity serviceAccountIdentity(std::string ns, std::string sa) {
+  LinkerdIdentity out;
+  out.kind = LinkerdIdentity::Kind::kServiceAccount;
+  out.namespace_name = std::move(ns);
+  out.service_account = std::move(sa);
+  return out;
+}
+
+LinkerdServerAuthorization serverAuthorizationFrom(const Manifest& m, Checker& check) {
+  checkApiVersion(m, {"policy.linkerd.io/v1beta1", "policy.linkerd.io/v1alpha1"});
+  const Field root = m.root();
+  allowTopLevel(root);
+  if (m.api_version == "policy.linkerd.io/v1alpha1") {
+    check.warning(root.get("apiVersion"),
+                  "policy.linkerd.io/v1alpha1 ServerAuthorization is deprecated; use "
+                  "policy.linkerd.io/v1beta1 ServerAuthorization");
+  }
+  LinkerdServerAuthorization out;
+  out.meta = metaOf(m);
+  const Field spec = root.require("spec");
+  spec.allowOnly({"server", "client"});
+
+  const Field server = spec.require("server");
+  server.allowOnly({"name", "selector"});
+  const Field name = server.get("name");
+  const Field selector = server.get("selector");
+  if (!name.isNull() && !selector.isNull()) {
+    check.error(server, "only one of `name` or `selector` may be specified");
+  } else if (name.isNull() && selector.isNull()) {
+    check.error(server, "one of `name` or `selector` is required");
+  }
+  if (!name.isNull()) out.server_name = labelName(name, check);
+  if (!selector.isNull()) {
+    selector.allowOnly({"matchLabels", "matchExpressions"});
+    if (!selector.get("matchExpressions").isNull()) {
+      check.error(selector.get("matchExpressions"),
+                  "not supported by mutual; select Servers with matchLabels");
+    }
+    out.server_selector = selector.get("matchLabels").stringMap();
+  }
+
+  // Linkerd's index (server_authorization.rs client_authz) and admission webhook.
+  const Field client = spec.require("client");
+  client.allowOnly({"networks", "unauthenticated", "meshTLS"});
+  out.networks = linkerdNetworks(client.get("networks"), check);
+  const Field unauthenticated = client.get("unauthenticated");
+  if (!unauthenticated.isNull()) out.unauthenticated = unauthenticated.boolean();
+  const Field mesh_tls = client.get("meshTLS");
+  if (!mesh_tls.isNull()) {
+    mesh_tls.allowOnly({"unauthenticatedTLS", "identities", "serviceAccounts"});
+    if (out.unauthenticated) {
+      check.error(unauthenticated, "`unauthenticated` must be false if `meshTLS` is specified");
+    }
+    const Field tls = mesh_tls.get("unauthenticatedTLS");
+    if (!tls.isNull()) out.unauthenticated_tls = tls.boolean();
+    out.identities = linkerdIdentities(mesh_tls.get("identities"), check);
+    for (const auto& sa : mesh_tls.get("serviceAccounts").items()) {
+      sa.allowOnly({"name", "namespace"});
+      std::string sa_name = labelName(sa.require("name"), check);
+      const Field ns = sa.get("namespace");
+      std::string sa_ns = ns.isNull() ? out.meta.namespace_name : labelName(ns, check);
+      out.identities.push_back(serviceAccountIdentity(std::move(sa_ns), std::move(sa_name)));
+    }
+    if (out.unauthenticated_tls && !out.identities.empty()) {
+      check.error(tls,
+                  "`unauthenticatedTLS` must be false if any `identities` or `serviceAccounts` "
+                  "is specified");
+    } else if (!out.unauthenticated_tls && out.identities.empty()) {
+      check.error(mesh_tls,
+                  "authorizes no clients: set `identities`, `serviceAccounts` or "
+                  "`unauthenticatedTLS: true`");
+    }
+  } else if (!out.unauthenticated) {
+    check.error(client,
+                "no client authentication configured: set `meshTLS` or `unauthenticated: true`");
+  }
+  return out;
+}
+
+LinkerdAuthorizationPolicy linkerdAuthorizationPolicyFrom(const Manifest& m, Checker& check) {
+  checkApiVersion(m, {"policy.linkerd.io/v1alpha1"});
+  const Field root = m.root();
+  allowTopLevel(root);
+  LinkerdAuthorizationPolicy out;
+  out.meta = metaOf(m);
+  const Field spec = root.require("spec");
+  spec.allowOnly({"targetRef", "requiredAuthenticationRefs"});
+
+  // admission.rs validate_policy_target; authorization_policy.rs target.
+  static constexpr std::array<GroupKind, 5> kTargets = {{
+      {kLinkerdPolicy, "Server"},
+      {kCoreGroup, "Namespace"},
+      {kLinkerdPolicy, "HTTPRoute"},
+      {kGatewayGroup, "HTTPRoute"},
+      {kGatewayGroup, "GRPCRoute"},
+  }};
+  static constexpr std::array<LinkerdTargetKind, 5> kTargetKinds = {
+      LinkerdTargetKind::kServer, LinkerdTargetKind::kNamespace, LinkerdTargetKind::kHttpRoute,
+      LinkerdTargetKind::kHttpRoute, LinkerdTargetKind::kGrpcRoute};
+  const Field target = spec.require("targetRef");
+  target.allowOnly({"group", "kind", "name"});
+  const Field target_name = target.require("name");
+  out.target_name = target_name.nonEmptyString();
+  if (auto kind = referencedKind(target, kTargets, "targetRef", check)) {
+    out.target_kind = kTargetKinds[*kind];
+    if (out.target_kind == LinkerdTargetKind::kNamespace &&
+        out.target_name != out.meta.namespace_name) {
+      check.error(target_name, "cannot target another namespace: " + out.target_name +
+                                   " (the policy is in " + out.meta.namespace_name + ")");
+    } else if (out.target_kind == LinkerdTargetKind::kHttpRoute ||
+               out.target_kind == LinkerdTargetKind::kGrpcRoute) {
+      check.warning(target.get("kind"),
+                    "route targets are not evaluated: mutual authorizes connections (L4), not "
+                    "HTTP or gRPC requests, so this policy admits no connection");
+    }
+  }
+
+  // admission.rs: at most one of each kind, MeshTLSAuthentication and ServiceAccount not
+  // together; an unknown kind is an error.
+  static constexpr std::array<GroupKind, 3> kAuthentications = {{
+      {kLinkerdPolicy, "MeshTLSAuthentication"},
+      {kLinkerdPolicy, "NetworkAuthentication"},
+      {kCoreGroup, "ServiceAccount"},
+  }};
+  static constexpr std::array<LinkerdAuthenticationKind, 3> kAuthenticationKinds = {
+      LinkerdAuthenticationKind::kMeshTls, LinkerdAuthenticationKind::kNetwork,
+      LinkerdAuthenticationKind::kServiceAccount};
+  const Field refs = spec.require("requiredAuthenticationRefs");
+  if (!refs.isList()) refs.fail("expected a list, got " + refs.describe());
+  std::array<int, 3> count{};
+  for (const auto& ref : refs.items()) {
+    ref.allowOnly({"group", "kind", "name", "namespace"});
+    LinkerdAuthenticationRef r;
+    r.name = labelName(ref.require("name"), check);
+    const Field ns = ref.get("namespace");
+    r.namespace_name = ns.isNull() ? out.meta.namespace_name : labelName(ns, check);
+    const auto kind = referencedKind(ref, kAuthentications, "authentication", check);
+    if (!kind) continue;
+    r.kind = kAuthenticationKinds[*kind];
+    const size_t k = *kind;
+    if (++count[k] > 1) {
+      check.error(ref, "only a single " + std::string(kAuthentications[k].kind) + " may be set");
+    } else if ((k == 0 && count[2] > 0) || (k == 2 && count[0] > 0)) {
+      check.error(ref, "a MeshTLSAuthentication and ServiceAccount may not be set together");
+    }
+    out.required_authentication_refs.push_back(std::move(r));
+  }
+  return out;
+}
+
+MeshTlsAuthentication meshTlsAuthenticationFrom(const Manifest& m, Checker& check) {
+  checkApiVersion(m, {"policy.linkerd.io/v1alpha1"});
+  const Field root = m.root();
+  allowTopLevel(root);
+  MeshTlsAuthentication out;
+  out.meta = metaOf(m);
+  const Field spec = root.require("spec");
+  spec.allowOnly({"identities", "identityRefs"});
+  const Field identities = spec.get("identities");
+  const Field refs = spec.get("identityRefs");
+  if (!identities.isNull() && !refs.isNull()) {
+    check.error(spec, "only one of `identities` or `identityRefs` may be specified");
+  } else if (identities.isNull() && refs.isNull()) {
+    check.error(spec, "one of `identities` or `identityRefs` is required");
+  }
+  out.identities = linkerdIdentities(identities, check);
+  // admission.rs validate_identity_ref; meshtls_authentication.rs.
+  static constexpr std::array<GroupKind, 2> kRefs = {{
+      {kCoreGroup, "ServiceAccount"},
+      {kCoreGroup, "Namespace"},
+  }};
+  for (const auto& ref : refs.items()) {
+    ref.allowOnly({"group", "kind", "name", "namespace"});
+    const auto kind = referencedKind(ref, kRefs, "identityRefs", check);
+    const std::string name = labelName(ref.require("name"), check);
+    const Field ns = ref.get("namespace");
+    if (!kind) continue;
+    if (*kind == 0) {
+      out.identities.push_back(serviceAccountIdentity(
+          ns.isNull() ? out.meta.namespace_name : labelName(ns, check), name));
+    } else {
+      if (!ns.isNull()) {
+        check.error(ns, "Namespace identity_ref is cluster-scoped and cannot have a namespace");
+      }
+      LinkerdIdentity id;
+      id.kind = LinkerdIdentity::Kind::kNamespace;
+      id.namespace_name = name;
+      out.identities.push_back(std::move(id));
+    }
+  }
+  if ((!identities.isNull() || !refs.isNull()) && out.identities.empty()) {
+    check.error(identities.isNull() ? refs : identities, "no identities configured");
+  }
+  return out;
+}
+
+NetworkAuthentication networkAuthenticationFrom(const Manifest& m, Checker& check) {
+  checkApiVersion(m, {"policy.linkerd.io/v1alpha1"});
+  const Field root = m.root();
+  allowTopLevel(root);
+  NetworkAuthentication out;
+  out.meta = metaOf(m);
+  const Field spec = root.require("spec");
+  spec.allowOnly({"networks"});
+  const Field networks = spec.require("networks");
+  out.networks = linkerdNetworks(networks, check);
+  if (out.networks.empty()) check.error(networks, "at least one network must be specified");
   return out;
 }
 
@@ -1138,6 +1565,59 @@ bool isWorkloadKind(const Manifest& m) {
 
 }  // namespace
 
+std::optional<IpAddress> IpAddress::parse(std::string_view text) {
+  if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return std::nullopt;
+  const std::string s(text);
+  IpAddress out;
+  if (inet_pton(AF_INET, s.c_str(), out.bytes.data()) == 1) return out;
+  out.v6 = true;
+  if (inet_pton(AF_INET6, s.c_str(), out.bytes.data()) == 1) return out;
+  return std::nullopt;
+}
+
+std::string IpAddress::str() const {
+  char buf[INET6_ADDRSTRLEN] = {};
+  return inet_ntop(v6 ? AF_INET6 : AF_INET, bytes.data(), buf, sizeof(buf)) ? buf : "";
+}
+
+std::optional<IpNetwork> IpNetwork::parse(std::string_view text) {
+  const size_t slash = text.find('/');
+  auto address = IpAddress::parse(text.substr(0, slash));
+  if (!address) return std::nullopt;
+  const uint32_t max = address->v6 ? 128 : 32;
+  IpNetwork out;
+  out.prefix = max;
+  if (slash != std::string_view::npos) {
+    const std::string_view digits = text.substr(slash + 1);
+    const char* last = digits.data() + digits.size();
+    const auto [end, ec] = std::from_chars(digits.data(), last, out.prefix);
+    if (digits.empty() || ec != std::errc() || end != last || out.prefix > max) {
+      return std::nullopt;
+    }
+  }
+  for (uint32_t bit = out.prefix; bit < max; ++bit) {
+    address->bytes[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
+  }
+  out.address = *address;
+  out.text = std::string(text);
+  return out;
+}
+
+bool IpNetwork::contains(const IpAddress& ip) const {
+  if (ip.v6 != address.v6) return false;
+  const uint32_t full = prefix / 8;
+  if (!std::equal(address.bytes.begin(), address.bytes.begin() + full, ip.bytes.begin())) {
+    return false;
+  }
+  if (prefix % 8 == 0) return true;
+  const auto mask = static_cast<uint8_t>(0xFFu << (8 - prefix % 8));
+  return (ip.bytes[full] & mask) == address.bytes[full];
+}
+
+bool IpNetwork::contains(const IpNetwork& other) const {
+  return other.prefix >= prefix && contains(other.address);
+}
+
 std::string Finding::str() const {
   std::string out = severity == Severity::kWarning ? "warning: " : "";
   out += location.str();
@@ -1155,7 +1635,8 @@ MeshConfig parseMeshManifests(const std::vector<Manifest>& manifests) {
   // Two objects with one kind, namespace and name: the second is reported and left out, as
   // applying both would keep only one.
   const auto claim = [&](const Manifest& m, const PolicyMeta& meta) {
-    const std::string key = m.kind + "/" + meta.namespace_name + "/" + meta.name;
+    // The group too: Istio's and Linkerd's AuthorizationPolicy are different kinds.
+    const std::string key = m.group() + "/" + m.kind + "/" + meta.namespace_name + "/" + meta.name;
     auto [it, inserted] = seen.emplace(key, m.location);
     if (inserted) return true;
     const Field name = m.root().get("metadata").get("name");
@@ -1195,6 +1676,26 @@ MeshConfig parseMeshManifests(const std::vector<Manifest>& manifests) {
     } else if (group == kLinkerdPolicy && m.kind == "Server") {
       if (auto p = parseDocument(m, out.findings, linkerdServerFrom); p && claim(m, p->meta)) {
         out.linkerd_servers.push_back(std::move(*p));
+      }
+    } else if (group == kLinkerdPolicy && m.kind == "ServerAuthorization") {
+      if (auto p = parseDocument(m, out.findings, serverAuthorizationFrom);
+          p && claim(m, p->meta)) {
+        out.linkerd_server_authorizations.push_back(std::move(*p));
+      }
+    } else if (group == kLinkerdPolicy && m.kind == "AuthorizationPolicy") {
+      if (auto p = parseDocument(m, out.findings, linkerdAuthorizationPolicyFrom);
+          p && claim(m, p->meta)) {
+        out.linkerd_authorization_policies.push_back(std::move(*p));
+      }
+    } else if (group == kLinkerdPolicy && m.kind == "MeshTLSAuthentication") {
+      if (auto p = parseDocument(m, out.findings, meshTlsAuthenticationFrom);
+          p && claim(m, p->meta)) {
+        out.meshtls_authentications.push_back(std::move(*p));
+      }
+    } else if (group == kLinkerdPolicy && m.kind == "NetworkAuthentication") {
+      if (auto p = parseDocument(m, out.findings, networkAuthenticationFrom);
+          p && claim(m, p->meta)) {
+        out.network_authentications.push_back(std::move(*p));
       }
     } else if (m.api_version == "v1" && m.kind == "Service") {
       if (auto p = parseDocument(m, out.findings, serviceFrom); p && claim(m, p->meta)) {

@@ -1,17 +1,21 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/manifest.h"
 
 // The mesh's policy and inventory manifests, typed: Istio's PeerAuthentication,
-// DestinationRule and AuthorizationPolicy, Linkerd's Server and skip-port annotations, and the
-// Kubernetes Service / Deployment / Pod inventory. Parsed strictly by `parseMeshManifests`;
-// evaluated by the `policy` module. Semantics: ../shared/reference/istio-mtls.md.
+// DestinationRule and AuthorizationPolicy, Linkerd's Server, ServerAuthorization,
+// AuthorizationPolicy, MeshTLSAuthentication, NetworkAuthentication and skip-port
+// annotations, and the Kubernetes Service / Deployment / Pod inventory. Parsed strictly by
+// `parseMeshManifests`; evaluated by the `policy` module. Semantics:
+// ../shared/reference/istio-mtls.md.
 namespace mutual::config {
 
 using Labels = std::map<std::string, std::string>;
@@ -103,14 +107,106 @@ struct AuthorizationPolicy {
   std::vector<AuthzRule> rules;  // absent `rules`: ALLOW matches nothing, DENY matches nothing
 };
 
-// ---- Linkerd (policy.linkerd.io/v1beta1 Server; config.linkerd.io annotations) -------------
+// ---- Linkerd (policy.linkerd.io; config.linkerd.io annotations) ----------------------------
 
 struct LinkerdServer {
   PolicyMeta meta;
-  Labels pod_selector;             // podSelector.matchLabels
-  std::optional<uint32_t> port;    // a number...
-  std::string port_name;           // ...or a container port name
-  std::string proxy_protocol;      // unknown, HTTP/1, HTTP/2, gRPC, opaque, TLS
+  Labels labels;                 // metadata.labels: ServerAuthorization selects Servers by them
+  Labels pod_selector;           // podSelector.matchLabels
+  std::optional<uint32_t> port;  // a number...
+  std::string port_name;         // ...or a container port name
+  std::string proxy_protocol;    // unknown, HTTP/1, HTTP/2, gRPC, opaque, TLS
+};
+
+// An IPv4 or IPv6 address, as bytes (IPv4 in the first 4).
+struct IpAddress {
+  bool v6 = false;
+  std::array<uint8_t, 16> bytes{};
+
+  // "10.1.2.3", "fd00::1" (no brackets, no zone); nullopt otherwise.
+  static std::optional<IpAddress> parse(std::string_view text);
+  std::string str() const;
+  bool operator==(const IpAddress&) const = default;
+};
+
+// An IP network in CIDR notation, as Linkerd's `networks[].cidr` and `except` take it.
+struct IpNetwork {
+  IpAddress address;    // host bits cleared
+  uint32_t prefix = 0;  // 0..32 for IPv4, 0..128 for IPv6
+  std::string text;     // as written
+
+  // "10.0.0.0/8", "fd00::/8", or one address ("10.1.2.3" is 10.1.2.3/32), as Linkerd's Cidr
+  // reads them; host bits set below the prefix are ignored. nullopt when invalid.
+  static std::optional<IpNetwork> parse(std::string_view text);
+  bool contains(const IpAddress& ip) const;  // false across address families
+  bool contains(const IpNetwork& other) const;
+};
+
+// networks[]: a client address must be in `cidr` and in none of `except`.
+struct LinkerdNetwork {
+  IpNetwork cidr;
+  std::vector<IpNetwork> except;
+};
+
+// A client identity named by a Linkerd authorization, mapped onto SPIFFE IDs
+// spiffe://<trust-domain>/ns/<ns>/sa/<sa>. Linkerd writes an identity as
+// "<sa>.<ns>.serviceaccount.identity.<control-plane-ns>.<trust-domain>".
+struct LinkerdIdentity {
+  enum class Kind {
+    kAny,             // "*": any authenticated client
+    kServiceAccount,  // one service account: a Linkerd identity, serviceAccounts[],
+                      // identityRefs ServiceAccount, or a spiffe://TD/ns/NS/sa/SA ID
+    kNamespace,       // "*.<ns>.serviceaccount.identity.<cp>.<td>", identityRefs Namespace
+    kTrustDomain,     // "*.serviceaccount.identity.<cp>.<td>"
+    kSpiffeId,        // another SPIFFE ID, matched as written
+    kNone,            // a name mutual cannot map to SPIFFE IDs (a warning): matches no client
+  };
+  Kind kind = Kind::kNone;
+  std::string text;             // as written; "" for serviceAccounts and identityRefs
+  std::string trust_domain;     // "" for serviceAccounts and identityRefs: the mesh's
+  std::string namespace_name;   // kServiceAccount, kNamespace
+  std::string service_account;  // kServiceAccount
+};
+
+// ServerAuthorization (policy.linkerd.io/v1beta1, v1alpha1): who may use the Servers it names.
+struct LinkerdServerAuthorization {
+  PolicyMeta meta;
+  std::string server_name;                // spec.server.name, or...
+  std::optional<Labels> server_selector;  // ...spec.server.selector.matchLabels ({}: every Server)
+  bool unauthenticated = false;           // client.unauthenticated: any client
+  bool unauthenticated_tls = false;       // client.meshTLS.unauthenticatedTLS: any mesh TLS client
+  std::vector<LinkerdIdentity> identities;  // meshTLS.identities and serviceAccounts
+  std::vector<LinkerdNetwork> networks;     // client.networks; empty: every address
+};
+
+enum class LinkerdTargetKind { kServer, kNamespace, kHttpRoute, kGrpcRoute };
+enum class LinkerdAuthenticationKind { kMeshTls, kNetwork, kServiceAccount };
+
+struct LinkerdAuthenticationRef {
+  LinkerdAuthenticationKind kind = LinkerdAuthenticationKind::kMeshTls;
+  std::string name;
+  std::string namespace_name;  // the policy's when not written
+};
+
+// AuthorizationPolicy (policy.linkerd.io/v1alpha1; not Istio's, which shares the name).
+struct LinkerdAuthorizationPolicy {
+  PolicyMeta meta;
+  LinkerdTargetKind target_kind = LinkerdTargetKind::kServer;
+  std::string target_name;
+  // ALL must pass; empty: every client is authorized.
+  std::vector<LinkerdAuthenticationRef> required_authentication_refs;
+};
+
+// MeshTLSAuthentication (policy.linkerd.io/v1alpha1): identities or identityRefs, one non-empty.
+struct MeshTlsAuthentication {
+  PolicyMeta meta;
+  std::vector<LinkerdIdentity> identities;
+};
+
+// NetworkAuthentication (policy.linkerd.io/v1alpha1).
+struct NetworkAuthentication {
+  PolicyMeta meta;
+  std::vector<LinkerdNetwork> networks;  // at least one
 };
 
 // ---- Inventory (v1 Service; apps/v1 Deployment, StatefulSet, DaemonSet; v1 Pod) ------------
@@ -172,6 +268,10 @@ struct MeshConfig {
   std::vector<DestinationRule> destination_rules;
   std::vector<AuthorizationPolicy> authorization_policies;
   std::vector<LinkerdServer> linkerd_servers;
+  std::vector<LinkerdServerAuthorization> linkerd_server_authorizations;
+  std::vector<LinkerdAuthorizationPolicy> linkerd_authorization_policies;
+  std::vector<MeshTlsAuthentication> meshtls_authentications;
+  std::vector<NetworkAuthentication> network_authentications;
   std::vector<Service> services;
   std::vector<Workload> workloads;
   std::optional<MeshSettings> settings;  // from a MeshConfig-like document, when present

@@ -22,7 +22,10 @@ struct Loaded {
   size_t kept() const {
     return config.peer_authentications.size() + config.destination_rules.size() +
            config.authorization_policies.size() + config.linkerd_servers.size() +
-           config.services.size() + config.workloads.size() + (config.settings ? 1 : 0);
+           config.linkerd_server_authorizations.size() +
+           config.linkerd_authorization_policies.size() + config.meshtls_authentications.size() +
+           config.network_authentications.size() + config.services.size() +
+           config.workloads.size() + (config.settings ? 1 : 0);
   }
 };
 
@@ -457,11 +460,231 @@ INSTANTIATE_TEST_SUITE_P(
                  {"mesh.yaml:6: spec.podSelector.matchExpressions: not supported by mutual; "
                   "select pods with matchLabels"},
                  0},
+        RuleCase{"accessPolicy other than deny",
+                 "Linkerd Server v1beta3 accessPolicy; mutual models deny only",
+                 kServer + "  port: 8080\n  accessPolicy: all-unauthenticated\n",
+                 {"warning: mesh.yaml:7: spec.accessPolicy: accessPolicy \"all-unauthenticated\" "
+                  "is not evaluated by mutual: a port this Server selects admits only what its "
+                  "authorizations admit, as with \"deny\""},
+                 1},
         RuleCase{"unknown field",
                  "Linkerd Server CRD schema",
                  kServer + "  port: 8080\n  proxyProtocl: opaque\n",
                  {"mesh.yaml:7: spec.proxyProtocl: unknown field (did you mean "
                   "\"proxyProtocol\"?)"},
+                 0}));
+
+const std::string kServerAuthz =
+    "apiVersion: policy.linkerd.io/v1beta1\n"                 // 1
+    "kind: ServerAuthorization\n"                             // 2
+    "metadata: {name: web-to-ledger, namespace: payments}\n"  // 3
+    "spec:\n";                                                // 4; spec lines start at 5
+
+const std::string kLinkerdAuthz =
+    "apiVersion: policy.linkerd.io/v1alpha1\n"             // 1
+    "kind: AuthorizationPolicy\n"                          // 2
+    "metadata: {name: ledger-web, namespace: payments}\n"  // 3
+    "spec:\n";                                             // 4; spec lines start at 5
+
+const std::string kTargetServer =
+    "  targetRef: {group: policy.linkerd.io, kind: Server, name: ledger-http}\n";
+
+const std::string kMeshTlsAuthn =
+    "apiVersion: policy.linkerd.io/v1alpha1\n"      // 1
+    "kind: MeshTLSAuthentication\n"                 // 2
+    "metadata: {name: web, namespace: payments}\n"  // 3
+    "spec:\n";                                      // 4; spec lines start at 5
+
+const std::string kNetworkAuthn =
+    "apiVersion: policy.linkerd.io/v1alpha1\n"         // 1
+    "kind: NetworkAuthentication\n"                    // 2
+    "metadata: {name: office, namespace: payments}\n"  // 3
+    "spec:\n";                                         // 4; spec lines start at 5
+
+// Linkerd's CRD schemas (charts/linkerd-crds/templates/policy/) and admission webhook
+// (policy-controller/src/admission.rs); the index's refusals (server_authorization.rs
+// client_authz, meshtls_authentication.rs).
+INSTANTIATE_TEST_SUITE_P(
+    LinkerdAuthorization, MeshRuleTest,
+    ::testing::Values(
+        RuleCase{"ServerAuthorization: server by name and selector",
+                 "CRD server oneOf [name, selector]",
+                 kServerAuthz + "  server: {name: ledger-http, selector: {matchLabels: {a: b}}}\n"
+                                "  client: {unauthenticated: true}\n",
+                 {"mesh.yaml:5: spec.server: only one of `name` or `selector` may be specified"},
+                 0},
+        RuleCase{"ServerAuthorization: no client authentication",
+                 "server_authorization.rs client_authz",
+                 kServerAuthz + "  server: {name: ledger-http}\n  client:\n"
+                                "    networks: [{cidr: 10.0.0.0/8}]\n",
+                 {"mesh.yaml:6: spec.client: no client authentication configured: set `meshTLS` "
+                  "or `unauthenticated: true`"},
+                 0},
+        RuleCase{"ServerAuthorization: unauthenticated with meshTLS",
+                 "admission.rs ServerAuthorizationSpec",
+                 kServerAuthz + "  server: {name: ledger-http}\n  client:\n"
+                                "    unauthenticated: true\n"
+                                "    meshTLS: {identities: [\"*\"]}\n",
+                 {"mesh.yaml:7: spec.client.unauthenticated: `unauthenticated` must be false if "
+                  "`meshTLS` is specified"},
+                 0},
+        RuleCase{"ServerAuthorization: unauthenticatedTLS with identities",
+                 "admission.rs ServerAuthorizationSpec",
+                 kServerAuthz + "  server: {name: ledger-http}\n  client:\n    meshTLS:\n"
+                                "      unauthenticatedTLS: true\n"
+                                "      serviceAccounts: [{name: web}]\n",
+                 {"mesh.yaml:8: spec.client.meshTLS.unauthenticatedTLS: `unauthenticatedTLS` "
+                  "must be false if any `identities` or `serviceAccounts` is specified"},
+                 0},
+        RuleCase{"ServerAuthorization: meshTLS authorizing nobody",
+                 "server_authorization.rs client_mtls_authn",
+                 kServerAuthz + "  server: {name: ledger-http}\n  client:\n    meshTLS: {}\n",
+                 {"mesh.yaml:7: spec.client.meshTLS: authorizes no clients: set `identities`, "
+                  "`serviceAccounts` or `unauthenticatedTLS: true`"},
+                 0},
+        RuleCase{"ServerAuthorization: bad CIDRs",
+                 "admission.rs validate_networks; Linkerd's Cidr",
+                 kServerAuthz + "  server: {name: ledger-http}\n  client:\n"
+                                "    unauthenticated: true\n"
+                                "    networks:\n"
+                                "      - cidr: 10.0.0.0/33\n"
+                                "      - {cidr: 10.0.0.0/8, except: [192.168.0.0/16, 10.0.0.0/7]}\n"
+                                "      - cidr: fd00::/129\n",
+                 {"mesh.yaml:9: spec.client.networks[0].cidr: invalid CIDR \"10.0.0.0/33\": an "
+                  "IPv4 or IPv6 network such as 10.0.0.0/8 or fd00::/8, or one address",
+                  "mesh.yaml:10: spec.client.networks[1].except[0]: cidr \"10.0.0.0/8\" does not "
+                  "include exception \"192.168.0.0/16\"",
+                  "mesh.yaml:10: spec.client.networks[1].except[1]: cidr \"10.0.0.0/8\" is "
+                  "completely negated by exception \"10.0.0.0/7\"",
+                  "mesh.yaml:11: spec.client.networks[2].cidr: invalid CIDR \"fd00::/129\": an "
+                  "IPv4 or IPv6 network such as 10.0.0.0/8 or fd00::/8, or one address"},
+                 0},
+        RuleCase{"ServerAuthorization: identities",
+                 "CRD identities pattern; mutual's SPIFFE mapping",
+                 kServerAuthz + "  server: {selector: {matchLabels: {app: ledger}}}\n"
+                                "  client:\n    meshTLS:\n      identities:\n"
+                                "        - Web.payments.serviceaccount.identity.linkerd.local\n"
+                                "        - spiffe://cluster.local/ns/a b\n"
+                                "        - \"*.cluster.local\"\n",
+                 {"mesh.yaml:9: spec.client.meshTLS.identities[0]: invalid identity "
+                  "\"Web.payments.serviceaccount.identity.linkerd.local\": \"*\", a SPIFFE ID, or "
+                  "DNS labels (lowercase letters, digits and '-') separated by '.', the first of "
+                  "which may be \"*\"",
+                  "mesh.yaml:10: spec.client.meshTLS.identities[1]: invalid SPIFFE ID "
+                  "\"spiffe://cluster.local/ns/a b\": path segment characters are limited to "
+                  "letters, numbers, dots, dashes, and underscores",
+                  "warning: mesh.yaml:11: spec.client.meshTLS.identities[2]: identity "
+                  "\"*.cluster.local\" is not a Linkerd service account identity "
+                  "(<sa>.<ns>.serviceaccount.identity.<control-plane-ns>.<trust-domain>, or \"*.\" "
+                  "and a suffix of one from <ns> or serviceaccount on) nor a SPIFFE ID: mutual "
+                  "cannot map it to SPIFFE IDs, so it admits no client"},
+                 0},
+        RuleCase{"ServerAuthorization: v1alpha1 is deprecated",
+                 "CRD deprecationWarning",
+                 "apiVersion: policy.linkerd.io/v1alpha1\nkind: ServerAuthorization\n"
+                 "metadata: {name: s}\nspec:\n  server: {name: a}\n"
+                 "  client: {unauthenticated: true}\n",
+                 {"warning: mesh.yaml:1: apiVersion: policy.linkerd.io/v1alpha1 "
+                  "ServerAuthorization is deprecated; use policy.linkerd.io/v1beta1 "
+                  "ServerAuthorization"},
+                 1},
+        RuleCase{"ServerAuthorization: unknown field",
+                 "CRD schema",
+                 kServerAuthz + "  server: {name: ledger-http}\n  client:\n"
+                                "    meshTls: {identities: [\"*\"]}\n",
+                 {"mesh.yaml:7: spec.client.meshTls: unknown field (did you mean \"meshTLS\"?)"},
+                 0},
+        RuleCase{"AuthorizationPolicy: requiredAuthenticationRefs required",
+                 "CRD required: [targetRef, requiredAuthenticationRefs]",
+                 kLinkerdAuthz + kTargetServer,
+                 {"mesh.yaml:4: spec.requiredAuthenticationRefs: required field is missing"},
+                 0},
+        RuleCase{"AuthorizationPolicy: Server without its group",
+                 "admission.rs validate_policy_target (targets_kind compares groups)",
+                 kLinkerdAuthz + "  targetRef: {kind: Server, name: ledger-http}\n"
+                                 "  requiredAuthenticationRefs: []\n",
+                 {"mesh.yaml:5: spec.targetRef: group \"core\" has no kind \"Server\"; allowed: "
+                  "Server (policy.linkerd.io), Namespace (core), HTTPRoute (policy.linkerd.io), "
+                  "HTTPRoute (gateway.networking.k8s.io), GRPCRoute (gateway.networking.k8s.io) "
+                  "(an absent group is the core group)"},
+                 0},
+        RuleCase{"AuthorizationPolicy: another namespace",
+                 "admission.rs validate_policy_target",
+                 kLinkerdAuthz + "  targetRef: {kind: Namespace, name: shop}\n"
+                                 "  requiredAuthenticationRefs: []\n",
+                 {"mesh.yaml:5: spec.targetRef.name: cannot target another namespace: shop (the "
+                  "policy is in payments)"},
+                 0},
+        RuleCase{"AuthorizationPolicy: unsupported target",
+                 "admission.rs validate_policy_target",
+                 kLinkerdAuthz + "  targetRef: {kind: Pod, name: ledger-0}\n"
+                                 "  requiredAuthenticationRefs: []\n",
+                 {"mesh.yaml:5: spec.targetRef.kind: unsupported targetRef kind \"Pod\"; allowed: "
+                  "Server (policy.linkerd.io), Namespace (core), HTTPRoute (policy.linkerd.io), "
+                  "HTTPRoute (gateway.networking.k8s.io), GRPCRoute (gateway.networking.k8s.io)"},
+                 0},
+        RuleCase{"AuthorizationPolicy: a route target is not evaluated",
+                 "mutual authorizes connections",
+                 kLinkerdAuthz +
+                     "  targetRef: {group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}\n"
+                     "  requiredAuthenticationRefs: []\n",
+                 {"warning: mesh.yaml:5: spec.targetRef.kind: route targets are not evaluated: "
+                  "mutual authorizes connections (L4), not HTTP or gRPC requests, so this policy "
+                  "admits no connection"},
+                 1},
+        RuleCase{"AuthorizationPolicy: authentication refs",
+                 "admission.rs AuthorizationPolicySpec",
+                 kLinkerdAuthz + kTargetServer +
+                     "  requiredAuthenticationRefs:\n"
+                     "    - {group: policy.linkerd.io, kind: MeshTLSAuthentication, name: a}\n"
+                     "    - {kind: ServiceAccount, name: web}\n"
+                     "    - {group: policy.linkerd.io, kind: NetworkAuthentication, name: office}\n"
+                     "    - {group: policy.linkerd.io, kind: NetworkAuthentication, name: lan}\n"
+                     "    - {group: policy.linkerd.io, kind: ServerAuthorization, name: s}\n"
+                     "    - {kind: ServiceAccount}\n",
+                 {"mesh.yaml:8: spec.requiredAuthenticationRefs[1]: a MeshTLSAuthentication and "
+                  "ServiceAccount may not be set together",
+                  "mesh.yaml:10: spec.requiredAuthenticationRefs[3]: only a single "
+                  "NetworkAuthentication may be set",
+                  "mesh.yaml:11: spec.requiredAuthenticationRefs[4].kind: unsupported "
+                  "authentication kind \"ServerAuthorization\"; allowed: MeshTLSAuthentication "
+                  "(policy.linkerd.io), NetworkAuthentication (policy.linkerd.io), ServiceAccount "
+                  "(core)",
+                  "mesh.yaml:12: spec.requiredAuthenticationRefs[5].name: required field is "
+                  "missing"},
+                 0},
+        RuleCase{"MeshTLSAuthentication: one of identities or identityRefs",
+                 "CRD oneOf [identities, identityRefs]",
+                 kMeshTlsAuthn + "  identities: [\"*\"]\n  identityRefs: [{kind: Namespace, "
+                                 "name: shop}]\n",
+                 {"mesh.yaml:4: spec: only one of `identities` or `identityRefs` may be "
+                  "specified"},
+                 0},
+        RuleCase{"MeshTLSAuthentication: empty",
+                 "meshtls_authentication.rs \"No identities configured\"",
+                 kMeshTlsAuthn + "  identities: []\n",
+                 {"mesh.yaml:5: spec.identities: no identities configured"},
+                 0},
+        RuleCase{"MeshTLSAuthentication: identityRefs",
+                 "admission.rs validate_identity_ref",
+                 kMeshTlsAuthn + "  identityRefs:\n"
+                                 "    - {kind: Namespace, name: shop, namespace: shop}\n"
+                                 "    - {kind: Deployment, name: web}\n",
+                 {"mesh.yaml:6: spec.identityRefs[0].namespace: Namespace identity_ref is "
+                  "cluster-scoped and cannot have a namespace",
+                  "mesh.yaml:7: spec.identityRefs[1].kind: unsupported identityRefs kind "
+                  "\"Deployment\"; allowed: ServiceAccount (core), Namespace (core)"},
+                 0},
+        RuleCase{"NetworkAuthentication: networks required",
+                 "admission.rs NetworkAuthenticationSpec",
+                 kNetworkAuthn + "  networks: []\n",
+                 {"mesh.yaml:5: spec.networks: at least one network must be specified"},
+                 0},
+        RuleCase{"NetworkAuthentication: unknown field",
+                 "CRD schema",
+                 kNetworkAuthn + "  networks: [{cidr: 10.0.0.0/8, exclude: [10.1.0.0/16]}]\n",
+                 {"mesh.yaml:5: spec.networks[0].exclude: unknown field (known fields: cidr, "
+                  "except)"},
                  0}));
 
 INSTANTIATE_TEST_SUITE_P(
@@ -755,6 +978,171 @@ TEST(LinkerdServerTest, Fields) {
   EXPECT_EQ(admin.proxy_protocol, "unknown");
 }
 
+TEST(LinkerdServerTest, KeepsMetadataLabels) {
+  const Loaded loaded =
+      load("apiVersion: policy.linkerd.io/v1beta3\nkind: Server\n"
+           "metadata: {name: s, namespace: shop, labels: {auth: legacy}}\n"
+           "spec: {podSelector: {matchLabels: {app: cart}}, port: 8080}\n");
+  ASSERT_EQ(loaded.config.linkerd_servers.size(), 1u) << lines(loaded.findings);
+  EXPECT_EQ(loaded.config.linkerd_servers[0].labels, (Labels{{"auth", "legacy"}}));
+}
+
+TEST(LinkerdAuthorizationTest, ServerAuthorizationFields) {
+  const Loaded loaded = load(kServerAuthz +
+                             "  server: {selector: {matchLabels: {auth: legacy}}}\n"
+                             "  client:\n"
+                             "    networks: [{cidr: 10.0.0.0/8, except: [10.1.0.0/16]}]\n"
+                             "    meshTLS:\n"
+                             "      identities:\n"
+                             "        - \"*\"\n"
+                             "        - web.shop.serviceaccount.identity.linkerd.cluster.local\n"
+                             "        - \"*.shop.serviceaccount.identity.linkerd.cluster.local\"\n"
+                             "        - \"*.serviceaccount.identity.linkerd.example.org\"\n"
+                             "        - spiffe://example.org/ns/shop/sa/web\n"
+                             "        - spiffe://example.org/vm/42\n"
+                             "      serviceAccounts: [{name: ops, namespace: monitoring}, "
+                             "{name: batch}]\n"
+                             "---\n" +
+                             "apiVersion: policy.linkerd.io/v1beta1\nkind: ServerAuthorization\n"
+                             "metadata: {name: plain}\n"
+                             "spec: {server: {name: s}, client: {unauthenticated: true}}\n");
+  ASSERT_TRUE(loaded.findings.empty()) << lines(loaded.findings);
+  ASSERT_EQ(loaded.config.linkerd_server_authorizations.size(), 2u);
+  const auto& saz = loaded.config.linkerd_server_authorizations[0];
+  EXPECT_EQ(saz.server_name, "");
+  EXPECT_EQ(saz.server_selector, (Labels{{"auth", "legacy"}}));
+  EXPECT_FALSE(saz.unauthenticated);
+  EXPECT_FALSE(saz.unauthenticated_tls);
+  ASSERT_EQ(saz.networks.size(), 1u);
+  EXPECT_EQ(saz.networks[0].cidr.text, "10.0.0.0/8");
+  ASSERT_EQ(saz.networks[0].except.size(), 1u);
+  EXPECT_EQ(saz.networks[0].except[0].prefix, 16u);
+  using Kind = LinkerdIdentity::Kind;
+  struct Want {
+    Kind kind;
+    std::string td, ns, sa;
+  };
+  const std::vector<Want> want = {
+      {Kind::kAny, "", "", ""},
+      {Kind::kServiceAccount, "cluster.local", "shop", "web"},
+      {Kind::kNamespace, "cluster.local", "shop", ""},
+      {Kind::kTrustDomain, "example.org", "", ""},
+      {Kind::kServiceAccount, "example.org", "shop", "web"},
+      {Kind::kSpiffeId, "example.org", "", ""},
+      {Kind::kServiceAccount, "", "monitoring", "ops"},
+      {Kind::kServiceAccount, "", "payments", "batch"},  // the authorization's namespace
+  };
+  ASSERT_EQ(saz.identities.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    const auto& id = saz.identities[i];
+    EXPECT_EQ(id.kind, want[i].kind) << i;
+    EXPECT_EQ(id.trust_domain, want[i].td) << i;
+    EXPECT_EQ(id.namespace_name, want[i].ns) << i;
+    EXPECT_EQ(id.service_account, want[i].sa) << i;
+  }
+  const auto& plain = loaded.config.linkerd_server_authorizations[1];
+  EXPECT_EQ(plain.server_name, "s");
+  EXPECT_FALSE(plain.server_selector);
+  EXPECT_TRUE(plain.unauthenticated);
+  EXPECT_EQ(plain.meta.namespace_name, "default");
+}
+
+TEST(LinkerdAuthorizationTest, PolicyAndAuthenticationFields) {
+  const Loaded loaded =
+      load(kLinkerdAuthz + kTargetServer +
+           "  requiredAuthenticationRefs:\n"
+           "    - {group: policy.linkerd.io, kind: MeshTLSAuthentication, name: web}\n"
+           "    - {group: Policy.Linkerd.IO, kind: networkauthentication, name: office, "
+           "namespace: infra}\n"
+           "---\n" +
+           kMeshTlsAuthn +
+           "  identityRefs:\n"
+           "    - {kind: ServiceAccount, name: web}\n"
+           "    - {kind: ServiceAccount, name: ops, namespace: monitoring}\n"
+           "    - {kind: Namespace, name: frontend}\n"
+           "---\n" +
+           kNetworkAuthn +
+           "  networks: [{cidr: 10.0.0.0/8}, {cidr: \"fd00::/8\"}, {cidr: 1.2.3.4}]\n"
+           "---\n"
+           "apiVersion: policy.linkerd.io/v1alpha1\nkind: AuthorizationPolicy\n"
+           "metadata: {name: ns-wide, namespace: payments}\n"
+           "spec:\n  targetRef: {kind: Namespace, name: payments}\n"
+           "  requiredAuthenticationRefs: [{kind: ServiceAccount, name: web}]\n");
+  ASSERT_TRUE(loaded.findings.empty()) << lines(loaded.findings);
+  ASSERT_EQ(loaded.config.linkerd_authorization_policies.size(), 2u);
+  const auto& ap = loaded.config.linkerd_authorization_policies[0];
+  EXPECT_EQ(ap.target_kind, LinkerdTargetKind::kServer);
+  EXPECT_EQ(ap.target_name, "ledger-http");
+  ASSERT_EQ(ap.required_authentication_refs.size(), 2u);
+  EXPECT_EQ(ap.required_authentication_refs[0].kind, LinkerdAuthenticationKind::kMeshTls);
+  EXPECT_EQ(ap.required_authentication_refs[0].namespace_name, "payments");
+  EXPECT_EQ(ap.required_authentication_refs[1].kind, LinkerdAuthenticationKind::kNetwork);
+  EXPECT_EQ(ap.required_authentication_refs[1].namespace_name, "infra");
+  const auto& ns_wide = loaded.config.linkerd_authorization_policies[1];
+  EXPECT_EQ(ns_wide.target_kind, LinkerdTargetKind::kNamespace);
+  EXPECT_EQ(ns_wide.required_authentication_refs.at(0).kind,
+            LinkerdAuthenticationKind::kServiceAccount);
+
+  ASSERT_EQ(loaded.config.meshtls_authentications.size(), 1u);
+  const auto& ids = loaded.config.meshtls_authentications[0].identities;
+  ASSERT_EQ(ids.size(), 3u);
+  EXPECT_EQ(ids[0].kind, LinkerdIdentity::Kind::kServiceAccount);
+  EXPECT_EQ(ids[0].namespace_name, "payments");
+  EXPECT_EQ(ids[0].service_account, "web");
+  EXPECT_EQ(ids[1].namespace_name, "monitoring");
+  EXPECT_EQ(ids[2].kind, LinkerdIdentity::Kind::kNamespace);
+  EXPECT_EQ(ids[2].namespace_name, "frontend");
+
+  ASSERT_EQ(loaded.config.network_authentications.size(), 1u);
+  const auto& nets = loaded.config.network_authentications[0].networks;
+  ASSERT_EQ(nets.size(), 3u);
+  EXPECT_TRUE(nets[1].cidr.address.v6);
+  EXPECT_EQ(nets[2].cidr.prefix, 32u);  // one address
+}
+
+// Istio's and Linkerd's AuthorizationPolicy share a name, not a group: both are read, each by
+// its own rules, and one of each with the same namespace and name is no duplicate.
+TEST(LinkerdAuthorizationTest, IstioAndLinkerdAuthorizationPolicies) {
+  const Loaded loaded = load(kAuthz + "  rules: [{}]\n---\n" + kLinkerdAuthz + kTargetServer +
+                             "  requiredAuthenticationRefs: []\n");
+  ASSERT_TRUE(loaded.findings.empty()) << lines(loaded.findings);
+  EXPECT_EQ(loaded.config.authorization_policies.size(), 1u);
+  EXPECT_EQ(loaded.config.linkerd_authorization_policies.size(), 1u);
+
+  const Loaded bare = load("apiVersion: policy.linkerd.io/v1alpha1\nkind: AuthorizationPolicy\n"
+                           "metadata: {name: a}\n");
+  EXPECT_EQ(bare.findings,
+            (std::vector<std::string>{"mesh.yaml:1: spec: required field is missing"}))
+      << lines(bare.findings);
+  EXPECT_EQ(bare.kept(), 0u);
+}
+
+TEST(IpNetworkTest, ParseAndContains) {
+  struct Case {
+    std::string text;
+    bool valid;
+  } cases[] = {
+      {"10.0.0.0/8", true},   {"10.1.2.3", true},   {"0.0.0.0/0", true}, {"::/0", true},
+      {"fd00::/8", true},     {"10.1.2.3/8", true},  // host bits are ignored
+      {"10.0.0.0/33", false}, {"fd00::/129", false}, {"10.0.0.0/", false}, {"10.0.0/8", false},
+      {"[::1]/128", false},   {"10.0.0.0/8 ", false}, {"", false},         {"/8", false},
+  };
+  for (const auto& c : cases) EXPECT_EQ(IpNetwork::parse(c.text).has_value(), c.valid) << c.text;
+
+  const auto net = *IpNetwork::parse("10.1.2.3/12");
+  EXPECT_EQ(net.address.str(), "10.0.0.0");
+  EXPECT_TRUE(net.contains(*IpAddress::parse("10.15.255.255")));
+  EXPECT_FALSE(net.contains(*IpAddress::parse("10.16.0.0")));
+  EXPECT_FALSE(net.contains(*IpAddress::parse("::ffff:10.1.1.1")));  // families never mix
+  EXPECT_TRUE(net.contains(*IpNetwork::parse("10.8.0.0/13")));
+  EXPECT_FALSE(net.contains(*IpNetwork::parse("10.0.0.0/8")));
+  const auto v6 = *IpNetwork::parse("fd00::/8");
+  EXPECT_TRUE(v6.contains(*IpAddress::parse("fdff::1")));
+  EXPECT_FALSE(v6.contains(*IpAddress::parse("fe00::1")));
+  EXPECT_TRUE(IpNetwork::parse("0.0.0.0/0")->contains(*IpAddress::parse("255.1.2.3")));
+  EXPECT_TRUE(IpNetwork::parse("::1")->contains(*IpAddress::parse("::1")));
+}
+
 // Shaped like `kubectl get -o yaml`: many fields mutual does not read.
 constexpr char kInventory[] =
     "apiVersion: v1\n"
@@ -958,7 +1346,7 @@ TEST(MeshConfigTest, SkipsOtherKindsSilently) {
       "apiVersion: v1\nkind: Namespace\nmetadata: {name: payments}\n---\n"
       "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
       "spec: {hosts: [a]}\n---\n"
-      "apiVersion: policy.linkerd.io/v1alpha1\nkind: AuthorizationPolicy\n"
+      "apiVersion: policy.linkerd.io/v1beta3\nkind: HTTPRoute\n"
       "metadata: {name: a}\n---\n"
       "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: t}\n---\n"
       "apiVersion: apps/v1\nkind: ControllerRevision\nmetadata: {name: r}\n");

@@ -192,6 +192,8 @@ Simulator::Server Simulator::makeServer(const Target& target, const Workload* wo
       }
       s.authz.push_back(p);
     }
+    s.linkerd = linkerdPortPolicy(config_, settings_, workload->meta.namespace_name,
+                                  workload->labels, workload->ports, s.target_port);
   }
   return s;
 }
@@ -315,6 +317,21 @@ CheckRow Simulator::evaluateEndpoint(const Client& client, const Target& target,
     const AuthzDecision a =
         authorize(server.authz, settings_, server.workload->meta.namespace_name,
                   server.workload->labels, row.target_port, peer);
+    if (!a.allowed) {
+      row.outcome = Outcome::kAuthzDenied;
+      row.reason = a.reason;
+      return row;
+    }
+  }
+  // Linkerd's Server authorizations, with the client's address unknown (its `networks` are
+  // assumed to hold).
+  if (succeeded(row.outcome) && server_mode && !server.linkerd.server.empty()) {
+    LinkerdPeer peer;
+    if (row.outcome == Outcome::kMtls) {
+      peer.id = client.spiffe_id;
+      peer.mesh_tls = true;
+    }
+    const AuthzDecision a = authorizeLinkerd(server.linkerd, peer);
     if (!a.allowed) {
       row.outcome = Outcome::kAuthzDenied;
       row.reason = a.reason;

@@ -11,6 +11,7 @@
 #include "config/mesh.h"
 #include "policy/authz.h"
 #include "policy/destination_rule.h"
+#include "policy/linkerd_authz.h"
 #include "policy/peer_authn.h"
 
 namespace mutual::policy {
@@ -90,6 +91,7 @@ class Simulator {
     std::string policy = "-";      // the PeerAuthentication that decided `mode`
     std::string note;              // why there is no mode, "" when there is one
     std::vector<config::AuthorizationPolicy> authz;  // the policies that select the workload
+    LinkerdPortPolicy linkerd;  // the Linkerd Server of the port and its authorizations
   };
   // A destination: one port of a Service (or an external host) and its endpoints.
   struct Target {

@@ -181,6 +181,39 @@ TEST(Simulator, AuthorizationDeniesWrongPrincipal) {
   EXPECT_NE(rows->front().reason.find("payments/only-checkout"), std::string::npos);
 }
 
+// Linkerd: a Server on pay's port 8080 admits only what its authorizations admit; the port
+// 9090 without a Server keeps the default policy.
+TEST(Simulator, LinkerdServerAuthorization) {
+  Mesh m;
+  config::LinkerdServer server;
+  server.meta = testing::meta("payments", "pay-http");
+  server.pod_selector = {{"app", "pay"}};
+  server.port = 8080;
+  m.config.linkerd_servers = {server};
+  config::LinkerdAuthorizationPolicy ap;
+  ap.meta = testing::meta("payments", "checkout-only");
+  ap.target_name = "pay-http";
+  ap.required_authentication_refs = {{config::LinkerdAuthenticationKind::kServiceAccount,
+                                      "checkout", "shop"}};
+  m.config.linkerd_authorization_policies = {ap};
+  Simulator sim(m.config, m.settings);
+  auto rows = sim.check("shop/frontend", std::nullopt);
+  ASSERT_TRUE(rows);
+  const CheckRow& http = m.row(*rows, "shop/frontend", "pay.payments", 80);
+  EXPECT_EQ(http.outcome, Outcome::kAuthzDenied);
+  EXPECT_EQ(http.reason,
+            "linkerd Server payments/pay-http: no authorization admits "
+            "spiffe://cluster.local/ns/shop/sa/frontend");
+  EXPECT_EQ(m.row(*rows, "shop/frontend", "pay.payments", 9090).outcome, Outcome::kMtls);
+
+  // The account the policy names gets through.
+  m.config.linkerd_authorization_policies[0].required_authentication_refs[0].name = "frontend";
+  Simulator allowed(m.config, m.settings);
+  rows = allowed.check("shop/frontend", "pay.payments:80");
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(rows->front().outcome, Outcome::kMtls);
+}
+
 TEST(Simulator, ExternalHostsAndBadQueries) {
   Mesh m;
   auto simple = tls(ClientTlsMode::kSimple);

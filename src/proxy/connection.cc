@@ -6,7 +6,9 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -23,6 +25,7 @@
 #include "net/client_hello.h"
 #include "net/socket_io.h"
 #include "policy/authz.h"
+#include "policy/linkerd_authz.h"
 #include "proxy/proxy.h"
 #include "proxy/worker.h"
 
@@ -321,6 +324,56 @@ asio::awaitable<Sniffed> sniffWithin(tcp::socket& socket, std::string& prefix,
 
 SteadyClock::duration seconds(Seconds s) { return std::chrono::duration_cast<SteadyClock::duration>(s); }
 
+// ---- authorization ----------------------------------------------------------------------------
+
+// The downstream's source address, for Linkerd's `networks` (an IPv4-mapped IPv6 address as
+// the IPv4 address it carries); nullopt when the socket no longer has a peer.
+std::optional<config::IpAddress> sourceAddress(const tcp::socket& socket) {
+  std::error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return std::nullopt;
+  auto address = endpoint.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  }
+  config::IpAddress out;
+  if (address.is_v4()) {
+    const auto bytes = address.to_v4().to_bytes();
+    std::copy(bytes.begin(), bytes.end(), out.bytes.begin());
+  } else {
+    out.v6 = true;
+    const auto bytes = address.to_v6().to_bytes();
+    std::copy(bytes.begin(), bytes.end(), out.bytes.begin());
+  }
+  return out;
+}
+
+// Both authorization layers, before any upstream connection: Istio's AuthorizationPolicies,
+// then the Linkerd Server of the port and its authorizations; a deny by either denies. Records
+// the decision (authz_rule: the denying policy or Server, else the allowing rule, Istio's
+// first). True when the connection may go on.
+bool authorizeInbound(const Snapshot& snapshot, const InboundPlan& plan,
+                      const config::ProxyWorkload& workload,
+                      const std::optional<std::string>& peer_id, bool mesh_tls,
+                      const tcp::socket& down, ConnectionRecord& record) {
+  auto decision = policy::authorize(snapshot.authorization_policies, snapshot.mesh,
+                                    workload.namespace_name, workload.labels, plan.port, peer_id);
+  if (decision.allowed && !plan.linkerd.server.empty()) {
+    policy::LinkerdPeer peer;
+    if (peer_id) peer.id = *peer_id;
+    peer.mesh_tls = mesh_tls;
+    peer.address = sourceAddress(down);
+    auto linkerd = policy::authorizeLinkerd(plan.linkerd, peer);
+    if (!linkerd.allowed || decision.policy.empty()) decision = std::move(linkerd);
+  }
+  record.authz_decision = decision.allowed ? "allow" : "deny";
+  record.authz_rule = std::move(decision.policy);
+  if (decision.allowed) return true;
+  record.connection_termination_details = "authz_denied";
+  spdlog::debug("conn={} inbound {}: denied: {}", record.connection_id, plan.name, decision.reason);
+  return false;
+}
+
 // ---- inbound ----------------------------------------------------------------------------------
 
 // Forwards a downstream that stays plaintext (DISABLE, PERMISSIVE plaintext, other TLS) to the
@@ -330,13 +383,8 @@ asio::awaitable<void> forwardPlain(Worker& worker, size_t index, tcp::socket& do
                                    const Snapshot& snapshot) {
   const auto& config = worker.proxy.config();
   const auto& plan = snapshot.inbound[index];
-  auto decision = policy::authorize(snapshot.authorization_policies, snapshot.mesh,
-                                    config.workload.namespace_name, config.workload.labels,
-                                    plan.port, std::nullopt);
-  tracker.record.authz_decision = decision.allowed ? "allow" : "deny";
-  tracker.record.authz_rule = decision.policy;
-  if (!decision.allowed) {
-    tracker.record.connection_termination_details = "authz_denied";
+  if (!authorizeInbound(snapshot, plan, config.workload, std::nullopt, false, down,
+                        tracker.record)) {
     co_return;
   }
   tcp::socket up(worker.io);
@@ -474,13 +522,9 @@ asio::awaitable<void> serveInbound(Worker& worker, size_t index, tcp::socket dow
   record.connection_security_policy = "mutual_tls";
   record.tls = "true";
 
-  auto decision = policy::authorize(snapshot->authorization_policies, snapshot->mesh,
-                                    config.workload.namespace_name, config.workload.labels,
-                                    plan.port, peer->id ? std::optional(peer->id->str()) : std::nullopt);
-  record.authz_decision = decision.allowed ? "allow" : "deny";
-  record.authz_rule = decision.policy;
-  if (!decision.allowed) {
-    record.connection_termination_details = "authz_denied";
+  if (!authorizeInbound(*snapshot, plan, config.workload,
+                        peer->id ? std::optional(peer->id->str()) : std::nullopt, true, down,
+                        record)) {
     tls_down.shutdownWrite();
     co_return;
   }

@@ -444,6 +444,13 @@ nlohmann::json Proxy::configDump() const {
   out["policies"] = {{"peer_authentications", policies_.peer_authentications.size()},
                      {"destination_rules", policies_.destination_rules.size()},
                      {"authorization_policies", policies_.authorization_policies.size()},
+                     {"linkerd_servers", policies_.linkerd_servers.size()},
+                     {"linkerd_server_authorizations",
+                      policies_.linkerd_server_authorizations.size()},
+                     {"linkerd_authorization_policies",
+                      policies_.linkerd_authorization_policies.size()},
+                     {"meshtls_authentications", policies_.meshtls_authentications.size()},
+                     {"network_authentications", policies_.network_authentications.size()},
                      {"last_error", policies_error_}};
   return out;
 }

@@ -121,6 +121,20 @@ std::shared_ptr<const Snapshot> buildSnapshot(const config::ProxyConfig& config,
   snapshot->generation = generation;
   snapshot->mesh = config.mesh;
   snapshot->authorization_policies = policies.authorization_policies;
+  snapshot->linkerd_servers = policies.linkerd_servers.size();
+  snapshot->linkerd_authorizations = policies.linkerd_server_authorizations.size() +
+                                     policies.linkerd_authorization_policies.size();
+  snapshot->linkerd_authentications =
+      policies.meshtls_authentications.size() + policies.network_authentications.size();
+  const std::vector<config::ContainerPort> no_ports;
+  const std::vector<config::ContainerPort>* ports = &no_ports;
+  for (const auto& w : policies.workloads) {
+    if (w.meta.namespace_name == config.workload.namespace_name &&
+        w.meta.name == config.workload.name) {
+      ports = &w.ports;
+      break;
+    }
+  }
   if (credentials) {
     if (auto server = tls::ServerContext::create(credentials, config.tls.session_resumption)) {
       snapshot->server = std::move(*server);
@@ -134,6 +148,8 @@ std::shared_ptr<const Snapshot> buildSnapshot(const config::ProxyConfig& config,
     plan.mode = policy::effectiveMode(policies.peer_authentications, config.mesh.root_namespace,
                                       config.workload.namespace_name, config.workload.labels,
                                       listener.port);
+    plan.linkerd = policy::linkerdPortPolicy(policies, config.mesh, config.workload.namespace_name,
+                                             config.workload.labels, *ports, listener.port);
     snapshot->inbound.push_back(std::move(plan));
   }
   for (const auto& listener : config.outbound) {
@@ -148,11 +164,16 @@ nlohmann::json toJson(const Snapshot& snapshot) {
   out["identity"] = snapshot.credentials ? snapshot.credentials->id.str() : "";
   auto& inbound = out["inbound"] = nlohmann::json::array();
   for (const auto& plan : snapshot.inbound) {
+    nlohmann::json authorizations = nlohmann::json::array();
+    for (const auto& a : plan.linkerd.authorizations) authorizations.push_back(a.name);
     inbound.push_back({{"listener", plan.name},
                        {"port", plan.port},
                        {"mode", policy::modeName(plan.mode.mode)},
                        {"level", policy::levelName(plan.mode.level)},
-                       {"policy", plan.mode.policy}});
+                       {"policy", plan.mode.policy},
+                       {"linkerd_server", plan.linkerd.server},
+                       {"linkerd_authorizations", authorizations},
+                       {"linkerd_notes", plan.linkerd.notes}});
   }
   auto& outbound = out["outbound"] = nlohmann::json::array();
   for (const auto& plan : snapshot.outbound) {
@@ -168,6 +189,9 @@ nlohmann::json toJson(const Snapshot& snapshot) {
                         {"error", plan.error}});
   }
   out["authorization_policies"] = snapshot.authorization_policies.size();
+  out["linkerd_servers"] = snapshot.linkerd_servers;
+  out["linkerd_authorizations"] = snapshot.linkerd_authorizations;
+  out["linkerd_authentications"] = snapshot.linkerd_authentications;
   return out;
 }
 

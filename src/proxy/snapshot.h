@@ -10,6 +10,7 @@
 
 #include "config/mesh.h"
 #include "config/proxy_config.h"
+#include "policy/linkerd_authz.h"
 #include "policy/peer_authn.h"
 #include "tls/context.h"
 
@@ -20,9 +21,10 @@
 namespace mutual::proxy {
 
 struct InboundPlan {
-  std::string name;                // the listener label: its name, or its listen address
-  uint32_t port = 0;               // the workload port policies name
-  policy::ModeDecision mode;       // STRICT / PERMISSIVE / DISABLE and what decided it
+  std::string name;                   // the listener label: its name, or its listen address
+  uint32_t port = 0;                  // the workload port policies name
+  policy::ModeDecision mode;          // STRICT / PERMISSIVE / DISABLE and what decided it
+  policy::LinkerdPortPolicy linkerd;  // the Linkerd Server of the port and its authorizations
 };
 
 // How an outbound listener originates traffic (istio-mtls.md §2).
@@ -49,10 +51,16 @@ struct Snapshot {
   std::vector<OutboundPlan> outbound;  // in the order of config.outbound
   std::vector<config::AuthorizationPolicy> authorization_policies;
   config::MeshSettings mesh;
+  // How many Linkerd objects the inbound plans were compiled from (for /config_dump).
+  size_t linkerd_servers = 0;
+  size_t linkerd_authorizations = 0;   // ServerAuthorizations and AuthorizationPolicies
+  size_t linkerd_authentications = 0;  // MeshTLSAuthentications and NetworkAuthentications
 };
 
 // Builds a snapshot. `credentials` may be null (not yet received: inbound mTLS and
-// ISTIO_MUTUAL plans fail closed). Errors of one outbound plan (a DestinationRule naming
+// ISTIO_MUTUAL plans fail closed). Each inbound plan's Linkerd policy is compiled here, with
+// the container ports of the workload's Deployment / Pod when `policies` holds it (a Server
+// naming its port by name needs them). Errors of one outbound plan (a DestinationRule naming
 // unreadable files, say) are kept in that plan, not returned: the other listeners still work.
 std::shared_ptr<const Snapshot> buildSnapshot(const config::ProxyConfig& config,
                                               std::shared_ptr<const tls::Credentials> credentials,

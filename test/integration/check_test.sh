@@ -213,8 +213,11 @@ expect_rc 0 "check tls examples/linkerd"
 expect_row booksapp/webapp authors.booksapp.svc.cluster.local:7001 'PERMISSIVE +AUTO +- +AUTO +MTLS'
 expect_row booksapp/webapp mysql.booksapp.svc.cluster.local:3306 'PERMISSIVE +- +- +OK +PLAINTEXT +port 3306 is in the client.s config.linkerd.io/skip-outbound-ports'
 expect_row booksapp/authors books.booksapp.svc.cluster.local:9990 '- +AUTO +- +AUTO +PLAINTEXT +.*skip-inbound-ports'
+# Without auto-mTLS the clients send plaintext: the Linkerd Server on authors' port admits only
+# booksapp identities, so it denies them; mysql's also admits the pod network.
 run check tls -f "$LINKERD" --auto-mtls=false
-expect_row booksapp/webapp authors.booksapp.svc.cluster.local:7001 'PERMISSIVE +- +- +OK +PLAINTEXT *$'
+expect_row booksapp/webapp authors.booksapp.svc.cluster.local:7001 'PERMISSIVE +- +- +OK +AUTHZ_DENIED +linkerd Server booksapp/authors-http: no authorization admits a client without identity$'
+expect_row booksapp/authors mysql.booksapp.svc.cluster.local:3306 'PERMISSIVE +- +- +OK +PLAINTEXT *$'
 # A mesh settings document turns auto-mTLS off; the flag turns it back on.
 cp "$LINKERD"/*.yaml "$TMP/"
 cat >"$TMP/settings.yaml" <<'EOF'
@@ -226,7 +229,7 @@ spec:
   autoMtls: false
 EOF
 run check tls -f "$TMP/inventory.yaml" "$TMP/servers.yaml" "$TMP/settings.yaml" -o json
-json 'd["mesh"]["auto_mtls"] is False and all(c["outcome"] == "PLAINTEXT" for c in d["connections"])'
+json 'd["mesh"]["auto_mtls"] is False and all(c["outcome"] == "PLAINTEXT" or (c["outcome"] == "AUTHZ_DENIED" and c["host"].startswith("authors.")) for c in d["connections"])'
 run check tls -f "$TMP/inventory.yaml" "$TMP/servers.yaml" "$TMP/settings.yaml" --auto-mtls=true -o json
 json 'd["mesh"]["auto_mtls"] is True and d["summary"]["outcomes"]["MTLS"] == 15'
 run check tls -f "$LINKERD" --auto-mtls=maybe

@@ -1,0 +1,247 @@
+#include "policy/linkerd_authz.h"
+
+#include <algorithm>
+
+#include "policy/peer_authn.h"
+
+namespace mutual::policy {
+
+namespace {
+
+using config::LinkerdIdentity;
+using Authentication = LinkerdAuthorization::Authentication;
+
+constexpr std::string_view kSpiffePrefix = "spiffe://";
+constexpr std::string_view kLinkerdDefaultTrustDomain = "cluster.local";
+
+// The parts of a peer's SPIFFE ID "spiffe://<td>/ns/<ns>/sa/<sa>", as views into it.
+struct PeerName {
+  std::string_view trust_domain;
+  std::string_view namespace_name;  // both empty unless the path has that shape
+  std::string_view service_account;
+};
+
+PeerName peerName(std::string_view id) {
+  PeerName out;
+  if (!id.starts_with(kSpiffePrefix)) return out;
+  id.remove_prefix(kSpiffePrefix.size());
+  const size_t slash = id.find('/');
+  out.trust_domain = id.substr(0, slash);
+  if (slash == std::string_view::npos) return out;
+  std::string_view path = id.substr(slash);
+  if (!path.starts_with("/ns/")) return out;
+  path.remove_prefix(4);
+  const size_t end = path.find('/');
+  if (end == 0 || end == std::string_view::npos) return out;
+  const std::string_view ns = path.substr(0, end);
+  path.remove_prefix(end);
+  if (!path.starts_with("/sa/")) return out;
+  path.remove_prefix(4);
+  if (path.empty() || path.find('/') != std::string_view::npos) return out;
+  out.namespace_name = ns;
+  out.service_account = path;
+  return out;
+}
+
+// A pattern's trust domain against the peer's: "" (serviceAccounts, identityRefs) is the mesh's;
+// Linkerd's default cluster.local also stands for the mesh's, as Istio aliases it.
+bool trustDomainMatches(std::string_view pattern, std::string_view peer, const std::string& mesh) {
+  if (pattern.empty()) return peer == mesh;
+  return pattern == peer || (pattern == kLinkerdDefaultTrustDomain && peer == mesh);
+}
+
+bool identityMatches(const LinkerdIdentity& identity, std::string_view id, const PeerName& peer,
+                     const std::string& mesh) {
+  const bool service_account = !peer.service_account.empty();
+  switch (identity.kind) {
+    case LinkerdIdentity::Kind::kAny:
+      return true;
+    case LinkerdIdentity::Kind::kServiceAccount:
+      return service_account && peer.service_account == identity.service_account &&
+             peer.namespace_name == identity.namespace_name &&
+             trustDomainMatches(identity.trust_domain, peer.trust_domain, mesh);
+    case LinkerdIdentity::Kind::kNamespace:
+      return service_account && peer.namespace_name == identity.namespace_name &&
+             trustDomainMatches(identity.trust_domain, peer.trust_domain, mesh);
+    case LinkerdIdentity::Kind::kTrustDomain:
+      return service_account && trustDomainMatches(identity.trust_domain, peer.trust_domain, mesh);
+    case LinkerdIdentity::Kind::kSpiffeId:
+      return id == identity.text;
+    case LinkerdIdentity::Kind::kNone:
+      return false;
+  }
+  return false;
+}
+
+bool networksMatch(const std::vector<config::LinkerdNetwork>& networks,
+                   const std::optional<config::IpAddress>& address) {
+  if (networks.empty() || !address) return true;
+  for (const auto& net : networks) {
+    if (!net.cidr.contains(*address)) continue;
+    const bool excepted = std::any_of(net.except.begin(), net.except.end(),
+                                      [&](const auto& e) { return e.contains(*address); });
+    if (!excepted) return true;
+  }
+  return false;
+}
+
+std::string qualified(std::string_view kind, const config::PolicyMeta& meta) {
+  return "linkerd " + std::string(kind) + " " + meta.namespace_name + "/" + meta.name;
+}
+
+bool portMatches(const config::LinkerdServer& server,
+                 const std::vector<config::ContainerPort>& ports, uint32_t port) {
+  if (server.port) return *server.port == port;
+  return std::any_of(ports.begin(), ports.end(), [&](const config::ContainerPort& p) {
+    return p.port == port && p.name == server.port_name;
+  });
+}
+
+template <typename T>
+const T* find(const std::vector<T>& all, const std::string& ns, const std::string& name) {
+  for (const auto& item : all) {
+    if (item.meta.namespace_name == ns && item.meta.name == name) return &item;
+  }
+  return nullptr;
+}
+
+LinkerdAuthorization fromServerAuthorization(const config::LinkerdServerAuthorization& saz) {
+  LinkerdAuthorization out;
+  out.name = qualified("ServerAuthorization", saz.meta);
+  out.authentication = saz.unauthenticated       ? Authentication::kUnauthenticated
+                       : saz.unauthenticated_tls ? Authentication::kTlsUnauthenticated
+                                                 : Authentication::kTlsAuthenticated;
+  out.identities = saz.identities;
+  out.networks = saz.networks;
+  return out;
+}
+
+// Linkerd's index (policy_client_authz): MeshTLSAuthentication or ServiceAccount give the
+// identities (none: no authentication required), a NetworkAuthentication the networks (none:
+// every address). A reference to an authentication that does not exist makes the whole policy
+// ignored; nullopt then, with `why`.
+std::optional<LinkerdAuthorization> fromAuthorizationPolicy(
+    const config::LinkerdAuthorizationPolicy& ap, const config::MeshConfig& mesh,
+    std::string& why) {
+  LinkerdAuthorization out;
+  out.name = qualified("AuthorizationPolicy", ap.meta);
+  for (const auto& ref : ap.required_authentication_refs) {
+    switch (ref.kind) {
+      case config::LinkerdAuthenticationKind::kMeshTls: {
+        const auto* authn = find(mesh.meshtls_authentications, ref.namespace_name, ref.name);
+        if (authn == nullptr) {
+          why = "MeshTLSAuthentication " + ref.namespace_name + "/" + ref.name + " does not exist";
+          return std::nullopt;
+        }
+        out.authentication = Authentication::kTlsAuthenticated;
+        out.identities = authn->identities;
+        break;
+      }
+      case config::LinkerdAuthenticationKind::kServiceAccount: {
+        LinkerdIdentity id;
+        id.kind = LinkerdIdentity::Kind::kServiceAccount;
+        id.namespace_name = ref.namespace_name;
+        id.service_account = ref.name;
+        out.authentication = Authentication::kTlsAuthenticated;
+        out.identities = {std::move(id)};
+        break;
+      }
+      case config::LinkerdAuthenticationKind::kNetwork: {
+        const auto* authn = find(mesh.network_authentications, ref.namespace_name, ref.name);
+        if (authn == nullptr) {
+          why = "NetworkAuthentication " + ref.namespace_name + "/" + ref.name + " does not exist";
+          return std::nullopt;
+        }
+        out.networks = authn->networks;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+LinkerdPortPolicy linkerdPortPolicy(const config::MeshConfig& mesh,
+                                    const config::MeshSettings& settings,
+                                    const std::string& namespace_name, const config::Labels& labels,
+                                    const std::vector<config::ContainerPort>& ports,
+                                    uint32_t port) {
+  LinkerdPortPolicy out;
+  out.trust_domain = settings.trust_domain;
+  std::vector<const config::LinkerdServer*> servers;
+  for (const auto& s : mesh.linkerd_servers) {
+    if (s.meta.namespace_name == namespace_name && selectorMatches(s.pod_selector, labels) &&
+        portMatches(s, ports, port)) {
+      servers.push_back(&s);
+    }
+  }
+  if (servers.empty()) return out;  // the default policy
+  std::sort(servers.begin(), servers.end(),
+            [](const auto* a, const auto* b) { return olderThan(a->meta, b->meta); });
+  const config::LinkerdServer& server = *servers.front();
+  out.server = qualified("Server", server.meta);
+  for (size_t i = 1; i < servers.size(); ++i) {
+    out.notes.push_back(qualified("Server", servers[i]->meta) + " also selects port " +
+                        std::to_string(port) + "; the older " + out.server + " applies");
+  }
+
+  for (const auto& saz : mesh.linkerd_server_authorizations) {
+    if (saz.meta.namespace_name != namespace_name) continue;
+    const bool selects = saz.server_selector ? selectorMatches(*saz.server_selector, server.labels)
+                                             : saz.server_name == server.meta.name;
+    if (selects) out.authorizations.push_back(fromServerAuthorization(saz));
+  }
+  for (const auto& ap : mesh.linkerd_authorization_policies) {
+    if (ap.meta.namespace_name != namespace_name) continue;
+    const bool targets = (ap.target_kind == config::LinkerdTargetKind::kServer &&
+                          ap.target_name == server.meta.name) ||
+                         (ap.target_kind == config::LinkerdTargetKind::kNamespace &&
+                          ap.target_name == namespace_name);
+    if (!targets) continue;
+    std::string why;
+    if (auto authz = fromAuthorizationPolicy(ap, mesh, why)) {
+      out.authorizations.push_back(std::move(*authz));
+    } else {
+      out.notes.push_back(qualified("AuthorizationPolicy", ap.meta) + " is ignored: " + why);
+    }
+  }
+  return out;
+}
+
+bool linkerdAdmits(const LinkerdAuthorization& authorization, const LinkerdPeer& peer,
+                   const std::string& trust_domain) {
+  if (!networksMatch(authorization.networks, peer.address)) return false;
+  switch (authorization.authentication) {
+    case Authentication::kUnauthenticated:
+      return true;
+    case Authentication::kTlsUnauthenticated:
+      return peer.mesh_tls;
+    case Authentication::kTlsAuthenticated: {
+      if (peer.id.empty()) return false;
+      const PeerName name = peerName(peer.id);
+      return std::any_of(authorization.identities.begin(), authorization.identities.end(),
+                         [&](const LinkerdIdentity& identity) {
+                           return identityMatches(identity, peer.id, name, trust_domain);
+                         });
+    }
+  }
+  return false;
+}
+
+AuthzDecision authorizeLinkerd(const LinkerdPortPolicy& policy, const LinkerdPeer& peer) {
+  if (policy.server.empty()) return {};
+  for (const auto& authorization : policy.authorizations) {
+    if (linkerdAdmits(authorization, peer, policy.trust_domain)) {
+      return {true, authorization.name, ""};
+    }
+  }
+  std::string who =
+      peer.id.empty() ? std::string("a client without identity") : std::string(peer.id);
+  if (peer.address) who += " from " + peer.address->str();
+  std::string reason = policy.server + ": no authorization admits " + who;
+  if (policy.authorizations.empty()) reason += " (the Server has none, so it denies everything)";
+  return {false, policy.server, std::move(reason)};
+}
+
+}  // namespace mutual::policy

@@ -1,0 +1,378 @@
+#include "policy/linkerd_authz.h"
+
+#include <gtest/gtest.h>
+
+#include <cctype>
+
+#include "config/manifest.h"
+
+namespace mutual::policy {
+namespace {
+
+// One mesh for every case, written as users write it and read by the config module.
+// Expectations follow Linkerd's authorization-policy reference and its policy controller
+// (policy-controller/k8s/index: server_authorization.rs, authorization_policy.rs, index.rs
+// policy_client_authz).
+constexpr char kMesh[] = R"(
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: cart-http, namespace: shop, labels: {tier: web}}
+spec: {podSelector: {matchLabels: {app: cart}}, port: 8080}
+---
+# Overlaps cart-http (Linkerd's admission would refuse it): the older one applies.
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: cart-http-copy, namespace: shop, creationTimestamp: "2025-01-01T00:00:00Z"}
+spec: {podSelector: {matchLabels: {app: cart}}, port: 8080}
+---
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: cart-admin, namespace: shop}
+spec: {podSelector: {matchLabels: {app: cart}}, port: admin-http}
+---
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: cart-grpc, namespace: shop}
+spec: {podSelector: {matchLabels: {app: cart}}, port: 9090}
+---
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: cart-office, namespace: shop}
+spec: {podSelector: {matchLabels: {app: cart}}, port: 7000}
+---
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: cart-lan, namespace: shop}
+spec: {podSelector: {matchLabels: {app: cart}}, port: 7001}
+---
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: cart-legacy, namespace: shop, labels: {auth: legacy}}
+spec: {podSelector: {matchLabels: {app: cart}}, port: 7002}
+---
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: cart-tls, namespace: shop}
+spec: {podSelector: {matchLabels: {app: cart}}, port: 7003}
+---
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: cart-missing, namespace: shop}
+spec: {podSelector: {matchLabels: {app: cart}}, port: 7004}
+---
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: cart-open, namespace: shop}
+spec: {podSelector: {matchLabels: {app: cart}}, port: 7005}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: cart-http-web, namespace: shop}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: cart-http}
+  requiredAuthenticationRefs:
+    - {group: policy.linkerd.io, kind: MeshTLSAuthentication, name: web-only}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: MeshTLSAuthentication
+metadata: {name: web-only, namespace: shop}
+spec:
+  identities: [web.shop.serviceaccount.identity.linkerd.cluster.local]
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: admin-ops, namespace: shop}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: cart-admin}
+  requiredAuthenticationRefs: [{kind: ServiceAccount, name: ops, namespace: monitoring}]
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: office-only, namespace: shop}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: cart-office}
+  requiredAuthenticationRefs:
+    - {group: policy.linkerd.io, kind: NetworkAuthentication, name: office}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: NetworkAuthentication
+metadata: {name: office, namespace: shop}
+spec:
+  networks:
+    - {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}
+    - cidr: fd00::/8
+---
+apiVersion: policy.linkerd.io/v1beta1
+kind: ServerAuthorization
+metadata: {name: lan, namespace: shop}
+spec:
+  server: {name: cart-lan}
+  client: {unauthenticated: true, networks: [{cidr: 192.168.0.0/16}]}
+---
+apiVersion: policy.linkerd.io/v1beta1
+kind: ServerAuthorization
+metadata: {name: legacy, namespace: shop}
+spec:
+  server: {selector: {matchLabels: {auth: legacy}}}
+  client:
+    meshTLS:
+      identities:
+        - "*.frontend.serviceaccount.identity.linkerd.cluster.local"
+        - spiffe://cluster.local/ns/batch/sa/job
+---
+apiVersion: policy.linkerd.io/v1beta1
+kind: ServerAuthorization
+metadata: {name: any-tls, namespace: shop}
+spec:
+  server: {name: cart-tls}
+  client: {meshTLS: {unauthenticatedTLS: true}}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: dangling, namespace: shop}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: cart-missing}
+  requiredAuthenticationRefs:
+    - {group: policy.linkerd.io, kind: MeshTLSAuthentication, name: nope}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: open, namespace: shop}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: cart-open}
+  requiredAuthenticationRefs: []
+---
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: ledger, namespace: payments}
+spec: {podSelector: {matchLabels: {app: ledger}}, port: 8080}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: meshed-pods, namespace: payments}
+spec:
+  targetRef: {kind: Namespace, name: payments}
+  requiredAuthenticationRefs:
+    - {group: policy.linkerd.io, kind: MeshTLSAuthentication, name: anyone}
+    - {group: policy.linkerd.io, kind: NetworkAuthentication, name: pods}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: MeshTLSAuthentication
+metadata: {name: anyone, namespace: payments}
+spec: {identities: ["*"]}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: NetworkAuthentication
+metadata: {name: pods, namespace: payments}
+spec: {networks: [{cidr: 10.0.0.0/8}]}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: MeshTLSAuthentication
+metadata: {name: frontend-ns, namespace: payments}
+spec: {identityRefs: [{kind: Namespace, name: frontend}]}
+)";
+
+const config::MeshConfig& mesh() {
+  static const config::MeshConfig parsed = [] {
+    auto manifests = config::parseManifests(kMesh, "mesh.yaml");
+    EXPECT_TRUE(manifests) << manifests.error().message;
+    config::MeshConfig out =
+        config::parseMeshManifests(manifests.value_or(std::vector<config::Manifest>{}));
+    for (const auto& f : out.findings) ADD_FAILURE() << f.str();
+    return out;
+  }();
+  return parsed;
+}
+
+const std::string kWeb = "spiffe://cluster.local/ns/shop/sa/web";
+const std::string kOther = "spiffe://cluster.local/ns/shop/sa/other";
+const std::string kOps = "spiffe://cluster.local/ns/monitoring/sa/ops";
+const std::string kUi = "spiffe://cluster.local/ns/frontend/sa/ui";
+const std::string kJob = "spiffe://cluster.local/ns/batch/sa/job";
+
+struct Case {
+  std::string name;
+  std::string ns = "shop";
+  config::Labels labels{{"app", "cart"}};
+  uint32_t port = 8080;
+  std::string peer;          // "" plaintext
+  std::string address = "";  // "" unknown
+  bool want_allowed = true;
+  std::string want_policy;
+  std::string trust_domain = "cluster.local";
+};
+
+class LinkerdAuthzTable : public ::testing::TestWithParam<Case> {};
+
+TEST_P(LinkerdAuthzTable, Decides) {
+  const Case& c = GetParam();
+  config::MeshSettings settings;
+  settings.trust_domain = c.trust_domain;
+  const std::vector<config::ContainerPort> ports = {{"http", 8080}, {"admin-http", 9990}};
+  const LinkerdPortPolicy policy =
+      linkerdPortPolicy(mesh(), settings, c.ns, c.labels, ports, c.port);
+  LinkerdPeer peer;
+  peer.id = c.peer;
+  peer.mesh_tls = !c.peer.empty();
+  if (!c.address.empty()) {
+    peer.address = config::IpAddress::parse(c.address);
+    ASSERT_TRUE(peer.address) << c.address;
+  }
+  const AuthzDecision d = authorizeLinkerd(policy, peer);
+  EXPECT_EQ(d.allowed, c.want_allowed) << c.name << ": " << d.reason;
+  EXPECT_EQ(d.policy, c.want_policy) << c.name;
+  EXPECT_EQ(d.reason.empty(), d.allowed) << c.name;
+}
+
+Case allow(std::string name, uint32_t port, std::string peer, std::string policy) {
+  Case c;
+  c.name = std::move(name);
+  c.port = port;
+  c.peer = std::move(peer);
+  c.want_policy = std::move(policy);
+  return c;
+}
+
+Case deny(std::string name, uint32_t port, std::string peer, std::string server) {
+  Case c = allow(std::move(name), port, std::move(peer), std::move(server));
+  c.want_allowed = false;
+  return c;
+}
+
+Case from(Case c, std::string address) {
+  c.address = std::move(address);
+  return c;
+}
+
+Case in(Case c, std::string ns, config::Labels labels) {
+  c.ns = std::move(ns);
+  c.labels = std::move(labels);
+  return c;
+}
+
+Case trustDomain(Case c, std::string td) {
+  c.trust_domain = std::move(td);
+  return c;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Linkerd, LinkerdAuthzTable,
+    ::testing::Values(
+        // No Server selects the port: the default policy (all-unauthenticated) allows.
+        allow("no Server on the port", 1234, "", ""),
+        in(allow("podSelector does not match", 8080, kOther, ""), "shop", {{"app", "db"}}),
+        in(allow("Servers of another namespace", 8080, kOther, ""), "web", {{"app", "cart"}}),
+        // A Server selects it: only its authorizations admit.
+        allow("MeshTLSAuthentication identity", 8080, kWeb,
+              "linkerd AuthorizationPolicy shop/cart-http-web"),
+        deny("another identity", 8080, kOther, "linkerd Server shop/cart-http"),
+        deny("plaintext to an identity-only Server", 8080, "", "linkerd Server shop/cart-http"),
+        allow("port by container port name; ServiceAccount ref", 9990, kOps,
+              "linkerd AuthorizationPolicy shop/admin-ops"),
+        deny("ServiceAccount ref, other account", 9990, kWeb, "linkerd Server shop/cart-admin"),
+        deny("a Server without authorizations denies all", 9090, kWeb,
+             "linkerd Server shop/cart-grpc"),
+        from(allow("NetworkAuthentication, no identity needed", 7000, "",
+                   "linkerd AuthorizationPolicy shop/office-only"),
+             "10.2.3.4"),
+        from(deny("NetworkAuthentication except", 7000, kWeb, "linkerd Server shop/cart-office"),
+             "10.1.2.3"),
+        from(deny("outside the networks", 7000, "", "linkerd Server shop/cart-office"),
+             "192.168.1.1"),
+        from(allow("IPv6 network", 7000, "", "linkerd AuthorizationPolicy shop/office-only"),
+             "fd00::1"),
+        allow("address unknown (offline): networks assumed", 7000, "",
+              "linkerd AuthorizationPolicy shop/office-only"),
+        from(allow("ServerAuthorization unauthenticated in networks", 7001, "",
+                   "linkerd ServerAuthorization shop/lan"),
+             "192.168.5.5"),
+        from(deny("ServerAuthorization networks exclude", 7001, kWeb,
+                  "linkerd Server shop/cart-lan"),
+             "10.0.0.1"),
+        allow("ServerAuthorization by Server labels; *.ns identity", 7002, kUi,
+              "linkerd ServerAuthorization shop/legacy"),
+        allow("SPIFFE ID written directly", 7002, kJob, "linkerd ServerAuthorization shop/legacy"),
+        deny("ServerAuthorization identities, other namespace", 7002, kWeb,
+             "linkerd Server shop/cart-legacy"),
+        allow("unauthenticatedTLS admits any mesh TLS client", 7003, kOther,
+              "linkerd ServerAuthorization shop/any-tls"),
+        deny("unauthenticatedTLS refuses plaintext", 7003, "", "linkerd Server shop/cart-tls"),
+        deny("a policy naming a missing authentication is ignored", 7004, kWeb,
+             "linkerd Server shop/cart-missing"),
+        allow("empty requiredAuthenticationRefs admits everyone", 7005, "",
+              "linkerd AuthorizationPolicy shop/open"),
+        // targetRef Namespace: every Server of the namespace; ALL refs must pass.
+        in(from(allow("Namespace target, identity and network", 8080, kUi,
+                      "linkerd AuthorizationPolicy payments/meshed-pods"),
+                "10.9.9.9"),
+           "payments", {{"app", "ledger"}}),
+        in(from(deny("Namespace target, network fails", 8080, kUi,
+                     "linkerd Server payments/ledger"),
+                "172.16.0.1"),
+           "payments", {{"app", "ledger"}}),
+        in(from(deny("Namespace target, identity fails", 8080, "",
+                     "linkerd Server payments/ledger"),
+                "10.9.9.9"),
+           "payments", {{"app", "ledger"}}),
+        // Identities written in Linkerd's default trust domain stand for the mesh's.
+        trustDomain(allow("cluster.local aliases the mesh trust domain", 8080,
+                          "spiffe://example.org/ns/shop/sa/web",
+                          "linkerd AuthorizationPolicy shop/cart-http-web"),
+                    "example.org"),
+        trustDomain(deny("another trust domain", 8080, "spiffe://other.org/ns/shop/sa/web",
+                         "linkerd Server shop/cart-http"),
+                    "example.org")),
+    [](const ::testing::TestParamInfo<Case>& info) {
+      std::string name;
+      for (char ch : info.param.name)
+        name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+      return name;
+    });
+
+TEST(LinkerdAuthz, ReasonNamesServerAndPeer) {
+  const auto policy = linkerdPortPolicy(mesh(), {}, "shop", {{"app", "cart"}}, {}, 8080);
+  LinkerdPeer peer;
+  peer.id = kOther;
+  peer.mesh_tls = true;
+  peer.address = config::IpAddress::parse("127.0.0.1");
+  const auto d = authorizeLinkerd(policy, peer);
+  EXPECT_EQ(d.reason,
+            "linkerd Server shop/cart-http: no authorization admits "
+            "spiffe://cluster.local/ns/shop/sa/other from 127.0.0.1");
+  const auto grpc = linkerdPortPolicy(mesh(), {}, "shop", {{"app", "cart"}}, {}, 9090);
+  EXPECT_EQ(authorizeLinkerd(grpc, {}).reason,
+            "linkerd Server shop/cart-grpc: no authorization admits a client without identity "
+            "(the Server has none, so it denies everything)");
+}
+
+TEST(LinkerdAuthz, NotesOverlapsAndIgnoredPolicies) {
+  const auto http = linkerdPortPolicy(mesh(), {}, "shop", {{"app", "cart"}}, {}, 8080);
+  EXPECT_EQ(http.notes, (std::vector<std::string>{
+                            "linkerd Server shop/cart-http-copy also selects port 8080; the "
+                            "older linkerd Server shop/cart-http applies"}));
+  const auto missing = linkerdPortPolicy(mesh(), {}, "shop", {{"app", "cart"}}, {}, 7004);
+  EXPECT_EQ(missing.notes,
+            (std::vector<std::string>{"linkerd AuthorizationPolicy shop/dangling is ignored: "
+                                      "MeshTLSAuthentication shop/nope does not exist"}));
+  EXPECT_TRUE(missing.authorizations.empty());
+  // A named port that the workload's container ports do not resolve selects nothing.
+  EXPECT_TRUE(linkerdPortPolicy(mesh(), {}, "shop", {{"app", "cart"}}, {}, 9990).server.empty());
+}
+
+TEST(LinkerdAuthz, IdentityRefsNamespace) {
+  config::MeshConfig m = mesh();
+  // Point meshed-pods at the frontend-ns authentication: any account of namespace frontend.
+  for (auto& ap : m.linkerd_authorization_policies) {
+    if (ap.meta.name == "meshed-pods") ap.required_authentication_refs[0].name = "frontend-ns";
+  }
+  const auto policy = linkerdPortPolicy(m, {}, "payments", {{"app", "ledger"}}, {}, 8080);
+  LinkerdPeer peer;
+  peer.mesh_tls = true;
+  peer.id = kUi;
+  EXPECT_TRUE(authorizeLinkerd(policy, peer).allowed);
+  peer.id = kWeb;
+  EXPECT_FALSE(authorizeLinkerd(policy, peer).allowed);
+}
+
+}  // namespace
+}  // namespace mutual::policy
