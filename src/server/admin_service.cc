@@ -89,7 +89,7 @@ Result<void> validateEntry(const datastore::RegistrationEntry& e, const spiffe::
   return {};
 }
 
-Status AdminService::CreateEntry(grpc::ServerContext*, const mutual::v1::CreateEntryRequest* req,
+Status AdminService::createEntry(const mutual::v1::CreateEntryRequest* req,
                                  mutual::v1::Entry* out) {
   datastore::RegistrationEntry entry = proto::fromProto(req->entry());
   if (auto ok = validateEntry(entry, plane_.td); !ok) return status(ok.error());
@@ -102,7 +102,7 @@ Status AdminService::CreateEntry(grpc::ServerContext*, const mutual::v1::CreateE
   return Status::OK;
 }
 
-Status AdminService::ListEntries(grpc::ServerContext*, const mutual::v1::ListEntriesRequest* req,
+Status AdminService::listEntries(const mutual::v1::ListEntriesRequest* req,
                                  mutual::v1::ListEntriesResponse* out) {
   if (!req->by_entry_id().empty()) {
     auto entry = plane_.store->fetchEntry(req->by_entry_id());
@@ -134,7 +134,7 @@ Status AdminService::ListEntries(grpc::ServerContext*, const mutual::v1::ListEnt
   return Status::OK;
 }
 
-Status AdminService::UpdateEntry(grpc::ServerContext*, const mutual::v1::UpdateEntryRequest* req,
+Status AdminService::updateEntry(const mutual::v1::UpdateEntryRequest* req,
                                  mutual::v1::Entry* out) {
   datastore::RegistrationEntry entry = proto::fromProto(req->entry());
   if (entry.id.empty()) return status(Error{Code::kInvalidArgument, "entry id is required", ""});
@@ -147,7 +147,7 @@ Status AdminService::UpdateEntry(grpc::ServerContext*, const mutual::v1::UpdateE
   return Status::OK;
 }
 
-Status AdminService::DeleteEntry(grpc::ServerContext*, const mutual::v1::DeleteEntryRequest* req,
+Status AdminService::deleteEntry(const mutual::v1::DeleteEntryRequest* req,
                                  mutual::v1::Entry* out) {
   auto deleted = plane_.store->deleteEntry(req->id());
   if (!deleted) return status(deleted.error());
@@ -157,8 +157,7 @@ Status AdminService::DeleteEntry(grpc::ServerContext*, const mutual::v1::DeleteE
   return Status::OK;
 }
 
-Status AdminService::CreateJoinToken(grpc::ServerContext*,
-                                     const mutual::v1::CreateJoinTokenRequest* req,
+Status AdminService::createJoinToken(const mutual::v1::CreateJoinTokenRequest* req,
                                      mutual::v1::CreateJoinTokenResponse* out) {
   if (req->ttl_seconds() < 0) {
     return status(Error{Code::kInvalidArgument, "ttl must not be negative", ""});
@@ -193,16 +192,14 @@ Status AdminService::CreateJoinToken(grpc::ServerContext*,
   return Status::OK;
 }
 
-Status AdminService::GetBundle(grpc::ServerContext*, const mutual::v1::GetBundleRequest*,
-                               mutual::v1::Bundle* out) {
+Status AdminService::getBundle(const mutual::v1::GetBundleRequest*, mutual::v1::Bundle* out) {
   auto bundle = plane_.store->fetchBundle(plane_.td.name());
   if (!bundle) return status(bundle.error());
   proto::toProto(*bundle, out);
   return Status::OK;
 }
 
-Status AdminService::ListFederatedBundles(grpc::ServerContext*,
-                                          const mutual::v1::ListFederatedBundlesRequest*,
+Status AdminService::listFederatedBundles(const mutual::v1::ListFederatedBundlesRequest*,
                                           mutual::v1::ListFederatedBundlesResponse* out) {
   auto all = plane_.store->listBundles();
   if (!all) return status(all.error());
@@ -212,8 +209,7 @@ Status AdminService::ListFederatedBundles(grpc::ServerContext*,
   return Status::OK;
 }
 
-Status AdminService::SetFederatedBundle(grpc::ServerContext*, const mutual::v1::Bundle* req,
-                                        mutual::v1::Bundle* out) {
+Status AdminService::setFederatedBundle(const mutual::v1::Bundle* req, mutual::v1::Bundle* out) {
   auto td = spiffe::TrustDomain::parse(req->trust_domain());
   if (!td) return status(td.error().prefix("trust domain \"" + req->trust_domain() + "\""));
   if (*td == plane_.td) {
@@ -237,8 +233,7 @@ Status AdminService::SetFederatedBundle(grpc::ServerContext*, const mutual::v1::
   return Status::OK;
 }
 
-Status AdminService::DeleteFederatedBundle(grpc::ServerContext*,
-                                           const mutual::v1::DeleteFederatedBundleRequest* req,
+Status AdminService::deleteFederatedBundle(const mutual::v1::DeleteFederatedBundleRequest* req,
                                            mutual::v1::DeleteFederatedBundleResponse*) {
   auto td = spiffe::TrustDomain::parse(req->trust_domain());
   if (!td) return status(td.error().prefix("trust domain \"" + req->trust_domain() + "\""));
@@ -259,15 +254,13 @@ Status AdminService::DeleteFederatedBundle(grpc::ServerContext*,
   return Status::OK;
 }
 
-Status AdminService::ListAuthorities(grpc::ServerContext*,
-                                     const mutual::v1::ListAuthoritiesRequest*,
+Status AdminService::listAuthorities(const mutual::v1::ListAuthoritiesRequest*,
                                      mutual::v1::ListAuthoritiesResponse* out) {
   for (const auto& a : plane_.ca->authorities()) proto::toProto(a, out->add_authorities());
   return Status::OK;
 }
 
-Status AdminService::PrepareAuthority(grpc::ServerContext*,
-                                      const mutual::v1::PrepareAuthorityRequest* req,
+Status AdminService::prepareAuthority(const mutual::v1::PrepareAuthorityRequest* req,
                                       mutual::v1::Authority* out) {
   auto info = plane_.ca->prepare(req->new_root());
   if (!info) return status(info.error());
@@ -275,8 +268,7 @@ Status AdminService::PrepareAuthority(grpc::ServerContext*,
   return Status::OK;
 }
 
-Status AdminService::ActivateAuthority(grpc::ServerContext*,
-                                       const mutual::v1::AuthorityRequest* req,
+Status AdminService::activateAuthority(const mutual::v1::AuthorityRequest* req,
                                        mutual::v1::Authority* out) {
   auto info = plane_.ca->activate(req->authority_id());
   if (!info) return status(info.error());
@@ -284,7 +276,7 @@ Status AdminService::ActivateAuthority(grpc::ServerContext*,
   return Status::OK;
 }
 
-Status AdminService::TaintAuthority(grpc::ServerContext*, const mutual::v1::AuthorityRequest* req,
+Status AdminService::taintAuthority(const mutual::v1::AuthorityRequest* req,
                                     mutual::v1::Authority* out) {
   auto info = plane_.ca->taint(req->authority_id());
   if (!info) return status(info.error());
@@ -292,7 +284,7 @@ Status AdminService::TaintAuthority(grpc::ServerContext*, const mutual::v1::Auth
   return Status::OK;
 }
 
-Status AdminService::RevokeAuthority(grpc::ServerContext*, const mutual::v1::AuthorityRequest* req,
+Status AdminService::revokeAuthority(const mutual::v1::AuthorityRequest* req,
                                      mutual::v1::Authority* out) {
   auto info = plane_.ca->revoke(req->authority_id());
   if (!info) return status(info.error());
@@ -301,7 +293,7 @@ Status AdminService::RevokeAuthority(grpc::ServerContext*, const mutual::v1::Aut
   return Status::OK;
 }
 
-Status AdminService::ListAgents(grpc::ServerContext*, const mutual::v1::ListAgentsRequest*,
+Status AdminService::listAgents(const mutual::v1::ListAgentsRequest*,
                                 mutual::v1::ListAgentsResponse* out) {
   auto nodes = plane_.store->listAttestedNodes({});
   if (!nodes) return status(nodes.error());
@@ -312,8 +304,7 @@ Status AdminService::ListAgents(grpc::ServerContext*, const mutual::v1::ListAgen
   return Status::OK;
 }
 
-Status AdminService::EvictAgent(grpc::ServerContext*, const mutual::v1::AgentRequest* req,
-                                mutual::v1::Agent* out) {
+Status AdminService::evictAgent(const mutual::v1::AgentRequest* req, mutual::v1::Agent* out) {
   auto deleted = plane_.store->deleteAttestedNode(req->spiffe_id());
   if (!deleted) return status(deleted.error());
   (void)plane_.store->setNodeSelectors(req->spiffe_id(), {});
@@ -323,8 +314,7 @@ Status AdminService::EvictAgent(grpc::ServerContext*, const mutual::v1::AgentReq
   return Status::OK;
 }
 
-Status AdminService::BanAgent(grpc::ServerContext*, const mutual::v1::AgentRequest* req,
-                              mutual::v1::Agent* out) {
+Status AdminService::banAgent(const mutual::v1::AgentRequest* req, mutual::v1::Agent* out) {
   auto node = plane_.store->fetchAttestedNode(req->spiffe_id());
   if (!node) return status(node.error());
   node->cert_serial.clear();
@@ -337,7 +327,7 @@ Status AdminService::BanAgent(grpc::ServerContext*, const mutual::v1::AgentReque
   return Status::OK;
 }
 
-Status AdminService::Healthcheck(grpc::ServerContext*, const mutual::v1::HealthcheckRequest*,
+Status AdminService::healthcheck(const mutual::v1::HealthcheckRequest*,
                                  mutual::v1::HealthcheckResponse* out) {
   bool healthy = true;
   out->set_trust_domain(plane_.td.name());
@@ -362,6 +352,137 @@ Status AdminService::Healthcheck(grpc::ServerContext*, const mutual::v1::Healthc
   }
   out->set_healthy(healthy);
   return Status::OK;
+}
+
+// --- The calls, each run on the blocking threads -------------------------------------------
+
+grpc::ServerUnaryReactor* AdminService::CreateEntry(grpc::CallbackServerContext* context,
+                                                    const mutual::v1::CreateEntryRequest* request,
+                                                    mutual::v1::Entry* response) {
+  return finishBlocking(blocking_, context,
+                        [this, request, response] { return createEntry(request, response); });
+}
+
+grpc::ServerUnaryReactor* AdminService::ListEntries(grpc::CallbackServerContext* context,
+                                                    const mutual::v1::ListEntriesRequest* request,
+                                                    mutual::v1::ListEntriesResponse* response) {
+  return finishBlocking(blocking_, context,
+                        [this, request, response] { return listEntries(request, response); });
+}
+
+grpc::ServerUnaryReactor* AdminService::UpdateEntry(grpc::CallbackServerContext* context,
+                                                    const mutual::v1::UpdateEntryRequest* request,
+                                                    mutual::v1::Entry* response) {
+  return finishBlocking(blocking_, context,
+                        [this, request, response] { return updateEntry(request, response); });
+}
+
+grpc::ServerUnaryReactor* AdminService::DeleteEntry(grpc::CallbackServerContext* context,
+                                                    const mutual::v1::DeleteEntryRequest* request,
+                                                    mutual::v1::Entry* response) {
+  return finishBlocking(blocking_, context,
+                        [this, request, response] { return deleteEntry(request, response); });
+}
+
+grpc::ServerUnaryReactor* AdminService::CreateJoinToken(
+    grpc::CallbackServerContext* context, const mutual::v1::CreateJoinTokenRequest* request,
+    mutual::v1::CreateJoinTokenResponse* response) {
+  return finishBlocking(blocking_, context,
+                        [this, request, response] { return createJoinToken(request, response); });
+}
+
+grpc::ServerUnaryReactor* AdminService::GetBundle(grpc::CallbackServerContext* context,
+                                                  const mutual::v1::GetBundleRequest* request,
+                                                  mutual::v1::Bundle* response) {
+  return finishBlocking(blocking_, context,
+                        [this, request, response] { return getBundle(request, response); });
+}
+
+grpc::ServerUnaryReactor* AdminService::ListFederatedBundles(
+    grpc::CallbackServerContext* context, const mutual::v1::ListFederatedBundlesRequest* request,
+    mutual::v1::ListFederatedBundlesResponse* response) {
+  return finishBlocking(blocking_, context, [this, request, response] {
+    return listFederatedBundles(request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::SetFederatedBundle(grpc::CallbackServerContext* context,
+                                                           const mutual::v1::Bundle* request,
+                                                           mutual::v1::Bundle* response) {
+  return finishBlocking(blocking_, context, [this, request, response] {
+    return setFederatedBundle(request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::DeleteFederatedBundle(
+    grpc::CallbackServerContext* context, const mutual::v1::DeleteFederatedBundleRequest* request,
+    mutual::v1::DeleteFederatedBundleResponse* response) {
+  return finishBlocking(blocking_, context, [this, request, response] {
+    return deleteFederatedBundle(request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::ListAuthorities(
+    grpc::CallbackServerContext* context, const mutual::v1::ListAuthoritiesRequest* request,
+    mutual::v1::ListAuthoritiesResponse* response) {
+  return finishBlocking(blocking_, context,
+                        [this, request, response] { return listAuthorities(request, response); });
+}
+
+grpc::ServerUnaryReactor* AdminService::PrepareAuthority(
+    grpc::CallbackServerContext* context, const mutual::v1::PrepareAuthorityRequest* request,
+    mutual::v1::Authority* response) {
+  return finishBlocking(blocking_, context,
+                        [this, request, response] { return prepareAuthority(request, response); });
+}
+
+grpc::ServerUnaryReactor* AdminService::ActivateAuthority(
+    grpc::CallbackServerContext* context, const mutual::v1::AuthorityRequest* request,
+    mutual::v1::Authority* response) {
+  return finishBlocking(blocking_, context,
+                        [this, request, response] { return activateAuthority(request, response); });
+}
+
+grpc::ServerUnaryReactor* AdminService::TaintAuthority(grpc::CallbackServerContext* context,
+                                                       const mutual::v1::AuthorityRequest* request,
+                                                       mutual::v1::Authority* response) {
+  return finishBlocking(blocking_, context,
+                        [this, request, response] { return taintAuthority(request, response); });
+}
+
+grpc::ServerUnaryReactor* AdminService::RevokeAuthority(grpc::CallbackServerContext* context,
+                                                        const mutual::v1::AuthorityRequest* request,
+                                                        mutual::v1::Authority* response) {
+  return finishBlocking(blocking_, context,
+                        [this, request, response] { return revokeAuthority(request, response); });
+}
+
+grpc::ServerUnaryReactor* AdminService::ListAgents(grpc::CallbackServerContext* context,
+                                                   const mutual::v1::ListAgentsRequest* request,
+                                                   mutual::v1::ListAgentsResponse* response) {
+  return finishBlocking(blocking_, context,
+                        [this, request, response] { return listAgents(request, response); });
+}
+
+grpc::ServerUnaryReactor* AdminService::EvictAgent(grpc::CallbackServerContext* context,
+                                                   const mutual::v1::AgentRequest* request,
+                                                   mutual::v1::Agent* response) {
+  return finishBlocking(blocking_, context,
+                        [this, request, response] { return evictAgent(request, response); });
+}
+
+grpc::ServerUnaryReactor* AdminService::BanAgent(grpc::CallbackServerContext* context,
+                                                 const mutual::v1::AgentRequest* request,
+                                                 mutual::v1::Agent* response) {
+  return finishBlocking(blocking_, context,
+                        [this, request, response] { return banAgent(request, response); });
+}
+
+grpc::ServerUnaryReactor* AdminService::Healthcheck(grpc::CallbackServerContext* context,
+                                                    const mutual::v1::HealthcheckRequest* request,
+                                                    mutual::v1::HealthcheckResponse* response) {
+  return finishBlocking(blocking_, context,
+                        [this, request, response] { return healthcheck(request, response); });
 }
 
 }  // namespace mutual::server

@@ -3,6 +3,7 @@
 // Internal to the server module: what the Node and Admin services share, and the services.
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,6 +22,10 @@
 #include "server/ca_manager.h"
 #include "server/svid_signer.h"
 #include "spiffe/bundle.h"
+
+namespace asio {
+class thread_pool;
+}
 
 namespace mutual::server {
 
@@ -58,7 +63,7 @@ struct ControlPlane {
     spiffe::SpiffeId id;
     std::string serial_hex;
   };
-  Result<VerifiedPeer> verifiedAgentPeer(const grpc::ServerContext& context, TimePoint now);
+  Result<VerifiedPeer> verifiedAgentPeer(const grpc::ServerContextBase& context, TimePoint now);
 
   // What an agent may serve, for the signing calls (SignX509Svids, SignJwtSvid), which would
   // otherwise run authorizedEntries' queries on every call: the result is kept per agent for
@@ -91,7 +96,7 @@ struct ControlPlane {
   };
   // Finds or parses the chain of a call (leaf first), once per distinct chain; null when the
   // call has no client certificate.
-  std::shared_ptr<PeerEntry> peerEntry(const grpc::ServerContext& context);
+  std::shared_ptr<PeerEntry> peerEntry(const grpc::ServerContextBase& context);
 
   mutable std::mutex mu_;
   std::shared_ptr<const spiffe::BundleSet> bundles_;
@@ -115,80 +120,149 @@ struct ControlPlane {
   uint64_t auth_generation_ = 0;                      // bumped by forgetAuthorizations
 };
 
-class NodeService final : public mutual::v1::Node::Service {
- public:
-  explicit NodeService(ControlPlane& plane) : plane_(plane) {}
+// Both services are on gRPC's callback API: a call is handled on the gRPC thread that read it,
+// with no hand-off to a sync-server thread (half the futex calls per signing call, ~13% less
+// server CPU per certificate in bench/sign_compare.sh; docs/benchmarks.md). Calls that wait on
+// the datastore are finished on `blocking` instead (finishBlocking); node_service.cc says
+// which and why.
+//
+// Runs `handler` on `blocking` and finishes the call with its status. The call's context,
+// request and response live until then.
+grpc::ServerUnaryReactor* finishBlocking(asio::thread_pool& blocking,
+                                         grpc::CallbackServerContext* context,
+                                         std::function<grpc::Status()> handler);
 
-  grpc::Status AttestAgent(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<mutual::v1::AttestAgentResponse, mutual::v1::AttestAgentRequest>*
-          stream) override;
-  grpc::Status RenewAgent(grpc::ServerContext* context,
-                          const mutual::v1::RenewAgentRequest* request,
-                          mutual::v1::RenewAgentResponse* response) override;
-  grpc::Status SyncEntries(grpc::ServerContext* context,
-                           const mutual::v1::SyncEntriesRequest* request,
-                           mutual::v1::SyncEntriesResponse* response) override;
-  grpc::Status SignX509Svids(grpc::ServerContext* context,
-                             const mutual::v1::SignX509SvidsRequest* request,
-                             mutual::v1::SignX509SvidsResponse* response) override;
-  grpc::Status SignJwtSvid(grpc::ServerContext* context,
-                           const mutual::v1::SignJwtSvidRequest* request,
-                           mutual::v1::SignJwtSvidResponse* response) override;
-  grpc::Status FetchBundles(grpc::ServerContext* context,
-                            const mutual::v1::FetchBundlesRequest* request,
-                            mutual::v1::FetchBundlesResponse* response) override;
+class NodeService final : public mutual::v1::Node::CallbackService {
+ public:
+  NodeService(ControlPlane& plane, asio::thread_pool& blocking)
+      : plane_(plane), blocking_(blocking) {}
+
+  grpc::ServerBidiReactor<mutual::v1::AttestAgentRequest, mutual::v1::AttestAgentResponse>*
+  AttestAgent(grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* RenewAgent(grpc::CallbackServerContext* context,
+                                       const mutual::v1::RenewAgentRequest* request,
+                                       mutual::v1::RenewAgentResponse* response) override;
+  grpc::ServerUnaryReactor* SyncEntries(grpc::CallbackServerContext* context,
+                                        const mutual::v1::SyncEntriesRequest* request,
+                                        mutual::v1::SyncEntriesResponse* response) override;
+  grpc::ServerUnaryReactor* SignX509Svids(grpc::CallbackServerContext* context,
+                                          const mutual::v1::SignX509SvidsRequest* request,
+                                          mutual::v1::SignX509SvidsResponse* response) override;
+  grpc::ServerUnaryReactor* SignJwtSvid(grpc::CallbackServerContext* context,
+                                        const mutual::v1::SignJwtSvidRequest* request,
+                                        mutual::v1::SignJwtSvidResponse* response) override;
+  grpc::ServerUnaryReactor* FetchBundles(grpc::CallbackServerContext* context,
+                                         const mutual::v1::FetchBundlesRequest* request,
+                                         mutual::v1::FetchBundlesResponse* response) override;
 
  private:
-  Result<AuthenticatedAgent> authenticate(grpc::ServerContext& context);
+  class Attestation;  // AttestAgent's reactor
+
+  grpc::Status renewAgent(const grpc::CallbackServerContext& context,
+                          const mutual::v1::RenewAgentRequest& request,
+                          mutual::v1::RenewAgentResponse& response);
+  grpc::Status syncEntries(const grpc::CallbackServerContext& context,
+                           mutual::v1::SyncEntriesResponse& response);
+  grpc::Status signX509Svids(const grpc::CallbackServerContext& context,
+                             const mutual::v1::SignX509SvidsRequest& request,
+                             mutual::v1::SignX509SvidsResponse& response);
+  grpc::Status signJwtSvid(const grpc::CallbackServerContext& context,
+                           const mutual::v1::SignJwtSvidRequest& request,
+                           mutual::v1::SignJwtSvidResponse& response);
+  grpc::Status fetchBundles(mutual::v1::FetchBundlesResponse& response);
+
+  Result<AuthenticatedAgent> authenticate(const grpc::ServerContextBase& context);
+
   ControlPlane& plane_;
+  asio::thread_pool& blocking_;
 };
 
-class AdminService final : public mutual::v1::Admin::Service {
+// Every call on the blocking threads: they all read or write the datastore or the CA.
+class AdminService final : public mutual::v1::Admin::CallbackService {
  public:
-  explicit AdminService(ControlPlane& plane) : plane_(plane) {}
+  AdminService(ControlPlane& plane, asio::thread_pool& blocking)
+      : plane_(plane), blocking_(blocking) {}
 
-  grpc::Status CreateEntry(grpc::ServerContext*, const mutual::v1::CreateEntryRequest*,
-                           mutual::v1::Entry*) override;
-  grpc::Status ListEntries(grpc::ServerContext*, const mutual::v1::ListEntriesRequest*,
-                           mutual::v1::ListEntriesResponse*) override;
-  grpc::Status UpdateEntry(grpc::ServerContext*, const mutual::v1::UpdateEntryRequest*,
-                           mutual::v1::Entry*) override;
-  grpc::Status DeleteEntry(grpc::ServerContext*, const mutual::v1::DeleteEntryRequest*,
-                           mutual::v1::Entry*) override;
-  grpc::Status CreateJoinToken(grpc::ServerContext*, const mutual::v1::CreateJoinTokenRequest*,
-                               mutual::v1::CreateJoinTokenResponse*) override;
-  grpc::Status GetBundle(grpc::ServerContext*, const mutual::v1::GetBundleRequest*,
-                         mutual::v1::Bundle*) override;
-  grpc::Status ListFederatedBundles(grpc::ServerContext*,
-                                    const mutual::v1::ListFederatedBundlesRequest*,
-                                    mutual::v1::ListFederatedBundlesResponse*) override;
-  grpc::Status SetFederatedBundle(grpc::ServerContext*, const mutual::v1::Bundle*,
-                                  mutual::v1::Bundle*) override;
-  grpc::Status DeleteFederatedBundle(grpc::ServerContext*,
-                                     const mutual::v1::DeleteFederatedBundleRequest*,
-                                     mutual::v1::DeleteFederatedBundleResponse*) override;
-  grpc::Status ListAuthorities(grpc::ServerContext*, const mutual::v1::ListAuthoritiesRequest*,
-                               mutual::v1::ListAuthoritiesResponse*) override;
-  grpc::Status PrepareAuthority(grpc::ServerContext*, const mutual::v1::PrepareAuthorityRequest*,
-                                mutual::v1::Authority*) override;
-  grpc::Status ActivateAuthority(grpc::ServerContext*, const mutual::v1::AuthorityRequest*,
-                                 mutual::v1::Authority*) override;
-  grpc::Status TaintAuthority(grpc::ServerContext*, const mutual::v1::AuthorityRequest*,
-                              mutual::v1::Authority*) override;
-  grpc::Status RevokeAuthority(grpc::ServerContext*, const mutual::v1::AuthorityRequest*,
-                               mutual::v1::Authority*) override;
-  grpc::Status ListAgents(grpc::ServerContext*, const mutual::v1::ListAgentsRequest*,
-                          mutual::v1::ListAgentsResponse*) override;
-  grpc::Status EvictAgent(grpc::ServerContext*, const mutual::v1::AgentRequest*,
-                          mutual::v1::Agent*) override;
-  grpc::Status BanAgent(grpc::ServerContext*, const mutual::v1::AgentRequest*,
-                        mutual::v1::Agent*) override;
-  grpc::Status Healthcheck(grpc::ServerContext*, const mutual::v1::HealthcheckRequest*,
-                           mutual::v1::HealthcheckResponse*) override;
+  grpc::ServerUnaryReactor* CreateEntry(grpc::CallbackServerContext*,
+                                        const mutual::v1::CreateEntryRequest*,
+                                        mutual::v1::Entry*) override;
+  grpc::ServerUnaryReactor* ListEntries(grpc::CallbackServerContext*,
+                                        const mutual::v1::ListEntriesRequest*,
+                                        mutual::v1::ListEntriesResponse*) override;
+  grpc::ServerUnaryReactor* UpdateEntry(grpc::CallbackServerContext*,
+                                        const mutual::v1::UpdateEntryRequest*,
+                                        mutual::v1::Entry*) override;
+  grpc::ServerUnaryReactor* DeleteEntry(grpc::CallbackServerContext*,
+                                        const mutual::v1::DeleteEntryRequest*,
+                                        mutual::v1::Entry*) override;
+  grpc::ServerUnaryReactor* CreateJoinToken(grpc::CallbackServerContext*,
+                                            const mutual::v1::CreateJoinTokenRequest*,
+                                            mutual::v1::CreateJoinTokenResponse*) override;
+  grpc::ServerUnaryReactor* GetBundle(grpc::CallbackServerContext*,
+                                      const mutual::v1::GetBundleRequest*,
+                                      mutual::v1::Bundle*) override;
+  grpc::ServerUnaryReactor* ListFederatedBundles(
+      grpc::CallbackServerContext*, const mutual::v1::ListFederatedBundlesRequest*,
+      mutual::v1::ListFederatedBundlesResponse*) override;
+  grpc::ServerUnaryReactor* SetFederatedBundle(grpc::CallbackServerContext*,
+                                               const mutual::v1::Bundle*,
+                                               mutual::v1::Bundle*) override;
+  grpc::ServerUnaryReactor* DeleteFederatedBundle(
+      grpc::CallbackServerContext*, const mutual::v1::DeleteFederatedBundleRequest*,
+      mutual::v1::DeleteFederatedBundleResponse*) override;
+  grpc::ServerUnaryReactor* ListAuthorities(grpc::CallbackServerContext*,
+                                            const mutual::v1::ListAuthoritiesRequest*,
+                                            mutual::v1::ListAuthoritiesResponse*) override;
+  grpc::ServerUnaryReactor* PrepareAuthority(grpc::CallbackServerContext*,
+                                             const mutual::v1::PrepareAuthorityRequest*,
+                                             mutual::v1::Authority*) override;
+  grpc::ServerUnaryReactor* ActivateAuthority(grpc::CallbackServerContext*,
+                                              const mutual::v1::AuthorityRequest*,
+                                              mutual::v1::Authority*) override;
+  grpc::ServerUnaryReactor* TaintAuthority(grpc::CallbackServerContext*,
+                                           const mutual::v1::AuthorityRequest*,
+                                           mutual::v1::Authority*) override;
+  grpc::ServerUnaryReactor* RevokeAuthority(grpc::CallbackServerContext*,
+                                            const mutual::v1::AuthorityRequest*,
+                                            mutual::v1::Authority*) override;
+  grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext*,
+                                       const mutual::v1::ListAgentsRequest*,
+                                       mutual::v1::ListAgentsResponse*) override;
+  grpc::ServerUnaryReactor* EvictAgent(grpc::CallbackServerContext*,
+                                       const mutual::v1::AgentRequest*,
+                                       mutual::v1::Agent*) override;
+  grpc::ServerUnaryReactor* BanAgent(grpc::CallbackServerContext*, const mutual::v1::AgentRequest*,
+                                     mutual::v1::Agent*) override;
+  grpc::ServerUnaryReactor* Healthcheck(grpc::CallbackServerContext*,
+                                        const mutual::v1::HealthcheckRequest*,
+                                        mutual::v1::HealthcheckResponse*) override;
 
  private:
+  grpc::Status createEntry(const mutual::v1::CreateEntryRequest*, mutual::v1::Entry*);
+  grpc::Status listEntries(const mutual::v1::ListEntriesRequest*, mutual::v1::ListEntriesResponse*);
+  grpc::Status updateEntry(const mutual::v1::UpdateEntryRequest*, mutual::v1::Entry*);
+  grpc::Status deleteEntry(const mutual::v1::DeleteEntryRequest*, mutual::v1::Entry*);
+  grpc::Status createJoinToken(const mutual::v1::CreateJoinTokenRequest*,
+                               mutual::v1::CreateJoinTokenResponse*);
+  grpc::Status getBundle(const mutual::v1::GetBundleRequest*, mutual::v1::Bundle*);
+  grpc::Status listFederatedBundles(const mutual::v1::ListFederatedBundlesRequest*,
+                                    mutual::v1::ListFederatedBundlesResponse*);
+  grpc::Status setFederatedBundle(const mutual::v1::Bundle*, mutual::v1::Bundle*);
+  grpc::Status deleteFederatedBundle(const mutual::v1::DeleteFederatedBundleRequest*,
+                                     mutual::v1::DeleteFederatedBundleResponse*);
+  grpc::Status listAuthorities(const mutual::v1::ListAuthoritiesRequest*,
+                               mutual::v1::ListAuthoritiesResponse*);
+  grpc::Status prepareAuthority(const mutual::v1::PrepareAuthorityRequest*, mutual::v1::Authority*);
+  grpc::Status activateAuthority(const mutual::v1::AuthorityRequest*, mutual::v1::Authority*);
+  grpc::Status taintAuthority(const mutual::v1::AuthorityRequest*, mutual::v1::Authority*);
+  grpc::Status revokeAuthority(const mutual::v1::AuthorityRequest*, mutual::v1::Authority*);
+  grpc::Status listAgents(const mutual::v1::ListAgentsRequest*, mutual::v1::ListAgentsResponse*);
+  grpc::Status evictAgent(const mutual::v1::AgentRequest*, mutual::v1::Agent*);
+  grpc::Status banAgent(const mutual::v1::AgentRequest*, mutual::v1::Agent*);
+  grpc::Status healthcheck(const mutual::v1::HealthcheckRequest*, mutual::v1::HealthcheckResponse*);
+
   ControlPlane& plane_;
+  asio::thread_pool& blocking_;
 };
 
 // Checks an entry an operator submits, naming the field at fault: SPIFFE ID (in the server's

@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <set>
 
+#include <asio/post.hpp>
+#include <asio/thread_pool.hpp>
+
 #include "base/time.h"
 #include "server/control_plane.h"
 #include "server/jwt.h"
@@ -21,7 +24,7 @@ constexpr size_t kMaxSvidsPerCall = 1000;
 
 Status status(const Error& error) { return proto::toStatus(error); }
 
-std::string peerAddress(const grpc::ServerContext& context) { return context.peer(); }
+std::string peerAddress(const grpc::ServerContextBase& context) { return context.peer(); }
 
 }  // namespace
 
@@ -66,7 +69,7 @@ Result<bool> ControlPlane::refreshBundles() {
 }
 
 std::shared_ptr<ControlPlane::PeerEntry> ControlPlane::peerEntry(
-    const grpc::ServerContext& context) {
+    const grpc::ServerContextBase& context) {
   auto auth = context.auth_context();
   if (!auth) return nullptr;
   // The leaf is its own property; the chain property holds what OpenSSL reports as the peer's
@@ -107,7 +110,7 @@ std::shared_ptr<ControlPlane::PeerEntry> ControlPlane::peerEntry(
 }
 
 Result<ControlPlane::VerifiedPeer> ControlPlane::verifiedAgentPeer(
-    const grpc::ServerContext& context, TimePoint now) {
+    const grpc::ServerContextBase& context, TimePoint now) {
   auto entry = peerEntry(context);
   std::shared_ptr<const spiffe::BundleSet> set;
   {
@@ -218,7 +221,33 @@ Result<void> fillBundles(ControlPlane& plane, const std::set<std::string>& feder
 
 }  // namespace
 
-Result<AuthenticatedAgent> NodeService::authenticate(grpc::ServerContext& context) {
+// --- The service ----------------------------------------------------------------------------
+//
+// Where each call runs. gRPC's callback threads are few (two on this 2-core machine: gRPC 1.51
+// runs callbacks on max(2, cores / 2) threads of its own), and every datastore operation
+// takes the store's one connection under a mutex, which the issued-records writer holds for
+// a whole batch commit (an fsync, ~4 ms here). So:
+// - inline, on the callback thread that read the call: SignX509Svids and SignJwtSvid, the
+//   calls agents make all the time. They are answered from the peer, agent-check and
+//   authorization caches and the in-process signer (records are written behind); the
+//   datastore is read only when a cached check is older than kAuthorizationTtl (once per
+//   agent per second) or an entry is missing from the kept authorization.
+// - on blocking_: AttestAgent, RenewAgent, SyncEntries and FetchBundles, which read or write
+//   the datastore on every call (SyncEntries one query per entry), come once per agent or
+//   every few seconds, and would otherwise hold a callback thread for the length of a
+//   transaction, stalling the signing calls queued behind it. FetchBundles needs no client
+//   certificate: inline, anyone could keep the callback threads waiting on the datastore.
+//   The Admin API's calls (admin_service.cc) run there too.
+grpc::ServerUnaryReactor* finishBlocking(asio::thread_pool& blocking,
+                                         grpc::CallbackServerContext* context,
+                                         std::function<grpc::Status()> handler) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // Finish may come before this returns: the reactor takes it either way.
+  asio::post(blocking, [reactor, handler = std::move(handler)] { reactor->Finish(handler()); });
+  return reactor;
+}
+
+Result<AuthenticatedAgent> NodeService::authenticate(const grpc::ServerContextBase& context) {
   auto peer = plane_.verifiedAgentPeer(context, plane_.clock->now());
   Result<AuthenticatedAgent> agent =
       peer ? plane_.checkedAgentNode(std::move(peer->id), peer->serial_hex)
@@ -231,114 +260,194 @@ Result<AuthenticatedAgent> NodeService::authenticate(grpc::ServerContext& contex
 
 // --- AttestAgent ----------------------------------------------------------------------------
 
-Status NodeService::AttestAgent(grpc::ServerContext* context,
-                                grpc::ServerReaderWriter<mutual::v1::AttestAgentResponse,
-                                                         mutual::v1::AttestAgentRequest>* stream) {
-  mutual::v1::AttestAgentRequest request;
-  if (!stream->Read(&request) || !request.has_params()) {
-    return status(Error{Code::kInvalidArgument,
-                        "AttestAgent: the first message must carry the attestation parameters",
-                        ""});
+// The conversation of proto/mutual/v1/node.proto as a reactor: read the parameters, for
+// x509pop write a challenge and read its response, then answer with the SVID. The reactions
+// only hand the next step to the blocking threads, which do the attestation, the datastore
+// work and the next read, write or Finish. At most one operation or step is pending at any
+// time, so the members need no lock: gRPC's and Asio's queues order each step after the
+// previous one.
+class NodeService::Attestation final
+    : public grpc::ServerBidiReactor<mutual::v1::AttestAgentRequest,
+                                     mutual::v1::AttestAgentResponse> {
+ public:
+  Attestation(NodeService& service, grpc::CallbackServerContext* context)
+      : service_(service), plane_(service.plane_), context_(*context) {
+    StartRead(&request_);
   }
-  const mutual::v1::AttestationParams& params = request.params();
-  if (params.csr().empty()) {
-    return status(Error{Code::kInvalidArgument, "AttestAgent: csr is required (PKCS#10, DER)", ""});
-  }
-  const std::string& type = params.attestation_type();
-  const TimePoint now = plane_.clock->now();
-  Result<AttestedAgent> attested = fail(Code::kInternal, "unreachable");
-  if (type == "join_token") {
-    if (!plane_.join_token_enabled) {
-      attested = fail(Code::kPermissionDenied,
-                      "node attestor \"join_token\" is not enabled in this server's "
-                      "configuration");
+
+  void OnReadDone(bool ok) override {
+    read_ok_ = ok;
+    if (!challenge_) {
+      asio::post(service_.blocking_, [this] { begin(); });
     } else {
-      attested = attestJoinToken(*plane_.store, plane_.td, params.join_token(), now);
+      asio::post(service_.blocking_, [this] { answered(); });
     }
-  } else if (type == "x509pop") {
-    if (!plane_.x509pop) {
-      attested = fail(Code::kPermissionDenied,
-                      "node attestor \"x509pop\" is not enabled in this server's configuration");
-    } else {
+  }
+
+  // Only the challenge is written with StartWrite (the result goes with Finish).
+  void OnWriteDone(bool ok) override {
+    if (ok) {
+      StartRead(&answer_);
+      return;
+    }
+    asio::post(service_.blocking_, [this] { complete(expectedChallengeResponse()); });
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  static Result<AttestedAgent> expectedChallengeResponse() {
+    return fail(Code::kInvalidArgument,
+                "x509pop: expected the challenge response as the second message");
+  }
+
+  // The first message has been read (or the stream ended).
+  void begin() {
+    if (!read_ok_ || !request_.has_params()) {
+      Finish(status(Error{Code::kInvalidArgument,
+                          "AttestAgent: the first message must carry the attestation parameters",
+                          ""}));
+      return;
+    }
+    const mutual::v1::AttestationParams& params = request_.params();
+    if (params.csr().empty()) {
+      Finish(
+          status(Error{Code::kInvalidArgument, "AttestAgent: csr is required (PKCS#10, DER)", ""}));
+      return;
+    }
+    const std::string& type = params.attestation_type();
+    const TimePoint now = plane_.clock->now();
+    if (type == "join_token") {
+      if (!plane_.join_token_enabled) {
+        complete(fail(Code::kPermissionDenied,
+                      "node attestor \"join_token\" is not enabled in this server's "
+                      "configuration"));
+      } else {
+        complete(attestJoinToken(*plane_.store, plane_.td, params.join_token(), now));
+      }
+    } else if (type == "x509pop") {
+      if (!plane_.x509pop) {
+        complete(fail(Code::kPermissionDenied,
+                      "node attestor \"x509pop\" is not enabled in this server's configuration"));
+        return;
+      }
       std::vector<std::string> chain(params.x509pop_chain().begin(), params.x509pop_chain().end());
       auto challenge = plane_.x509pop->begin(chain, now);
       if (!challenge) {
-        attested = fail(challenge.error());
-      } else {
-        mutual::v1::AttestAgentResponse ask;
-        ask.set_challenge(challenge->nonce);
-        mutual::v1::AttestAgentRequest answer;
-        if (!stream->Write(ask) || !stream->Read(&answer) ||
-            answer.step_case() != mutual::v1::AttestAgentRequest::kChallengeResponse) {
-          attested = fail(Code::kInvalidArgument,
-                          "x509pop: expected the challenge response as the second message");
-        } else {
-          attested = plane_.x509pop->finish(*challenge, answer.challenge_response());
-        }
+        complete(fail(challenge.error()));
+        return;
       }
+      challenge_ = std::move(*challenge);
+      ask_.set_challenge(challenge_->nonce);
+      StartWrite(&ask_);
+    } else if (type == "k8s_psat") {
+      complete(fail(Code::kPermissionDenied,
+                    plane_.k8s_psat_enabled ? "k8s_psat: no Kubernetes API reachable"
+                                            : "node attestor \"k8s_psat\" is not enabled in this "
+                                              "server's configuration"));
+    } else {
+      complete(fail(Code::kInvalidArgument,
+                    "unknown attestation_type \"" + type + "\" (join_token, x509pop or k8s_psat)"));
     }
-  } else if (type == "k8s_psat") {
-    attested =
-        fail(Code::kPermissionDenied,
-             plane_.k8s_psat_enabled ? "k8s_psat: no Kubernetes API reachable"
-                                     : "node attestor \"k8s_psat\" is not enabled in this server's "
-                                       "configuration");
-  } else {
-    attested = fail(Code::kInvalidArgument,
-                    "unknown attestation_type \"" + type + "\" (join_token, x509pop or k8s_psat)");
-  }
-  if (!attested) {
-    spdlog::warn("node attestation from {} ({}) failed: {}", peerAddress(*context),
-                 type.empty() ? "no type" : type, attested.error().message);
-    return status(attested.error());
   }
 
-  const std::string agent_id = attested->id.str();
-  auto existing = plane_.store->fetchAttestedNode(agent_id);
-  if (existing && existing->banned()) {
-    return status(Error{Code::kPermissionDenied, "agent " + agent_id + " is banned", ""});
+  // x509pop: the second message has been read (or the stream ended).
+  void answered() {
+    if (!read_ok_ || answer_.step_case() != mutual::v1::AttestAgentRequest::kChallengeResponse) {
+      complete(expectedChallengeResponse());
+      return;
+    }
+    complete(plane_.x509pop->finish(*challenge_, answer_.challenge_response()));
   }
-  if (existing && !existing->can_reattest) {
-    return status(Error{Code::kPermissionDenied,
-                        "agent " + agent_id + " is already attested and may not attest again", ""});
-  }
-  auto svid = plane_.signer->sign({params.csr(), agent_id, {}, plane_.agent_ttl});
-  if (!svid) return status(svid.error().prefix("signing the agent SVID"));
 
-  datastore::AttestedNode node{
-      agent_id, attested->attestation_type, svid->serial_hex, toUnix(svid->not_after), "",
-      0,        attested->reattestable};
-  auto stored =
-      existing ? plane_.store->updateAttestedNode(node) : plane_.store->createAttestedNode(node);
-  if (!stored) return status(stored.error().prefix("recording the agent"));
-  if (auto ok = plane_.store->setNodeSelectors(agent_id, attested->selectors); !ok) {
-    return status(ok.error().prefix("recording the agent's selectors"));
+  // Records the attested agent and answers with its SVID, or fails the call.
+  void complete(Result<AttestedAgent> attested) {
+    const mutual::v1::AttestationParams& params = request_.params();
+    const std::string& type = params.attestation_type();
+    if (!attested) {
+      spdlog::warn("node attestation from {} ({}) failed: {}", peerAddress(context_),
+                   type.empty() ? "no type" : type, attested.error().message);
+      Finish(status(attested.error()));
+      return;
+    }
+    const std::string agent_id = attested->id.str();
+    auto existing = plane_.store->fetchAttestedNode(agent_id);
+    if (existing && existing->banned()) {
+      Finish(status(Error{Code::kPermissionDenied, "agent " + agent_id + " is banned", ""}));
+      return;
+    }
+    if (existing && !existing->can_reattest) {
+      Finish(
+          status(Error{Code::kPermissionDenied,
+                       "agent " + agent_id + " is already attested and may not attest again", ""}));
+      return;
+    }
+    auto svid = plane_.signer->sign({params.csr(), agent_id, {}, plane_.agent_ttl});
+    if (!svid) {
+      Finish(status(svid.error().prefix("signing the agent SVID")));
+      return;
+    }
+    datastore::AttestedNode node{
+        agent_id, attested->attestation_type, svid->serial_hex, toUnix(svid->not_after), "",
+        0,        attested->reattestable};
+    auto stored =
+        existing ? plane_.store->updateAttestedNode(node) : plane_.store->createAttestedNode(node);
+    if (!stored) {
+      Finish(status(stored.error().prefix("recording the agent")));
+      return;
+    }
+    if (auto ok = plane_.store->setNodeSelectors(agent_id, attested->selectors); !ok) {
+      Finish(status(ok.error().prefix("recording the agent's selectors")));
+      return;
+    }
+    plane_.forgetAuthorizations();  // its node aliases may have changed
+    auto* result = done_.mutable_result();
+    fillSvid(*svid, svid->issuer->chain_der, result);
+    result->set_reattestable(attested->reattestable);
+    if (auto ok = fillBundles(plane_, {}, result->mutable_bundle(), nullptr); !ok) {
+      Finish(status(ok.error()));
+      return;
+    }
+    spdlog::info("agent {} attested ({}) from {}", agent_id, attested->attestation_type,
+                 peerAddress(context_));
+    StartWriteAndFinish(&done_, grpc::WriteOptions(), Status::OK);
   }
-  plane_.forgetAuthorizations();  // its node aliases may have changed
-  mutual::v1::AttestAgentResponse done;
-  auto* result = done.mutable_result();
-  fillSvid(*svid, svid->issuer->chain_der, result);
-  result->set_reattestable(attested->reattestable);
-  if (auto ok = fillBundles(plane_, {}, result->mutable_bundle(), nullptr); !ok) {
-    return status(ok.error());
-  }
-  spdlog::info("agent {} attested ({}) from {}", agent_id, attested->attestation_type,
-               peerAddress(*context));
-  stream->Write(done);
-  return Status::OK;
+
+  NodeService& service_;
+  ControlPlane& plane_;
+  grpc::CallbackServerContext& context_;
+  mutual::v1::AttestAgentRequest request_;
+  mutual::v1::AttestAgentRequest answer_;
+  mutual::v1::AttestAgentResponse ask_;
+  mutual::v1::AttestAgentResponse done_;
+  std::optional<X509PopAttestor::Challenge> challenge_;  // set once the challenge is sent
+  bool read_ok_ = false;
+};
+
+grpc::ServerBidiReactor<mutual::v1::AttestAgentRequest, mutual::v1::AttestAgentResponse>*
+NodeService::AttestAgent(grpc::CallbackServerContext* context) {
+  return new Attestation(*this, context);
 }
 
 // --- Calls of attested agents ---------------------------------------------------------------
 
-Status NodeService::RenewAgent(grpc::ServerContext* context,
-                               const mutual::v1::RenewAgentRequest* request,
-                               mutual::v1::RenewAgentResponse* response) {
-  auto agent = authenticate(*context);
+grpc::ServerUnaryReactor* NodeService::RenewAgent(grpc::CallbackServerContext* context,
+                                                  const mutual::v1::RenewAgentRequest* request,
+                                                  mutual::v1::RenewAgentResponse* response) {
+  return finishBlocking(blocking_, context, [this, context, request, response] {
+    return renewAgent(*context, *request, *response);
+  });
+}
+
+Status NodeService::renewAgent(const grpc::CallbackServerContext& context,
+                               const mutual::v1::RenewAgentRequest& request,
+                               mutual::v1::RenewAgentResponse& response) {
+  auto agent = authenticate(context);
   if (!agent) return status(agent.error());
-  if (request->csr().empty()) {
+  if (request.csr().empty()) {
     return status(Error{Code::kInvalidArgument, "RenewAgent: csr is required", ""});
   }
-  auto svid = plane_.signer->sign({request->csr(), agent->id.str(), {}, plane_.agent_ttl});
+  auto svid = plane_.signer->sign({request.csr(), agent->id.str(), {}, plane_.agent_ttl});
   if (!svid) return status(svid.error().prefix("signing the agent SVID"));
   datastore::AttestedNode node = agent->node;
   node.new_cert_serial = svid->serial_hex;
@@ -348,7 +457,7 @@ Status NodeService::RenewAgent(grpc::ServerContext* context,
   if (auto ok = plane_.store->updateAttestedNode(node, mask); !ok) {
     return status(ok.error().prefix("recording the renewal"));
   }
-  auto* out = response->mutable_svid();
+  auto* out = response.mutable_svid();
   fillSvid(*svid, svid->issuer->chain_der, out);
   out->set_reattestable(node.can_reattest);
   if (auto ok = fillBundles(plane_, {}, out->mutable_bundle(), nullptr); !ok) {
@@ -357,35 +466,49 @@ Status NodeService::RenewAgent(grpc::ServerContext* context,
   return Status::OK;
 }
 
-Status NodeService::SyncEntries(grpc::ServerContext* context,
-                                const mutual::v1::SyncEntriesRequest* /*request*/,
-                                mutual::v1::SyncEntriesResponse* response) {
-  auto agent = authenticate(*context);
+grpc::ServerUnaryReactor* NodeService::SyncEntries(
+    grpc::CallbackServerContext* context, const mutual::v1::SyncEntriesRequest* /*request*/,
+    mutual::v1::SyncEntriesResponse* response) {
+  return finishBlocking(blocking_, context,
+                        [this, context, response] { return syncEntries(*context, *response); });
+}
+
+Status NodeService::syncEntries(const grpc::CallbackServerContext& context,
+                                mutual::v1::SyncEntriesResponse& response) {
+  auto agent = authenticate(context);
   if (!agent) return status(agent.error());
   auto entries = plane_.signingAuthorization(agent->id.str(), plane_.clock->now(), true);
   if (!entries) return status(entries.error());
   std::set<std::string> federated;
   for (const auto& e : **entries) {
-    proto::toProto(e, response->add_entries());
+    proto::toProto(e, response.add_entries());
     federated.insert(e.federates_with.begin(), e.federates_with.end());
   }
   if (federated.empty()) federated.insert("");  // none: filter everything out
-  if (auto ok = fillBundles(plane_, federated, response->mutable_bundle(),
-                            response->mutable_federated_bundles());
+  if (auto ok = fillBundles(plane_, federated, response.mutable_bundle(),
+                            response.mutable_federated_bundles());
       !ok) {
     return status(ok.error());
   }
-  for (const auto& id : plane_.ca->taintedAuthorityIds()) response->add_tainted_authority_ids(id);
+  for (const auto& id : plane_.ca->taintedAuthorityIds()) response.add_tainted_authority_ids(id);
   return Status::OK;
 }
 
-Status NodeService::SignX509Svids(grpc::ServerContext* context,
-                                  const mutual::v1::SignX509SvidsRequest* request,
-                                  mutual::v1::SignX509SvidsResponse* response) {
-  auto agent = authenticate(*context);
+grpc::ServerUnaryReactor* NodeService::SignX509Svids(
+    grpc::CallbackServerContext* context, const mutual::v1::SignX509SvidsRequest* request,
+    mutual::v1::SignX509SvidsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(signX509Svids(*context, *request, *response));
+  return reactor;
+}
+
+Status NodeService::signX509Svids(const grpc::CallbackServerContext& context,
+                                  const mutual::v1::SignX509SvidsRequest& request,
+                                  mutual::v1::SignX509SvidsResponse& response) {
+  auto agent = authenticate(context);
   if (!agent) return status(agent.error());
-  if (request->requests_size() == 0) return Status::OK;
-  if (static_cast<size_t>(request->requests_size()) > kMaxSvidsPerCall) {
+  if (request.requests_size() == 0) return Status::OK;
+  if (static_cast<size_t>(request.requests_size()) > kMaxSvidsPerCall) {
     return status(Error{
         Code::kInvalidArgument,
         "SignX509Svids: at most " + std::to_string(kMaxSvidsPerCall) + " requests per call", ""});
@@ -395,7 +518,7 @@ Status NodeService::SignX509Svids(grpc::ServerContext* context,
   if (!entries) return status(entries.error());
   std::map<std::string_view, const datastore::RegistrationEntry*> by_id;
   for (const auto& e : **entries) by_id.emplace(e.id, &e);
-  const bool all_known = std::all_of(request->requests().begin(), request->requests().end(),
+  const bool all_known = std::all_of(request.requests().begin(), request.requests().end(),
                                      [&](const auto& r) { return by_id.count(r.entry_id()) != 0; });
   if (!all_known) {  // maybe an entry newer than the kept authorization: ask the datastore
     entries = plane_.signingAuthorization(agent->id.str(), now, true);
@@ -404,8 +527,8 @@ Status NodeService::SignX509Svids(grpc::ServerContext* context,
     for (const auto& e : **entries) by_id.emplace(e.id, &e);
   }
   std::vector<SvidRequest> requests;
-  requests.reserve(static_cast<size_t>(request->requests_size()));
-  for (const auto& r : request->requests()) {
+  requests.reserve(static_cast<size_t>(request.requests_size()));
+  for (const auto& r : request.requests()) {
     auto it = by_id.find(r.entry_id());
     if (it == by_id.end()) {
       spdlog::warn("agent {} asked for entry {} it may not serve", agent->id.str(), r.entry_id());
@@ -421,8 +544,8 @@ Status NodeService::SignX509Svids(grpc::ServerContext* context,
   if (!svids) return status(svids.error());
   for (size_t i = 0; i < svids->size(); ++i) {
     const SignedSvid& svid = (*svids)[i];
-    auto* out = response->add_svids();
-    out->set_entry_id(request->requests(static_cast<int>(i)).entry_id());
+    auto* out = response.add_svids();
+    out->set_entry_id(request.requests(static_cast<int>(i)).entry_id());
     out->set_spiffe_id(svid.spiffe_id);
     out->add_cert_chain(svid.cert_der);
     for (const auto& der : svid.issuer->chain_der) out->add_cert_chain(der);
@@ -431,18 +554,26 @@ Status NodeService::SignX509Svids(grpc::ServerContext* context,
   return Status::OK;
 }
 
-Status NodeService::SignJwtSvid(grpc::ServerContext* context,
-                                const mutual::v1::SignJwtSvidRequest* request,
-                                mutual::v1::SignJwtSvidResponse* response) {
-  auto agent = authenticate(*context);
+grpc::ServerUnaryReactor* NodeService::SignJwtSvid(grpc::CallbackServerContext* context,
+                                                   const mutual::v1::SignJwtSvidRequest* request,
+                                                   mutual::v1::SignJwtSvidResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(signJwtSvid(*context, *request, *response));
+  return reactor;
+}
+
+Status NodeService::signJwtSvid(const grpc::CallbackServerContext& context,
+                                const mutual::v1::SignJwtSvidRequest& request,
+                                mutual::v1::SignJwtSvidResponse& response) {
+  auto agent = authenticate(context);
   if (!agent) return status(agent.error());
-  if (request->audience_size() == 0) {
+  if (request.audience_size() == 0) {
     return status(Error{Code::kInvalidArgument, "audience must be specified", ""});
   }
   const TimePoint now = plane_.clock->now();
   const auto find = [&](const ControlPlane::EntryList& list) {
     return std::find_if(list.begin(), list.end(),
-                        [&](const auto& e) { return e.id == request->entry_id(); });
+                        [&](const auto& e) { return e.id == request.entry_id(); });
   };
   auto entries = plane_.signingAuthorization(agent->id.str(), now, false);
   if (!entries) return status(entries.error());
@@ -452,31 +583,35 @@ Status NodeService::SignJwtSvid(grpc::ServerContext* context,
   }
   const auto it = find(**entries);
   if (it == (*entries)->end()) {
-    return status(Error{
-        Code::kPermissionDenied,
-        "entry \"" + request->entry_id() + "\" is not authorized for agent " + agent->id.str(),
-        "entry_not_authorized"});
+    return status(
+        Error{Code::kPermissionDenied,
+              "entry \"" + request.entry_id() + "\" is not authorized for agent " + agent->id.str(),
+              "entry_not_authorized"});
   }
   auto key = plane_.ca->currentJwt();
   if (!key) return status(Error{Code::kUnavailable, "the server has no JWT key yet", ""});
   Seconds ttl = it->jwt_svid_ttl > 0 ? Seconds(it->jwt_svid_ttl) : plane_.default_jwt_ttl;
   ttl = std::min(ttl, std::chrono::duration_cast<Seconds>(key->not_after - now));
   if (ttl <= Seconds(0)) return status(Error{Code::kUnavailable, "the JWT key expired", ""});
-  std::vector<std::string> audience(request->audience().begin(), request->audience().end());
+  std::vector<std::string> audience(request.audience().begin(), request.audience().end());
   auto token = signJwt(*key->key, key->key_id, it->spiffe_id, audience, now, ttl);
   if (!token) return status(token.error());
-  response->set_token(*token);
-  response->set_spiffe_id(it->spiffe_id);
-  response->set_issued_at(toUnix(now));
-  response->set_expires_at(toUnix(now + ttl));
+  response.set_token(*token);
+  response.set_spiffe_id(it->spiffe_id);
+  response.set_issued_at(toUnix(now));
+  response.set_expires_at(toUnix(now + ttl));
   return Status::OK;
 }
 
-Status NodeService::FetchBundles(grpc::ServerContext* /*context*/,
-                                 const mutual::v1::FetchBundlesRequest* /*request*/,
-                                 mutual::v1::FetchBundlesResponse* response) {
-  if (auto ok = fillBundles(plane_, {}, response->mutable_bundle(),
-                            response->mutable_federated_bundles());
+grpc::ServerUnaryReactor* NodeService::FetchBundles(
+    grpc::CallbackServerContext* context, const mutual::v1::FetchBundlesRequest* /*request*/,
+    mutual::v1::FetchBundlesResponse* response) {
+  return finishBlocking(blocking_, context, [this, response] { return fetchBundles(*response); });
+}
+
+Status NodeService::fetchBundles(mutual::v1::FetchBundlesResponse& response) {
+  if (auto ok =
+          fillBundles(plane_, {}, response.mutable_bundle(), response.mutable_federated_bundles());
       !ok) {
     return status(ok.error());
   }

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <thread>
 
+#include <absl/synchronization/mutex.h>
 #include <grpc/support/log.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
@@ -33,7 +34,9 @@ namespace {
 constexpr Seconds kPruneEvery{3600};
 // gRPC re-reads the TLS files this often.
 constexpr unsigned kTlsRefreshSeconds = 1;
-constexpr int kNodeApiPollers = 16;
+// Threads for the calls that wait on the datastore (node_service.cc): the store serializes
+// its transactions on one connection, so more would mostly wait.
+constexpr int kBlockingThreads = 4;
 
 crypto::KeyType keyTypeOf(config::spire::CaKeyType type) {
   switch (type) {
@@ -125,6 +128,9 @@ struct Server::State {
   std::unique_ptr<SvidSigner> signer;
   std::unique_ptr<ControlPlane> plane_owner;
   ControlPlane* plane_ptr = nullptr;
+  // The services' threads for calls that wait on the datastore (control_plane.h); outlives
+  // the gRPC servers, whose Shutdown waits until every call is finished.
+  std::unique_ptr<asio::thread_pool> blocking;
   std::unique_ptr<NodeService> node_service;
   std::unique_ptr<AdminService> admin_service;
   std::unique_ptr<grpc::Server> node_server;
@@ -289,6 +295,10 @@ Result<std::unique_ptr<Server>> Server::startFromFile(const std::string& conf_pa
 Result<std::unique_ptr<Server>> Server::start(ServerConf conf, const fs::path& base_dir,
                                               ServerOptions options) {
   gpr_set_log_function(grpcLog);
+  // Debian builds Abseil without NDEBUG, so every absl::Mutex that gRPC takes also records the
+  // lock order for deadlock detection under a global lock, a debugging aid that NDEBUG builds
+  // leave off: 1-2% of the server's CPU per signing call in bench/sign_compare.sh.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   auto s = std::make_unique<State>();
   s->clock = options.clock ? options.clock : std::make_shared<RealClock>();
   s->tick = options.tick;
@@ -413,18 +423,16 @@ Result<std::unique_ptr<Server>> Server::start(ServerConf conf, const fs::path& b
   // Bootstrap calls (AttestAgent, FetchBundles) come without a certificate; the handlers of
   // the other calls require one. A certificate that is sent must chain to the bundle.
   tls.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
-  s->node_service = std::make_unique<NodeService>(plane);
+  s->blocking = std::make_unique<asio::thread_pool>(kBlockingThreads);
+  s->node_service = std::make_unique<NodeService>(plane, *s->blocking);
   grpc::ServerBuilder node_builder;
   const std::string listen = hostPort(conf.bind_address, conf.bind_port);
   node_builder.AddListeningPort(listen, grpc::experimental::TlsServerCredentials(tls),
                                 &s->node_port);
+  // Callback services only (control_plane.h), on both servers: a sync server's pollers would
+  // poll the process's one epoll set and read the Node API's calls too, handing each over to
+  // a callback thread.
   node_builder.RegisterService(s->node_service.get());
-  // gRPC's sync server ends a handler thread when more than MAX_POLLERS threads are idle
-  // (default 2) and starts one when none is: with a few concurrent agents that is a thread
-  // created and destroyed per call (~6% of the server's CPU at 4 signing clients in
-  // bench/sign_compare.sh). Keeping up to kNodeApiPollers idle threads avoids it.
-  node_builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
-                                   kNodeApiPollers);
   s->node_server = node_builder.BuildAndStart();
   if (!s->node_server || s->node_port == 0) {
     return fail(Code::kUnavailable, where("server.bind_port") + "cannot listen on " + listen +
@@ -437,7 +445,7 @@ Result<std::unique_ptr<Server>> Server::start(ServerConf conf, const fs::path& b
     return fail(ok.error().prefix(conf.at("server.socket_path").str()));
   }
   fs::remove(s->socket_path, ec);
-  s->admin_service = std::make_unique<AdminService>(plane);
+  s->admin_service = std::make_unique<AdminService>(plane, *s->blocking);
   grpc::ServerBuilder admin_builder;
   int admin_ok = 0;
   admin_builder.AddListeningPort("unix:" + s->socket_path.string(),
@@ -501,6 +509,7 @@ void Server::shutdown(std::chrono::seconds grace) {
   const auto deadline = std::chrono::system_clock::now() + grace;
   if (state_->node_server) state_->node_server->Shutdown(deadline);
   if (state_->admin_server) state_->admin_server->Shutdown(deadline);
+  if (state_->blocking) state_->blocking->join();
   if (state_->health) {
     state_->health->stop();
     if (state_->health_thread.joinable()) state_->health_thread.join();

@@ -5,6 +5,10 @@
 #include <fstream>
 #include <regex>
 
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <spdlog/spdlog.h>
 
 #include "base/file.h"
@@ -13,6 +17,7 @@
 #include "ca/authority.h"
 #include "crypto/csr.h"
 #include "datastore/testing/postgres_server.h"
+#include "mutual/v1/node.grpc.pb.h"
 #include "server/admin_client.h"
 #include "server/attestation.h"
 #include "server/jwt.h"
@@ -334,6 +339,58 @@ TEST_F(ServerTest, X509PopAgentsProveTheirCertificate) {
   ASSERT_FALSE(psat);
   EXPECT_EQ(psat.error().code, Code::kPermissionDenied);
   EXPECT_NE(psat.error().message.find("not enabled"), std::string::npos);
+}
+
+// AttestAgent is a conversation (a reactor on the server): a client that stops before sending
+// what the next step needs is refused with InvalidArgument, not left waiting.
+TEST_F(ServerTest, AttestationConversationsThatStopEarlyAreRefused) {
+  auto server = startIn(dir_.path());
+  auto adm = admin(*server);
+  grpc::experimental::TlsChannelCredentialsOptions tls;
+  tls.set_certificate_provider(std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
+      must(crypto::toPem(roots(*adm)))));
+  tls.watch_root_certs();
+  tls.set_check_call_host(false);  // the server's SVID has a URI SAN only
+  tls.set_certificate_verifier(std::make_shared<grpc::experimental::NoOpCertificateVerifier>());
+  auto stub = mutual::v1::Node::NewStub(
+      grpc::CreateChannel(server->nodeAddress(), grpc::experimental::TlsCredentials(tls)));
+
+  mutual::v1::AttestAgentRequest x509pop;
+  auto* params = x509pop.mutable_params();
+  params->set_attestation_type("x509pop");
+  params->add_x509pop_chain(must(prov_->agent.cert.toDer()));
+  params->set_csr(must(crypto::createCsr(must(PrivateKey::generate(KeyType::kEcP256)))));
+  // Sends `first` (if any), then `second` after the challenge (if any), then half-closes.
+  const auto converse = [&](const mutual::v1::AttestAgentRequest* first,
+                            const mutual::v1::AttestAgentRequest* second) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + seconds(10));
+    auto stream = stub->AttestAgent(&context);
+    if (first != nullptr) {
+      EXPECT_TRUE(stream->Write(*first));
+      mutual::v1::AttestAgentResponse challenge;
+      EXPECT_TRUE(stream->Read(&challenge));
+      EXPECT_FALSE(challenge.challenge().empty());
+      if (second != nullptr) {
+        EXPECT_TRUE(stream->Write(*second));
+      }
+    }
+    stream->WritesDone();
+    mutual::v1::AttestAgentResponse rest;
+    EXPECT_FALSE(stream->Read(&rest));
+    return stream->Finish();
+  };
+
+  grpc::Status nothing = converse(nullptr, nullptr);
+  EXPECT_EQ(nothing.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(nothing.error_message().find("first message"), std::string::npos);
+  grpc::Status no_answer = converse(&x509pop, nullptr);
+  EXPECT_EQ(no_answer.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(no_answer.error_message().find("challenge response"), std::string::npos);
+  grpc::Status wrong_answer = converse(&x509pop, &x509pop);
+  EXPECT_EQ(wrong_answer.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(wrong_answer.error_message().find("challenge response"), std::string::npos);
+  EXPECT_TRUE(must(adm->listAgents()).empty());
 }
 
 TEST_F(ServerTest, K8sPsatParsesButCannotAttestWithoutKubernetes) {
