@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <ostream>
 
 #include "config/manifest.h"
 
@@ -201,6 +202,9 @@ struct Case {
   std::string want_policy;
   std::string trust_domain = "cluster.local";
 };
+
+// ctest lists the case by name rather than as the bytes of the struct.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 class LinkerdAuthzTable : public ::testing::TestWithParam<Case> {};
 
