@@ -84,6 +84,9 @@ free_port() {
 bg() {
   local name=$1
   shift
+  # Truncated here first: a reused NAME must not show the last run's lines to a reader
+  # that polls the file before the background job's own redirection has happened.
+  : >"$TMP/$name.out"
   "$@" >"$TMP/$name.out" 2>&1 &
   LAST_PID=$!
   PIDS+=("$LAST_PID")

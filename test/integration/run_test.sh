@@ -22,6 +22,9 @@ offset=$((1000 + RANDOM % 13000))
 client_port=$((15001 + offset))
 
 start() {
+  # Emptied here, not only by the background job's redirection: the loop below must not
+  # read the previous start's "The mesh is up" before that job has truncated the file.
+  : > "$tmp/out"
   MUTUAL_RUN_PORT_BASE=$offset bash "$root/scripts/run.sh" "$mutual" "$tmp/mesh" > "$tmp/out" 2>&1 &
   run_pid=$!
   for _ in $(seq 300); do
