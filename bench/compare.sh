@@ -15,18 +15,21 @@
 # Usage: bench/compare.sh [MUTUAL_BINARY]   (default: build-bench/mutual, built if missing)
 # Environment: DURATION (s per wrk run, default 10), RUNS (repetitions, median kept, default 3),
 #   PAIRS (default "mutual haproxy nginx stunnel"), IDLE (idle connections, default 1000),
-#   OUT (default /tmp/mutual-compare).
+#   OUT (default /tmp/mutual-compare), NGINX_PROTOCOLS (default "TLSv1.2 TLSv1.3": Debian 12's
+#   nginx 1.22 leaves TLS 1.3 off unless told, and then its pair resumes with TLS 1.2's
+#   abbreviated handshake, which has no key exchange at all; every other pair negotiates 1.3).
 # Needs: wrk iperf3 haproxy nginx (libnginx-mod-stream) stunnel4 openssl python3 jq.
 # The machine should be otherwise idle: the figures are only as quiet as the machine.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-mutual=${1:-$root/build-bench/mutual}
+mutual=$(realpath -m "${1:-$root/build-bench/mutual}")  # the script works in $OUT
 duration=${DURATION:-10}
 runs=${RUNS:-3}
 pairs=${PAIRS:-"mutual haproxy nginx stunnel"}
 idle=${IDLE:-1000}
 out=${OUT:-/tmp/mutual-compare}
+nginx_protocols=${NGINX_PROTOCOLS:-TLSv1.2 TLSv1.3}
 for tool in wrk iperf3 haproxy nginx stunnel4 openssl python3 jq; do
   command -v $tool >/dev/null || { echo "compare.sh: $tool is required" >&2; exit 2; }
 done
@@ -116,7 +119,7 @@ tls: {session_resumption: $resume}
 YAML
   "$mutual" proxy run -c "$dir/server.yaml" 2>"$dir/server.log" & PAIR_PIDS=($!)
   "$mutual" proxy run -c "$dir/client.yaml" 2>"$dir/client.log" & PAIR_PIDS+=($!)
-  CLIENT_PORT=$c; wait_port "$s"; wait_port "$c"
+  CLIENT_PORT=$c; SERVER_PORT=$s; wait_port "$s"; wait_port "$c"
 }
 
 start_haproxy() {
@@ -156,7 +159,7 @@ backend mesh
 CONF
   haproxy -f "$dir/server.cfg" -db 2>"$dir/server.log" & PAIR_PIDS=($!)
   haproxy -f "$dir/client.cfg" -db 2>"$dir/client.log" & PAIR_PIDS+=($!)
-  CLIENT_PORT=$c; wait_port "$s"; wait_port "$c"
+  CLIENT_PORT=$c; SERVER_PORT=$s; wait_port "$s"; wait_port "$c"
 }
 
 start_nginx() {
@@ -172,6 +175,7 @@ pid $dir/s/nginx.pid;
 events { worker_connections 40000; }
 stream {
   ssl_session_cache shared:S:10m;
+  ssl_protocols $nginx_protocols;
   server {
     listen 127.0.0.1:$s ssl;
     ssl_certificate $out/pki/server/tls.crt;
@@ -201,12 +205,13 @@ stream {
     proxy_ssl_verify_depth 3;
     proxy_ssl_name localhost;
     proxy_ssl_session_reuse $reuse;
+    proxy_ssl_protocols $nginx_protocols;
   }
 }
 CONF
   nginx -c "$dir/s/nginx.conf" -p "$dir/s" -g 'daemon off;' & PAIR_PIDS=($!)
   nginx -c "$dir/c/nginx.conf" -p "$dir/c" -g 'daemon off;' & PAIR_PIDS+=($!)
-  CLIENT_PORT=$c; wait_port "$s"; wait_port "$c"
+  CLIENT_PORT=$c; SERVER_PORT=$s; wait_port "$s"; wait_port "$c"
   # nginx forks its worker: measure the workers, which do the work.
   sleep 0.3
   local workers=()
@@ -248,7 +253,7 @@ $cache
 CONF
   stunnel4 "$dir/server.conf" 2>"$dir/server.log" & PAIR_PIDS=($!)
   stunnel4 "$dir/client.conf" 2>"$dir/client.log" & PAIR_PIDS+=($!)
-  CLIENT_PORT=$c; wait_port "$s"; wait_port "$c"
+  CLIENT_PORT=$c; SERVER_PORT=$s; wait_port "$s"; wait_port "$c"
 }
 
 stop_pair() {
@@ -273,10 +278,18 @@ print(f"{rps:.0f} {lat.get('50', 0):.3f} {lat.get('99', 0):.3f} {int(non2xx.grou
 PY
 }
 
+# The protocol version a pair's server side settles on with a client offering TLS 1.2 and 1.3.
+server_protocol() {
+  echo | openssl s_client -connect "127.0.0.1:$1" -cert "$out/pki/client/tls.crt" \
+    -key "$out/pki/client/tls.key" -CAfile "$out/pki/client/ca.crt" -alpn istio 2>/dev/null |
+    awk '/^New, / {sub(",", "", $2); print $2; exit}'
+}
+
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 results=$out/results.jsonl
 : > "$results"
+: > "$out/protocols.txt"
 record() { echo "{\"pair\":\"$1\",\"metric\":\"$2\",\"value\":$3}" >> "$results"; }
 
 measure_pair() {
@@ -291,6 +304,7 @@ measure_pair() {
     t1=$(cpu_ticks "${MEASURE_PIDS[@]}")
     record $pair keepalive_rps "$rps"; record $pair keepalive_p50_ms "$p50"; record $pair keepalive_p99_ms "$p99"
     record $pair keepalive_errors "$bad"
+    ((run == 1)) && echo "$pair $(server_protocol "$SERVER_PORT")" >> "$out/protocols.txt"
     record $pair cpu_ms_per_1k_requests "$(python3 -c "print(round(($t1-$t0)/$hz*1000/max($rps*$duration/1000,1e-9),3))")"
     record $pair rss_kb "$(rss_kb "${MEASURE_PIDS[@]}")"
     record $pair rss_anon_kb "$(rss_anon_kb "${MEASURE_PIDS[@]}")"
@@ -361,6 +375,12 @@ for key, label, best in metrics:
     if peers and "mutual" in med and key in med["mutual"] and best(peers):
         ratio = f"{med['mutual'][key] / best(peers):.2f}"
     out.append(f"| {label} | " + " | ".join(cells) + f" | {ratio} |")
+try:
+    protocols = [l.split() for l in open(sys.argv[1].rsplit("/", 1)[0] + "/protocols.txt")]
+    out.append("")
+    out.append("Server side's TLS version: " + ", ".join(f"{p[0]} {p[1] if len(p) > 1 else '?'}" for p in protocols))
+except FileNotFoundError:
+    pass
 text = "\n".join(out)
 open(sys.argv[2], "w").write(text + "\n")
 print(text)

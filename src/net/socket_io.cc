@@ -119,16 +119,16 @@ const BIO_METHOD* fdBioMethod() {
 // ---- the per-thread buffer pool -------------------------------------------------------------
 
 // Free blocks kept per thread and size: enough for the connections a worker moves data on at
-// once; the 64 KiB ones are held only while a bulk transfer has ciphertext buffered.
+// once; the 64 KiB ones are held only during bulk transfers.
 constexpr size_t kPooledBlocks = 256;
-constexpr size_t kPooledCiphertextBlocks = 32;
+constexpr size_t kPooledLargeBlocks = 32;
 thread_local std::vector<char*> free_blocks;
 thread_local std::vector<char*> free_small_blocks;
-thread_local std::vector<char*> free_ciphertext_blocks;
+thread_local std::vector<char*> free_large_blocks;
 
 struct PoolCleaner {
   ~PoolCleaner() {
-    for (auto* list : {&free_blocks, &free_small_blocks, &free_ciphertext_blocks}) {
+    for (auto* list : {&free_blocks, &free_small_blocks, &free_large_blocks}) {
       for (char* block : *list) delete[] block;
       list->clear();
     }
@@ -137,13 +137,13 @@ struct PoolCleaner {
 thread_local PoolCleaner pool_cleaner;
 
 size_t sizeClass(size_t size) {
-  if (size == BufferPool::kSmallBlockSize || size == BufferPool::kCiphertextBlockSize) return size;
+  if (size == BufferPool::kSmallBlockSize || size == BufferPool::kLargeBlockSize) return size;
   return BufferPool::kBlockSize;
 }
 
 std::vector<char*>& freeList(size_t size) {
   if (size == BufferPool::kSmallBlockSize) return free_small_blocks;
-  if (size == BufferPool::kCiphertextBlockSize) return free_ciphertext_blocks;
+  if (size == BufferPool::kLargeBlockSize) return free_large_blocks;
   return free_blocks;
 }
 
@@ -152,7 +152,7 @@ std::vector<char*>& freeList(size_t size) {
 void BufferPool::Release::operator()(char* block) const noexcept {
   (void)&pool_cleaner;  // makes sure the thread's cleaner exists
   auto& list = freeList(size);
-  if (list.size() < (size == kCiphertextBlockSize ? kPooledCiphertextBlocks : kPooledBlocks)) {
+  if (list.size() < (size == kLargeBlockSize ? kPooledLargeBlocks : kPooledBlocks)) {
     list.push_back(block);
   } else {
     delete[] block;
@@ -291,7 +291,7 @@ ReadResult TlsStream::readNow(std::span<char> buffer) {
 asio::awaitable<std::error_code> TlsStream::receiveCiphertext(size_t size) {
   FdBioState& state = *bio_state_;
   // A connection reading full plaintext blocks is in a bulk transfer: take several records.
-  state.input = BufferPool::get(size == BufferPool::kBlockSize ? BufferPool::kCiphertextBlockSize
+  state.input = BufferPool::get(size >= BufferPool::kBlockSize ? BufferPool::kLargeBlockSize
                                                                : size);
   state.input_begin = state.input_end = 0;
   auto [ec, n] = co_await socket_.async_receive(
@@ -314,8 +314,18 @@ asio::awaitable<ReadResult> TlsStream::read(BufferPool::Block& block, size_t siz
       }
     }
     if (!block) block = BufferPool::get(size);
-    ReadResult result = readNow({block.get(), BufferPool::sizeOf(block)});
-    if (result.kind != ReadResult::kWouldBlock) co_return result;
+    const size_t capacity = BufferPool::sizeOf(block);
+    ReadResult result = readNow({block.get(), capacity});
+    if (result.kind == ReadResult::kWouldBlock) continue;
+    // Records already received go out with this one, in one write on the other side. What
+    // ends the loop (end of stream, an error) is left for the next read, which meets it again.
+    while (result.kind == ReadResult::kData && result.bytes < capacity &&
+           (SSL_has_pending(ssl_.get()) == 1 || bio_state_->buffered())) {
+      ReadResult more = readNow({block.get() + result.bytes, capacity - result.bytes});
+      if (more.kind != ReadResult::kData) break;
+      result.bytes += more.bytes;
+    }
+    co_return result;
   }
 }
 

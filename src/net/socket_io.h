@@ -21,23 +21,24 @@ namespace mutual::net {
 
 using asio::ip::tcp;
 
-// Per-thread free lists of blocks in three sizes: 16 KiB (one TLS record of plaintext) for bulk
-// transfers, 2 KiB for small messages, so a long-lived connection that goes quiet after small
-// exchanges parks a small block, and 64 KiB for ciphertext during bulk transfers (a record is
-// 16,406 bytes on the wire: a 16 KiB receive would take two system calls per record, this one
-// takes about four records in one). Lock-free because each worker thread has its own lists; a
-// block goes back to the list of the thread that returns it.
+// Per-thread free lists of blocks in three sizes: 2 KiB for small messages, so a long-lived
+// connection that goes quiet after small exchanges parks a small block; 16 KiB (one TLS record
+// of plaintext) once messages fill that; and 64 KiB for bulk transfers, plaintext and
+// ciphertext (a record is 16,406 bytes on the wire: a 16 KiB receive would take two system
+// calls per record, a 64 KiB one takes about four records, and the other side then sends
+// them as one write). Lock-free because each worker thread has its own lists; a block goes
+// back to the list of the thread that returns it.
 class BufferPool {
  public:
   static constexpr size_t kBlockSize = 16 * 1024;
   static constexpr size_t kSmallBlockSize = 2 * 1024;
-  static constexpr size_t kCiphertextBlockSize = 64 * 1024;
+  static constexpr size_t kLargeBlockSize = 64 * 1024;
   struct Release {
     size_t size = kBlockSize;
     void operator()(char* block) const noexcept;
   };
   using Block = std::unique_ptr<char[], Release>;
-  // `size` is kBlockSize, kSmallBlockSize or kCiphertextBlockSize.
+  // `size` is kSmallBlockSize, kBlockSize or kLargeBlockSize.
   static Block get(size_t size = kBlockSize);
   static size_t sizeOf(const Block& block) { return block.get_deleter().size; }
 };
@@ -85,8 +86,8 @@ class TlsStream {
   asio::awaitable<int> handshake();
   asio::awaitable<std::error_code> waitReadable();
   ReadResult readNow(std::span<char> buffer);
-  // Receives ciphertext (into a pooled block of `size` the BIO holds until OpenSSL has taken
-  // it), then borrows `block` and decrypts into it.
+  // Receives ciphertext (into a pooled block the BIO holds until OpenSSL has taken it), then
+  // borrows `block` of `size` and decrypts into it every record already received that fits.
   asio::awaitable<ReadResult> read(BufferPool::Block& block, size_t size);
   asio::awaitable<std::error_code> writeAll(std::span<const char> data);
   // Sends close_notify (best effort, never waits long) and a TCP FIN.

@@ -199,10 +199,14 @@ asio::awaitable<PumpEnd> pump(From& from, To& to, uint64_t& bytes, Activity& act
       break;
     }
     moving = true;
+    // Full blocks step up (2 KiB, 16 KiB, 64 KiB for bulk transfers); smaller reads step down.
     if (read.bytes == net::BufferPool::sizeOf(block)) {
-      size = net::BufferPool::kBlockSize;
+      size = size == net::BufferPool::kSmallBlockSize ? net::BufferPool::kBlockSize
+                                                      : net::BufferPool::kLargeBlockSize;
     } else if (read.bytes < net::BufferPool::kSmallBlockSize) {
       size = net::BufferPool::kSmallBlockSize;
+    } else if (read.bytes < net::BufferPool::kBlockSize) {
+      size = net::BufferPool::kBlockSize;
     }
     bytes += read.bytes;
     activity.last = SteadyClock::now();
