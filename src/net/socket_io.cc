@@ -22,6 +22,7 @@ struct FdBioState {
   size_t input_begin = 0;
   size_t input_end = 0;
   bool eof = false;
+  bool more = false;  // more records follow the one being written: MSG_MORE
 
   bool buffered() const { return offset < prefix.size() || input_begin < input_end; }
 };
@@ -29,13 +30,14 @@ struct FdBioState {
 namespace {
 
 constexpr auto kNoThrow = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr size_t kMaxRecordPlaintext = 16384;  // TLS's limit, OpenSSL's default fragment
 
 // ---- a BIO over the socket fd that first serves what was read ahead of OpenSSL -------------
 
 int fdBioWrite(BIO* bio, const char* data, size_t len, size_t* written) {
   auto* state = static_cast<FdBioState*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
-  ssize_t n = ::send(state->fd, data, len, MSG_NOSIGNAL);
+  ssize_t n = ::send(state->fd, data, len, MSG_NOSIGNAL | (state->more ? MSG_MORE : 0));
   if (n >= 0) {
     *written = static_cast<size_t>(n);
     return 1;
@@ -334,8 +336,12 @@ asio::awaitable<std::error_code> TlsStream::writeAll(std::span<const char> data)
     ERR_clear_error();
     size_t n = 0;
     // Partial writes are enabled, so a retry after WANT_WRITE may pass the same (or a longer)
-    // span; at most one record's worth is taken per call.
-    if (SSL_write_ex(ssl_.get(), data.data(), data.size(), &n) == 1) {
+    // span; at most one record's worth is taken per call. While more records follow, the
+    // kernel holds this one back to send them together (one wake-up of the peer, not four).
+    bio_state_->more = data.size() > kMaxRecordPlaintext;
+    int written = SSL_write_ex(ssl_.get(), data.data(), data.size(), &n);
+    bio_state_->more = false;
+    if (written == 1) {
       data = data.subspan(n);
       continue;
     }
