@@ -71,11 +71,15 @@ wait_for() {
 # can_connect PORT: something accepts on 127.0.0.1:PORT.
 can_connect() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# free_port: a port in 20000-59999 nobody listens on (for peers that cannot take port 0).
+# free_port: a port nobody listens on (for peers that cannot take port 0), below the kernel's
+# ephemeral range: a port in that range may be the source port of some other connection (or a
+# TIME_WAIT one, plenty after a benchmark), and then binding it fails.
+EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+((EPHEMERAL_LOW > 11000)) || EPHEMERAL_LOW=32768
 free_port() {
   local port
   while :; do
-    port=$((20000 + RANDOM % 40000))
+    port=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
     can_connect "$port" || { echo "$port"; return; }
   done
 }
