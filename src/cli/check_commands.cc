@@ -149,10 +149,20 @@ std::optional<int> rejectInvalid(const Inputs& in) {
   return kExitBadInput;
 }
 
-ordered_json settingsJson(const config::MeshSettings& s) {
+// The mesh settings in effect, and Linkerd's cluster settings (its defaults when the inputs
+// have no linkerd-config).
+ordered_json settingsJson(const Inputs& in) {
+  const config::MeshSettings& s = in.settings;
+  const config::LinkerdSettings linkerd = in.mesh.linkerd.value_or(config::LinkerdSettings{});
+  ordered_json networks = ordered_json::array();
+  for (const auto& net : linkerd.cluster_networks) networks.push_back(net.text);
   return {{"root_namespace", s.root_namespace},
           {"trust_domain", s.trust_domain},
-          {"auto_mtls", s.auto_mtls}};
+          {"auto_mtls", s.auto_mtls},
+          {"linkerd",
+           {{"default_inbound_policy",
+             config::linkerdDefaultPolicyName(linkerd.default_inbound_policy)},
+            {"cluster_networks", std::move(networks)}}}};
 }
 
 ordered_json orNull(const std::string& value) {
@@ -347,7 +357,7 @@ int runMode(const ModeFlags& f) {
                    {"port_entry", d.port_entry ? ordered_json(*d.port_entry) : ordered_json()},
                    {"decided_by", decidedBy(d)},
                    {"policies", list},
-                   {"mesh", settingsJson(in->settings)}};
+                   {"mesh", settingsJson(*in)}};
     std::cout << j.dump(2) << "\n";
     return kExitOk;
   }
@@ -436,6 +446,7 @@ void appendRowJson(std::string& out, const policy::CheckRow& row) {
   appendField(out, "client_tls", row.client_tls);
   appendField(out, "destination_rule", row.destination_rule);
   appendField(out, "policy", row.policy);
+  appendField(out, "authz", row.authz);
   appendField(out, "status", policy::statusName(row.status));
   appendField(out, "outcome", policy::outcomeName(row.outcome));
   appendField(out, "reason", row.reason);
@@ -588,7 +599,7 @@ int runTls(const TlsFlags& f) {
                                {"failed", tally.failed},
                                {"outcomes", counts}};
     std::cout << "  \"summary\": " << summary.dump() << ",\n"
-              << "  \"mesh\": " << settingsJson(in->settings).dump() << "\n}\n";
+              << "  \"mesh\": " << settingsJson(*in).dump() << "\n}\n";
     return tally.failed > 0 ? kExitCheckFailed : kExitOk;
   }
 
@@ -772,7 +783,7 @@ int runMigrate(const MigrateFlags& f) {
         {"replaces", replaced ? ordered_json(qualified(replaced->meta)) : ordered_json()},
         {"breaks", std::move(list)},
         {"not_strict", std::move(remaining)},
-        {"mesh", settingsJson(settings)}};
+        {"mesh", settingsJson(*in)}};
     std::cout << j.dump(2) << "\n";
     return rc;
   }

@@ -136,6 +136,17 @@ std::optional<E> enumValue(const Field& f,
   return std::nullopt;
 }
 
+// Linkerd's default inbound policies, as its policy controller spells them (defaults.rs).
+constexpr std::array<std::pair<std::string_view, LinkerdDefaultPolicy>, 6> kLinkerdDefaultPolicies =
+    {{
+        {"all-unauthenticated", LinkerdDefaultPolicy::kAllUnauthenticated},
+        {"all-authenticated", LinkerdDefaultPolicy::kAllAuthenticated},
+        {"cluster-unauthenticated", LinkerdDefaultPolicy::kClusterUnauthenticated},
+        {"cluster-authenticated", LinkerdDefaultPolicy::kClusterAuthenticated},
+        {"deny", LinkerdDefaultPolicy::kDeny},
+        {"audit", LinkerdDefaultPolicy::kAudit},
+    }};
+
 // An integer port; out of range is an error (and nullopt).
 std::optional<uint32_t> portNumber(const Field& f, Checker& check) {
   const int64_t value = f.integer();
@@ -234,6 +245,12 @@ Labels checkedLabels(const Field& labels, Checker& check) {
     out[key] = std::move(text);
   }
   return out;
+}
+
+std::string_view trimmed(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
 }
 
 // A list of strings, item by item, so that each complaint names the item's line.
@@ -838,13 +855,20 @@ LinkerdServer linkerdServerFrom(const Manifest& m, Checker& check) {
       out.proxy_protocol = std::string(kProtocols[static_cast<size_t>(*p)].first);
     }
   }
-  // Server.accessPolicy (v1beta3): what the Server admits with no authorization; "deny" by
-  // default, the only value mutual models.
+  // Server.accessPolicy: decides for the clients no authorization admits; "deny" by default.
+  // Only v1beta3 has the field: the API server drops it from older versions, so it is ignored
+  // there (with a warning) as the cluster would ignore it.
   const Field access = spec.get("accessPolicy");
-  if (const std::string policy = access.string(); !policy.empty() && policy != "deny") {
-    check.warning(access, "accessPolicy " + inQuotes(policy) +
-                              " is not evaluated by mutual: a port this Server selects admits "
-                              "only what its authorizations admit, as with \"deny\"");
+  if (!access.isNull()) {
+    const auto policy = enumValue(access, kLinkerdDefaultPolicies, check);
+    if (m.api_version != "policy.linkerd.io/v1beta3") {
+      check.warning(access,
+                    "accessPolicy exists only in policy.linkerd.io/v1beta3; the API "
+                    "server drops it from " +
+                        m.api_version + ", so the Server denies what no authorization admits");
+    } else if (policy) {
+      out.access_policy = *policy;
+    }
   }
   return out;
 }
@@ -912,20 +936,22 @@ std::string labelName(const Field& f, Checker& check) {
   return name;
 }
 
+constexpr std::string_view kCidrShape =
+    "an IPv4 or IPv6 network such as 10.0.0.0/8 or fd00::/8, or one address";
+
+// One CIDR written as a string; an error (and nullopt) when invalid.
+std::optional<IpNetwork> cidrField(const Field& at, Checker& check) {
+  const std::string text = at.nonEmptyString();
+  auto parsed = IpNetwork::parse(text);
+  if (!parsed) check.error(at, "invalid CIDR " + inQuotes(text) + ": " + std::string(kCidrShape));
+  return parsed;
+}
+
 // networks[]: {cidr, except[]}; Linkerd's admission refuses an exception outside its network
 // and one that negates it entirely.
 std::vector<LinkerdNetwork> linkerdNetworks(const Field& f, Checker& check) {
   std::vector<LinkerdNetwork> out;
-  const auto network = [&](const Field& at) -> std::optional<IpNetwork> {
-    const std::string text = at.nonEmptyString();
-    auto parsed = IpNetwork::parse(text);
-    if (!parsed) {
-      check.error(at, "invalid CIDR " + inQuotes(text) +
-                          ": an IPv4 or IPv6 network such as 10.0.0.0/8 or fd00::/8, or one "
-                          "address");
-    }
-    return parsed;
-  };
+  const auto network = [&](const Field& at) { return cidrField(at, check); };
   for (const auto& item : f.items()) {
     item.allowOnly({"cidr", "except"});
     auto cidr = network(item.require("cidr"));
@@ -1332,13 +1358,7 @@ std::vector<uint32_t> skipPorts(const std::string& text, const Field& where, Che
   size_t start = 0;
   while (start <= text.size()) {
     const size_t comma = std::min(text.find(',', start), text.size());
-    std::string_view part = std::string_view(text).substr(start, comma - start);
-    while (!part.empty() && std::isspace(static_cast<unsigned char>(part.front()))) {
-      part.remove_prefix(1);
-    }
-    while (!part.empty() && std::isspace(static_cast<unsigned char>(part.back()))) {
-      part.remove_suffix(1);
-    }
+    const std::string_view part = trimmed(std::string_view(text).substr(start, comma - start));
     start = comma + 1;
     if (part.empty()) continue;
     const size_t dash = part.find('-');
@@ -1403,6 +1423,9 @@ Workload workloadFrom(const Manifest& m, Checker& check) {
           annotation({pod_annotations, annotations}, "config.linkerd.io/skip-outbound-ports")) {
     out.linkerd_skip_outbound_ports = skipPorts(a->first, a->second, check);
   }
+  if (auto a = annotation({pod_annotations, annotations}, kLinkerdDefaultInboundPolicyAnnotation)) {
+    out.linkerd_default_inbound_policy = enumValue(a->second, kLinkerdDefaultPolicies, check);
+  }
 
   std::string account = pod_spec.get("serviceAccountName").string();
   if (account.empty()) account = pod_spec.get("serviceAccount").string();  // deprecated alias
@@ -1418,7 +1441,26 @@ Workload workloadFrom(const Manifest& m, Checker& check) {
   return out;
 }
 
+// A Namespace: lenient like the rest of the inventory; only its default inbound policy is read.
+Namespace namespaceFrom(const Manifest& m, Checker& check) {
+  Namespace out;
+  out.name = m.metadata.name;
+  out.location = m.location;
+  const Field annotations = m.root().get("metadata").get("annotations");
+  (void)annotations.stringMap();
+  if (auto a = annotation({annotations}, kLinkerdDefaultInboundPolicyAnnotation)) {
+    out.linkerd_default_inbound_policy = enumValue(a->second, kLinkerdDefaultPolicies, check);
+  }
+  return out;
+}
+
 // --- Mesh settings ---------------------------------------------------------------------------
+
+// What a settings document sets: the mesh settings, Linkerd's, or both.
+struct SettingsDocument {
+  std::optional<MeshSettings> mesh;
+  std::optional<LinkerdSettings> linkerd;
+};
 
 void checkSettings(const Field& root_namespace, const Field& trust_domain,
                    const Field& domain_suffix, const MeshSettings& s, Checker& check) {
@@ -1436,13 +1478,39 @@ void checkSettings(const Field& root_namespace, const Field& trust_domain,
   }
 }
 
-// mutual.dev/v1alpha1 MeshSettings: strict.
-MeshSettings meshSettingsFrom(const Manifest& m, Checker& check) {
+// mutual.dev/v1alpha1 MeshSettings: strict. `linkerd` holds Linkerd's two cluster settings
+// under the names of Linkerd's values, clusterNetworks as a list rather than one string.
+SettingsDocument meshSettingsFrom(const Manifest& m, Checker& check) {
   checkApiVersion(m, {"mutual.dev/v1alpha1"});
   const Field root = m.root();
   allowTopLevel(root);
   const Field spec = root.get("spec");
-  spec.allowOnly({"rootNamespace", "trustDomain", "autoMtls", "domainSuffix"});
+  spec.allowOnly({"rootNamespace", "trustDomain", "autoMtls", "domainSuffix", "linkerd"});
+  SettingsDocument doc;
+  const Field linkerd = spec.get("linkerd");
+  if (!linkerd.isNull()) {
+    linkerd.allowOnly({"defaultInboundPolicy", "clusterNetworks"});
+    LinkerdSettings l;
+    l.location = m.location;
+    const Field policy = linkerd.get("defaultInboundPolicy");
+    if (!policy.isNull()) {
+      l.default_inbound_policy =
+          enumValue(policy, kLinkerdDefaultPolicies, check).value_or(l.default_inbound_policy);
+    }
+    const Field networks = linkerd.get("clusterNetworks");
+    if (!networks.isNull()) {
+      if (!networks.isList()) {
+        networks.fail("expected a list of CIDRs such as [10.0.0.0/8, fd00::/8], got " +
+                      networks.describe());
+      }
+      l.cluster_networks.clear();
+      for (const auto& item : networks.items()) {
+        if (auto net = cidrField(item, check)) l.cluster_networks.push_back(std::move(*net));
+      }
+      if (networks.items().empty()) check.error(networks, "at least one network is required");
+    }
+    doc.linkerd = std::move(l);
+  }
   MeshSettings out;
   const Field root_ns = spec.get("rootNamespace");
   const Field td = spec.get("trustDomain");
@@ -1453,56 +1521,112 @@ MeshSettings meshSettingsFrom(const Manifest& m, Checker& check) {
   if (!suffix.isNull()) out.domain_suffix = suffix.string();
   if (!auto_mtls.isNull()) out.auto_mtls = auto_mtls.boolean();
   checkSettings(root_ns, td, suffix, out, check);
-  return out;
+  doc.mesh = std::move(out);
+  return doc;
 }
 
-// The `istio` ConfigMap: data.mesh is Istio's MeshConfig as a YAML string. Lenient (MeshConfig
-// has many fields): rootNamespace, trustDomain and enableAutoMtls are read and type-checked.
-// Complaints inside the string name "data.mesh.<field>" and the line in the file when the
-// string is a block scalar.
-MeshSettings istioConfigMapFrom(const Manifest& m, Checker& check) {
-  const Field data = m.root().get("data");
-  const Field mesh = data.get("mesh");
-  MeshSettings out;
-  if (mesh.isNull()) return out;
-  const std::string text = mesh.string();
+// A YAML document held in a string field of a ConfigMap (`istio`'s data.mesh,
+// `linkerd-config`'s data.values), handed to `read` as a Field with its own Checker. Lenient:
+// those documents have many fields; `read` looks only at the ones it needs. Complaints inside
+// the string name "<field>.<inner field>" and the line in the file when the string is a block
+// scalar.
+template <typename Read>
+void embeddedYaml(const Field& field, std::string_view what, Checker& check, Read&& read) {
+  const std::string text = field.string();
   const bool block = text.find('\n') != std::string::npos;
   const auto where = [&](int inner_line) {
-    return Location{mesh.location().file,
-                    block && inner_line > 0 ? mesh.line() + inner_line : mesh.line()};
+    return Location{field.location().file,
+                    block && inner_line > 0 ? field.line() + inner_line : field.line()};
   };
   const YAML::Node node = [&] {
     try {
       return YAML::Load(text);
     } catch (const YAML::Exception& e) {
-      throw FieldError(where(e.mark.line >= 0 ? e.mark.line + 1 : 0), mesh.path(),
-                       "invalid YAML in the mesh config: " + e.msg);
+      throw FieldError(where(e.mark.line >= 0 ? e.mark.line + 1 : 0), field.path(),
+                       "invalid YAML in the " + std::string(what) + ": " + e.msg);
     }
   }();
   // Complaints are made on copies of the inner fields re-pathed and re-located into the file.
   std::vector<Finding> inner_findings;
   Checker inner(inner_findings);
   try {
-    const Field config(node, mesh.location().file);
-    if (!config.isNull() && !config.isMap())
+    const Field config(node, field.location().file);
+    if (!config.isNull() && !config.isMap()) {
       config.fail("expected an object, got " + config.describe());
-    const Field root_ns = config.get("rootNamespace");
-    const Field td = config.get("trustDomain");
-    const Field auto_mtls = config.get("enableAutoMtls");
-    if (!root_ns.isNull()) out.root_namespace = root_ns.string();
-    if (!td.isNull()) out.trust_domain = td.string();
-    if (!auto_mtls.isNull()) out.auto_mtls = auto_mtls.boolean();
-    checkSettings(root_ns, td, Field(YAML::Node(), ""), out, inner);
+    }
+    read(config, inner);
   } catch (const FieldError& e) {
-    inner.add(e, Location{mesh.location().file, 0});
+    inner.add(e, Location{field.location().file, 0});
   }
   for (auto& f : inner_findings) {
     const int line =
-        f.location.file == mesh.location().file && f.location.line > 0 ? f.location.line : 0;
-    check.add(f.severity, where(line), mesh.path() + (f.field.empty() ? "" : "." + f.field),
+        f.location.file == field.location().file && f.location.line > 0 ? f.location.line : 0;
+    check.add(f.severity, where(line), field.path() + (f.field.empty() ? "" : "." + f.field),
               f.message);
   }
-  return out;
+}
+
+// The `istio` ConfigMap: data.mesh is Istio's MeshConfig as a YAML string, of which
+// rootNamespace, trustDomain and enableAutoMtls are read and type-checked.
+SettingsDocument istioConfigMapFrom(const Manifest& m, Checker& check) {
+  const Field mesh = m.root().get("data").get("mesh");
+  MeshSettings out;
+  if (!mesh.isNull()) {
+    embeddedYaml(mesh, "mesh config", check, [&](const Field& config, Checker& inner) {
+      const Field root_ns = config.get("rootNamespace");
+      const Field td = config.get("trustDomain");
+      const Field auto_mtls = config.get("enableAutoMtls");
+      if (!root_ns.isNull()) out.root_namespace = root_ns.string();
+      if (!td.isNull()) out.trust_domain = td.string();
+      if (!auto_mtls.isNull()) out.auto_mtls = auto_mtls.boolean();
+      checkSettings(root_ns, td, Field(YAML::Node(), ""), out, inner);
+    });
+  }
+  return {std::move(out), std::nullopt};
+}
+
+// The `linkerd-config` ConfigMap: data.values is the control plane's Helm values as a YAML
+// string, of which clusterNetworks (one comma-separated string, as Linkerd writes it) and
+// proxy.defaultInboundPolicy are read and type-checked. Absent ones keep Linkerd's defaults.
+SettingsDocument linkerdConfigMapFrom(const Manifest& m, Checker& check) {
+  const Field values = m.root().get("data").get("values");
+  LinkerdSettings out;
+  out.location = m.location;
+  if (!values.isNull()) {
+    embeddedYaml(values, "Linkerd values", check, [&](const Field& config, Checker& inner) {
+      const Field networks = config.get("clusterNetworks");
+      if (!networks.isNull()) {
+        const std::string text = networks.string();
+        out.cluster_networks.clear();
+        size_t start = 0;
+        while (start <= text.size()) {
+          const size_t comma = std::min(text.find(',', start), text.size());
+          const std::string_view part =
+              trimmed(std::string_view(text).substr(start, comma - start));
+          start = comma + 1;
+          if (part.empty()) continue;
+          if (auto net = IpNetwork::parse(part)) {
+            out.cluster_networks.push_back(std::move(*net));
+          } else {
+            inner.error(networks, "invalid CIDR " + inQuotes(part) + ": " +
+                                      std::string(kCidrShape) +
+                                      " (clusterNetworks separates them with commas)");
+          }
+        }
+        if (out.cluster_networks.empty() && !inner.failed()) {
+          inner.error(networks,
+                      "no network: write comma-separated CIDRs such as "
+                      "\"10.0.0.0/8,fd00::/8\"");
+        }
+      }
+      const Field policy = config.get("proxy").get("defaultInboundPolicy");
+      if (!policy.isNull()) {
+        out.default_inbound_policy =
+            enumValue(policy, kLinkerdDefaultPolicies, inner).value_or(out.default_inbound_policy);
+      }
+    });
+  }
+  return {std::nullopt, std::move(out)};
 }
 
 // --- kinds -----------------------------------------------------------------------------------
@@ -1564,6 +1688,32 @@ bool isWorkloadKind(const Manifest& m) {
 }
 
 }  // namespace
+
+std::string_view linkerdDefaultPolicyName(LinkerdDefaultPolicy policy) {
+  for (const auto& [name, value] : kLinkerdDefaultPolicies) {
+    if (value == policy) return name;
+  }
+  return "deny";
+}
+
+std::optional<LinkerdDefaultPolicy> parseLinkerdDefaultPolicy(std::string_view text) {
+  for (const auto& [name, value] : kLinkerdDefaultPolicies) {
+    if (name == text) return value;
+  }
+  return std::nullopt;
+}
+
+const std::vector<IpNetwork>& LinkerdSettings::linkerdDefaultClusterNetworks() {
+  static const std::vector<IpNetwork> networks = [] {
+    std::vector<IpNetwork> out;
+    for (const std::string_view net :
+         {"10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8"}) {
+      out.push_back(*IpNetwork::parse(net));
+    }
+    return out;
+  }();
+  return networks;
+}
 
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
   if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return std::nullopt;
@@ -1630,6 +1780,7 @@ MeshConfig parseMeshManifests(const std::vector<Manifest>& manifests) {
   // "<kind>/<namespace>/<name>" -> where it was first defined.
   std::map<std::string, Location> seen;
   std::optional<Location> settings_at;
+  std::optional<Location> linkerd_settings_at;
   std::vector<const Manifest*> peer_authn_docs;  // parallel to out.peer_authentications
 
   // Two objects with one kind, namespace and name: the second is reported and left out, as
@@ -1640,21 +1791,31 @@ MeshConfig parseMeshManifests(const std::vector<Manifest>& manifests) {
     auto [it, inserted] = seen.emplace(key, m.location);
     if (inserted) return true;
     const Field name = m.root().get("metadata").get("name");
-    out.findings.push_back(Finding{Severity::kError, name.location(), name.path(),
-                                   m.kind + " " + meta.namespace_name + "/" + meta.name +
-                                       " is defined twice (also at " + it->second.str() + ")"});
+    const std::string ns = meta.namespace_name.empty() ? "" : meta.namespace_name + "/";
+    out.findings.push_back(Finding{
+        Severity::kError, name.location(), name.path(),
+        m.kind + " " + ns + meta.name + " is defined twice (also at " + it->second.str() + ")"});
     return false;
   };
-  const auto settings = [&](const Manifest& m, std::optional<MeshSettings> s) {
+  // One document sets the mesh settings, one (maybe the same) Linkerd's: a second would leave
+  // it unclear which applies.
+  const auto settings = [&](const Manifest& m, std::optional<SettingsDocument> s) {
     if (!s) return;
-    if (settings_at) {
+    const auto twice = [&](std::string_view what, const Location& first) {
       out.findings.push_back(Finding{Severity::kError, m.location, "",
-                                     "mesh settings are already defined at " + settings_at->str() +
+                                     std::string(what) + " are already defined at " + first.str() +
                                          "; this " + m.kind + " is ignored"});
-      return;
+    };
+    if (s->mesh && settings_at) return twice("mesh settings", *settings_at);
+    if (s->linkerd && linkerd_settings_at) return twice("Linkerd settings", *linkerd_settings_at);
+    if (s->mesh) {
+      settings_at = m.location;
+      out.settings = std::move(s->mesh);
     }
-    settings_at = m.location;
-    out.settings = std::move(s);
+    if (s->linkerd) {
+      linkerd_settings_at = m.location;
+      out.linkerd = std::move(s->linkerd);
+    }
   };
 
   for (const auto& m : manifests) {
@@ -1705,8 +1866,16 @@ MeshConfig parseMeshManifests(const std::vector<Manifest>& manifests) {
       if (auto p = parseDocument(m, out.findings, workloadFrom); p && claim(m, p->meta)) {
         out.workloads.push_back(std::move(*p));
       }
+    } else if (m.api_version == "v1" && m.kind == "Namespace") {
+      if (auto p = parseDocument(m, out.findings, namespaceFrom);
+          p && claim(m, PolicyMeta{p->name, "", "", p->location})) {
+        out.namespaces.push_back(std::move(*p));
+      }
     } else if (m.api_version == "v1" && m.kind == "ConfigMap" && m.metadata.name == "istio") {
       settings(m, parseDocument(m, out.findings, istioConfigMapFrom));
+    } else if (m.api_version == "v1" && m.kind == "ConfigMap" &&
+               m.metadata.name == "linkerd-config") {
+      settings(m, parseDocument(m, out.findings, linkerdConfigMapFrom));
     } else if (group == kMutualGroup && m.kind == "MeshSettings") {
       settings(m, parseDocument(m, out.findings, meshSettingsFrom));
     } else {

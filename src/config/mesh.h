@@ -12,10 +12,10 @@
 
 // The mesh's policy and inventory manifests, typed: Istio's PeerAuthentication,
 // DestinationRule and AuthorizationPolicy, Linkerd's Server, ServerAuthorization,
-// AuthorizationPolicy, MeshTLSAuthentication, NetworkAuthentication and skip-port
-// annotations, and the Kubernetes Service / Deployment / Pod inventory. Parsed strictly by
-// `parseMeshManifests`; evaluated by the `policy` module. Semantics:
-// ../shared/reference/istio-mtls.md.
+// AuthorizationPolicy, MeshTLSAuthentication, NetworkAuthentication, skip-port and
+// default-inbound-policy annotations and cluster settings (linkerd-config), and the Kubernetes
+// Service / Deployment / Pod / Namespace inventory. Parsed strictly by `parseMeshManifests`;
+// evaluated by the `policy` module. Semantics: ../shared/reference/istio-mtls.md.
 namespace mutual::config {
 
 using Labels = std::map<std::string, std::string>;
@@ -109,6 +109,25 @@ struct AuthorizationPolicy {
 
 // ---- Linkerd (policy.linkerd.io; config.linkerd.io annotations) ----------------------------
 
+// A default inbound policy (the annotation config.linkerd.io/default-inbound-policy, the
+// cluster's proxy.defaultInboundPolicy) or a Server's accessPolicy: who may connect when no
+// authorization says otherwise. kAudit (Linkerd 2.15+) admits like kAllUnauthenticated, but
+// the decision records that the client would have been denied.
+enum class LinkerdDefaultPolicy {
+  kAllUnauthenticated,
+  kAllAuthenticated,
+  kClusterUnauthenticated,
+  kClusterAuthenticated,
+  kDeny,
+  kAudit,
+};
+std::string_view linkerdDefaultPolicyName(LinkerdDefaultPolicy policy);  // "all-unauthenticated"
+// The policy a value names exactly as Linkerd spells it; nullopt for anything else.
+std::optional<LinkerdDefaultPolicy> parseLinkerdDefaultPolicy(std::string_view text);
+
+inline constexpr std::string_view kLinkerdDefaultInboundPolicyAnnotation =
+    "config.linkerd.io/default-inbound-policy";
+
 struct LinkerdServer {
   PolicyMeta meta;
   Labels labels;                 // metadata.labels: ServerAuthorization selects Servers by them
@@ -116,6 +135,8 @@ struct LinkerdServer {
   std::optional<uint32_t> port;  // a number...
   std::string port_name;         // ...or a container port name
   std::string proxy_protocol;    // unknown, HTTP/1, HTTP/2, gRPC, opaque, TLS
+  // accessPolicy (v1beta3): decides for clients no authorization of the Server admits.
+  LinkerdDefaultPolicy access_policy = LinkerdDefaultPolicy::kDeny;
 };
 
 // An IPv4 or IPv6 address, as bytes (IPv4 in the first 4).
@@ -176,7 +197,7 @@ struct LinkerdServerAuthorization {
   bool unauthenticated = false;           // client.unauthenticated: any client
   bool unauthenticated_tls = false;       // client.meshTLS.unauthenticatedTLS: any mesh TLS client
   std::vector<LinkerdIdentity> identities;  // meshTLS.identities and serviceAccounts
-  std::vector<LinkerdNetwork> networks;     // client.networks; empty: every address
+  std::vector<LinkerdNetwork> networks;     // client.networks; empty: the cluster networks
 };
 
 enum class LinkerdTargetKind { kServer, kNamespace, kHttpRoute, kGrpcRoute };
@@ -209,7 +230,22 @@ struct NetworkAuthentication {
   std::vector<LinkerdNetwork> networks;  // at least one
 };
 
-// ---- Inventory (v1 Service; apps/v1 Deployment, StatefulSet, DaemonSet; v1 Pod) ------------
+// Linkerd's cluster-wide settings: from the `linkerd-config` ConfigMap (its data.values) or
+// the `linkerd` block of a MeshSettings document.
+struct LinkerdSettings {
+  // proxy.defaultInboundPolicy: for ports no Server selects, unless the workload's or its
+  // namespace's annotation says otherwise.
+  LinkerdDefaultPolicy default_inbound_policy = LinkerdDefaultPolicy::kAllUnauthenticated;
+  // clusterNetworks: the addresses the cluster-* policies (and a ServerAuthorization without
+  // `networks`) admit. Linkerd's default: 10.0.0.0/8, 100.64.0.0/10, 172.16.0.0/12,
+  // 192.168.0.0/16, fd00::/8.
+  std::vector<IpNetwork> cluster_networks = linkerdDefaultClusterNetworks();
+  Location location;  // of the document that set them; empty for Linkerd's defaults
+
+  static const std::vector<IpNetwork>& linkerdDefaultClusterNetworks();
+};
+
+// ---- Inventory (v1 Service; apps/v1 Deployment, StatefulSet, DaemonSet; v1 Pod; v1 Namespace)
 
 struct ServicePort {
   std::string name;
@@ -241,6 +277,16 @@ struct Workload {
   std::vector<ContainerPort> ports;
   std::vector<uint32_t> linkerd_skip_inbound_ports;   // config.linkerd.io/skip-inbound-ports
   std::vector<uint32_t> linkerd_skip_outbound_ports;  // config.linkerd.io/skip-outbound-ports
+  // config.linkerd.io/default-inbound-policy; nullopt: the namespace's, else the cluster's.
+  std::optional<LinkerdDefaultPolicy> linkerd_default_inbound_policy;
+};
+
+// A Namespace (v1): only its annotations matter to mutual.
+struct Namespace {
+  std::string name;
+  Location location;
+  // config.linkerd.io/default-inbound-policy: for its workloads that do not set their own.
+  std::optional<LinkerdDefaultPolicy> linkerd_default_inbound_policy;
 };
 
 // ---- Mesh settings --------------------------------------------------------------------------
@@ -274,7 +320,10 @@ struct MeshConfig {
   std::vector<NetworkAuthentication> network_authentications;
   std::vector<Service> services;
   std::vector<Workload> workloads;
+  std::vector<Namespace> namespaces;
   std::optional<MeshSettings> settings;  // from a MeshConfig-like document, when present
+  // From the linkerd-config ConfigMap or a MeshSettings' `linkerd` block, when present.
+  std::optional<LinkerdSettings> linkerd;
   std::vector<Finding> findings;         // warnings and rejected documents
 };
 

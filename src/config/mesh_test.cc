@@ -25,7 +25,8 @@ struct Loaded {
            config.linkerd_server_authorizations.size() +
            config.linkerd_authorization_policies.size() + config.meshtls_authentications.size() +
            config.network_authentications.size() + config.services.size() +
-           config.workloads.size() + (config.settings ? 1 : 0);
+           config.workloads.size() + config.namespaces.size() + (config.settings ? 1 : 0) +
+           (config.linkerd ? 1 : 0);
   }
 };
 
@@ -460,12 +461,21 @@ INSTANTIATE_TEST_SUITE_P(
                  {"mesh.yaml:6: spec.podSelector.matchExpressions: not supported by mutual; "
                   "select pods with matchLabels"},
                  0},
-        RuleCase{"accessPolicy other than deny",
-                 "Linkerd Server v1beta3 accessPolicy; mutual models deny only",
-                 kServer + "  port: 8080\n  accessPolicy: all-unauthenticated\n",
-                 {"warning: mesh.yaml:7: spec.accessPolicy: accessPolicy \"all-unauthenticated\" "
-                  "is not evaluated by mutual: a port this Server selects admits only what its "
-                  "authorizations admit, as with \"deny\""},
+        RuleCase{"unknown accessPolicy",
+                 "Linkerd Server v1beta3 accessPolicy: the default inbound policy values",
+                 kServer + "  port: 8080\n  accessPolicy: all_authenticated\n",
+                 {"mesh.yaml:7: spec.accessPolicy: unknown value \"all_authenticated\" (did you "
+                  "mean \"all-authenticated\"?); allowed: all-unauthenticated, all-authenticated, "
+                  "cluster-unauthenticated, cluster-authenticated, deny, audit"},
+                 0},
+        RuleCase{"accessPolicy before v1beta3",
+                 "Linkerd Server CRD: accessPolicy only in v1beta3 (the API server prunes it)",
+                 "apiVersion: policy.linkerd.io/v1beta2\nkind: Server\nmetadata: {name: s}\n"
+                 "spec:\n  podSelector: {matchLabels: {app: a}}\n  port: 80\n"
+                 "  accessPolicy: audit\n",
+                 {"warning: mesh.yaml:7: spec.accessPolicy: accessPolicy exists only in "
+                  "policy.linkerd.io/v1beta3; the API server drops it from "
+                  "policy.linkerd.io/v1beta2, so the Server denies what no authorization admits"},
                  1},
         RuleCase{"unknown field",
                  "Linkerd Server CRD schema",
@@ -712,6 +722,24 @@ INSTANTIATE_TEST_SUITE_P(
                   "skip-inbound-ports]: invalid port or port range \"80-70\" (expected ports and "
                   "ranges in 1..65535, e.g. \"8080,4000-4005\")"},
                  0},
+        RuleCase{"bad default-inbound-policy on a workload",
+                 "Linkerd config.linkerd.io/default-inbound-policy values",
+                 kDeployment + "      annotations:\n"
+                               "        config.linkerd.io/default-inbound-policy: Deny\n",
+                 {"mesh.yaml:9: spec.template.metadata.annotations[config.linkerd.io/"
+                  "default-inbound-policy]: unknown value \"Deny\" (did you mean \"deny\"?); "
+                  "allowed: all-unauthenticated, all-authenticated, cluster-unauthenticated, "
+                  "cluster-authenticated, deny, audit"},
+                 0},
+        RuleCase{"bad default-inbound-policy on a Namespace",
+                 "Linkerd config.linkerd.io/default-inbound-policy values",
+                 "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  annotations:\n"
+                 "    config.linkerd.io/default-inbound-policy: Cluster-Authenticated\n",
+                 {"mesh.yaml:6: metadata.annotations[config.linkerd.io/default-inbound-policy]: "
+                  "unknown value \"Cluster-Authenticated\" (did you mean "
+                  "\"cluster-authenticated\"?); allowed: all-unauthenticated, all-authenticated, "
+                  "cluster-unauthenticated, cluster-authenticated, deny, audit"},
+                 0},
         RuleCase{"every port skipped",
                  "Linkerd proxy config annotations (ranges)",
                  kDeployment + "      annotations:\n"
@@ -742,6 +770,63 @@ INSTANTIATE_TEST_SUITE_P(
             {"mesh.yaml:7: data.mesh.enableAutoMtls: expected true or false, got the string "
              "\"no\""},
             0},
+        RuleCase{"linkerd-config values",
+                 "Linkerd's values.yaml: clusterNetworks, proxy.defaultInboundPolicy",
+                 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: linkerd-config, namespace: "
+                 "linkerd}\ndata:\n  values: |\n    clusterDomain: cluster.local\n"
+                 "    clusterNetworks: 10.0.0.0/8,10.300.0.0/16, fd00::/8\n    proxy:\n"
+                 "      image: {name: cr.l5d.io/linkerd/proxy}\n"
+                 "      defaultInboundPolicy: all-authenticate\n",
+                 {"mesh.yaml:7: data.values.clusterNetworks: invalid CIDR \"10.300.0.0/16\": an "
+                  "IPv4 or IPv6 network such as 10.0.0.0/8 or fd00::/8, or one address "
+                  "(clusterNetworks separates them with commas)",
+                  "mesh.yaml:10: data.values.proxy.defaultInboundPolicy: unknown value "
+                  "\"all-authenticate\" (did you mean \"all-authenticated\"?); allowed: "
+                  "all-unauthenticated, all-authenticated, cluster-unauthenticated, "
+                  "cluster-authenticated, deny, audit"},
+                 0},
+        RuleCase{"linkerd-config without networks",
+                 "Linkerd's values.yaml clusterNetworks",
+                 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: linkerd-config}\n"
+                 "data: {values: \"clusterNetworks: ' , '\"}\n",
+                 {"mesh.yaml:4: data.values.clusterNetworks: no network: write comma-separated "
+                  "CIDRs such as \"10.0.0.0/8,fd00::/8\""},
+                 0},
+        RuleCase{"MeshSettings linkerd block is strict",
+                 "mutual.dev/v1alpha1 MeshSettings spec.linkerd",
+                 "apiVersion: mutual.dev/v1alpha1\nkind: MeshSettings\nmetadata: {name: m}\n"
+                 "spec:\n  linkerd:\n    clusterNetworks: 10.0.0.0/8,fd00::/8\n",
+                 {"mesh.yaml:6: spec.linkerd.clusterNetworks: expected a list of CIDRs such as "
+                  "[10.0.0.0/8, fd00::/8], got the string \"10.0.0.0/8,fd00::/8\""},
+                 0},
+        RuleCase{"MeshSettings linkerd values",
+                 "mutual.dev/v1alpha1 MeshSettings spec.linkerd",
+                 "apiVersion: mutual.dev/v1alpha1\nkind: MeshSettings\nmetadata: {name: m}\n"
+                 "spec:\n  linkerd:\n    defaultInboundPolicy: permissive\n"
+                 "    clusterNetworks: [10.0.0.0/8, 10.0.0.0/33]\n    cluster: x\n",
+                 {"mesh.yaml:8: spec.linkerd.cluster: unknown field (known fields: "
+                  "defaultInboundPolicy, clusterNetworks)"},
+                 0},
+        RuleCase{"MeshSettings linkerd values, each reported",
+                 "mutual.dev/v1alpha1 MeshSettings spec.linkerd",
+                 "apiVersion: mutual.dev/v1alpha1\nkind: MeshSettings\nmetadata: {name: m}\n"
+                 "spec:\n  linkerd:\n    defaultInboundPolicy: permissive\n"
+                 "    clusterNetworks: [10.0.0.0/8, 10.0.0.0/33]\n",
+                 {"mesh.yaml:6: spec.linkerd.defaultInboundPolicy: unknown value \"permissive\"; "
+                  "allowed: all-unauthenticated, all-authenticated, cluster-unauthenticated, "
+                  "cluster-authenticated, deny, audit",
+                  "mesh.yaml:7: spec.linkerd.clusterNetworks[1]: invalid CIDR \"10.0.0.0/33\": an "
+                  "IPv4 or IPv6 network such as 10.0.0.0/8 or fd00::/8, or one address"},
+                 0},
+        RuleCase{"Linkerd settings twice",
+                 "one linkerd-config per cluster",
+                 "apiVersion: mutual.dev/v1alpha1\nkind: MeshSettings\nmetadata: {name: m}\n"
+                 "spec: {linkerd: {defaultInboundPolicy: deny}}\n---\n"
+                 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: linkerd-config}\n"
+                 "data: {values: 'proxy: {defaultInboundPolicy: audit}'}\n",
+                 {"mesh.yaml:6: Linkerd settings are already defined at mesh.yaml:1; this "
+                  "ConfigMap is ignored"},
+                 2},
         RuleCase{"settings twice",
                  "one mesh config per mesh",
                  "apiVersion: mutual.dev/v1alpha1\nkind: MeshSettings\nmetadata: {name: m}\n"
@@ -1337,13 +1422,122 @@ TEST(MeshSettingsTest, FromMeshSettingsAndDefaults) {
   EXPECT_FALSE(loaded.config.settings);  // none in the input: the caller uses the defaults
 }
 
+// Linkerd's cluster settings as `kubectl get configmap linkerd-config -o yaml` shows them.
+TEST(LinkerdSettingsTest, FromLinkerdConfigMap) {
+  const Loaded loaded = load(
+      "apiVersion: v1\n"
+      "kind: ConfigMap\n"
+      "metadata:\n"
+      "  name: linkerd-config\n"
+      "  namespace: linkerd\n"
+      "  labels: {linkerd.io/control-plane-component: controller}\n"
+      "data:\n"
+      "  linkerd-crds-chart-version: linkerd-crds-1.0.0-edge\n"
+      "  values: |\n"
+      "    clusterDomain: cluster.local\n"
+      "    clusterNetworks: 10.0.0.0/8,100.64.0.0/10,172.16.0.0/12,192.168.0.0/16,fd00::/8\n"
+      "    controllerReplicas: 1\n"
+      "    identityTrustDomain: cluster.local\n"
+      "    policyController:\n"
+      "      defaultAllowPolicy: all-unauthenticated\n"
+      "    proxy:\n"
+      "      defaultInboundPolicy: cluster-authenticated\n"
+      "      logLevel: warn,linkerd=info\n");
+  ASSERT_TRUE(loaded.findings.empty()) << lines(loaded.findings);
+  ASSERT_TRUE(loaded.config.linkerd);
+  EXPECT_FALSE(loaded.config.settings);  // Istio's settings are untouched
+  EXPECT_EQ(loaded.config.linkerd->default_inbound_policy,
+            LinkerdDefaultPolicy::kClusterAuthenticated);
+  std::vector<std::string> networks;
+  for (const auto& n : loaded.config.linkerd->cluster_networks) networks.push_back(n.text);
+  EXPECT_EQ(networks, (std::vector<std::string>{"10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12",
+                                                "192.168.0.0/16", "fd00::/8"}));
+  EXPECT_EQ(loaded.config.linkerd->location.line, 1);
+
+  // Absent values keep Linkerd's defaults; the istio ConfigMap may sit beside it.
+  const Loaded sparse = load(
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: linkerd-config}\n"
+      "data: {values: 'clusterNetworks: \"127.0.0.0/8\"'}\n---\n"
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio}\ndata: {mesh: ''}\n");
+  ASSERT_TRUE(sparse.findings.empty()) << lines(sparse.findings);
+  ASSERT_TRUE(sparse.config.linkerd);
+  EXPECT_TRUE(sparse.config.settings);
+  EXPECT_EQ(sparse.config.linkerd->default_inbound_policy,
+            LinkerdDefaultPolicy::kAllUnauthenticated);
+  ASSERT_EQ(sparse.config.linkerd->cluster_networks.size(), 1u);
+  EXPECT_TRUE(sparse.config.linkerd->cluster_networks[0].contains(*IpAddress::parse("127.0.0.1")));
+}
+
+TEST(LinkerdSettingsTest, FromMeshSettings) {
+  const Loaded loaded = load(
+      "apiVersion: mutual.dev/v1alpha1\nkind: MeshSettings\nmetadata: {name: mesh}\n"
+      "spec:\n  trustDomain: example.org\n"
+      "  linkerd: {defaultInboundPolicy: audit, clusterNetworks: [10.0.0.0/8, \"fd00::/8\"]}\n");
+  ASSERT_TRUE(loaded.findings.empty()) << lines(loaded.findings);
+  ASSERT_TRUE(loaded.config.settings);
+  ASSERT_TRUE(loaded.config.linkerd);
+  EXPECT_EQ(loaded.config.linkerd->default_inbound_policy, LinkerdDefaultPolicy::kAudit);
+  ASSERT_EQ(loaded.config.linkerd->cluster_networks.size(), 2u);
+  EXPECT_EQ(loaded.config.linkerd->cluster_networks[1].text, "fd00::/8");
+
+  // Without the block, nothing is said about Linkerd (its defaults apply).
+  EXPECT_FALSE(load("apiVersion: mutual.dev/v1alpha1\nkind: MeshSettings\nmetadata: {name: m}\n"
+                    "spec: {}\n")
+                   .config.linkerd);
+  EXPECT_EQ(LinkerdSettings{}.cluster_networks.size(), 5u);
+  EXPECT_EQ(LinkerdSettings{}.default_inbound_policy, LinkerdDefaultPolicy::kAllUnauthenticated);
+}
+
+TEST(LinkerdSettingsTest, DefaultInboundPolicyAnnotations) {
+  const Loaded loaded = load(
+      "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  annotations:\n"
+      "    config.linkerd.io/default-inbound-policy: deny\n    owner: team-a\n---\n"
+      "apiVersion: v1\nkind: Namespace\nmetadata: {name: web}\n---\n"
+      "apiVersion: apps/v1\nkind: Deployment\n"
+      "metadata:\n  name: cart\n  namespace: shop\n"
+      "  annotations: {config.linkerd.io/default-inbound-policy: deny}\n"
+      "spec:\n  template:\n    metadata:\n      labels: {app: cart}\n"
+      "      annotations: {config.linkerd.io/default-inbound-policy: all-authenticated}\n---\n"
+      "apiVersion: v1\nkind: Pod\nmetadata:\n  name: job\n  namespace: shop\n"
+      "  annotations: {config.linkerd.io/default-inbound-policy: audit}\n---\n"
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: plain, namespace: shop}\n---\n"
+      "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n");
+  EXPECT_EQ(loaded.findings,
+            (std::vector<std::string>{"mesh.yaml:38: metadata.name: Namespace shop is defined "
+                                      "twice (also at mesh.yaml:1)"}));
+  ASSERT_EQ(loaded.config.namespaces.size(), 2u);
+  EXPECT_EQ(loaded.config.namespaces[0].name, "shop");
+  EXPECT_EQ(loaded.config.namespaces[0].linkerd_default_inbound_policy,
+            LinkerdDefaultPolicy::kDeny);
+  EXPECT_FALSE(loaded.config.namespaces[1].linkerd_default_inbound_policy);
+  ASSERT_EQ(loaded.config.workloads.size(), 3u);
+  // The pod template's annotation is the pod's: it wins over the Deployment's own.
+  EXPECT_EQ(loaded.config.workloads[0].linkerd_default_inbound_policy,
+            LinkerdDefaultPolicy::kAllAuthenticated);
+  EXPECT_EQ(loaded.config.workloads[1].linkerd_default_inbound_policy,
+            LinkerdDefaultPolicy::kAudit);
+  EXPECT_FALSE(loaded.config.workloads[2].linkerd_default_inbound_policy);
+}
+
+TEST(LinkerdServerTest, AccessPolicy) {
+  const Loaded loaded =
+      load(kServer +
+           "  port: 8080\n  accessPolicy: cluster-unauthenticated\n---\n"
+           "apiVersion: policy.linkerd.io/v1beta3\nkind: Server\nmetadata: {name: s}\n"
+           "spec: {podSelector: {matchLabels: {}}, port: 8081}\n");
+  ASSERT_TRUE(loaded.findings.empty()) << lines(loaded.findings);
+  ASSERT_EQ(loaded.config.linkerd_servers.size(), 2u);
+  EXPECT_EQ(loaded.config.linkerd_servers[0].access_policy,
+            LinkerdDefaultPolicy::kClusterUnauthenticated);
+  EXPECT_EQ(loaded.config.linkerd_servers[1].access_policy, LinkerdDefaultPolicy::kDeny);
+}
+
 TEST(MeshConfigTest, SkipsOtherKindsSilently) {
   const Loaded loaded = load(
       "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {name: c}\n"
       "spec: {whatever: 1}\n---\n"
       "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ntype: kubernetes.io/tls\n---\n"
       "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-config}\ndata: {mesh: 12}\n---\n"
-      "apiVersion: v1\nkind: Namespace\nmetadata: {name: payments}\n---\n"
       "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
       "spec: {hosts: [a]}\n---\n"
       "apiVersion: policy.linkerd.io/v1beta3\nkind: HTTPRoute\n"

@@ -244,13 +244,32 @@ int64_t integerIn(const Field& f, int64_t lo, int64_t hi) {
 }
 
 ProxyWorkload workloadFrom(const Field& f) {
-  f.allowOnly({"namespace", "name", "service_account", "labels"});
+  f.allowOnly({"namespace", "name", "service_account", "labels", "annotations"});
   ProxyWorkload out;
   out.namespace_name = labelField(f.require("namespace"));
   out.name = subdomainField(f.require("name"));
   const Field sa = f.get("service_account");
   if (!sa.isNull()) out.service_account = subdomainField(sa);
   out.labels = f.get("labels").stringMap();
+  const Field annotations = f.get("annotations");
+  out.annotations = annotations.stringMap();
+  // The annotations the proxy acts on are checked here, so a typo fails at start-up.
+  for (const auto& [key, value] : annotations.entries()) {
+    if (key != kLinkerdDefaultInboundPolicyAnnotation) continue;
+    const std::string text = value.string();
+    out.linkerd_default_inbound_policy = parseLinkerdDefaultPolicy(text);
+    if (!out.linkerd_default_inbound_policy) {
+      std::string allowed;
+      for (auto p :
+           {LinkerdDefaultPolicy::kAllUnauthenticated, LinkerdDefaultPolicy::kAllAuthenticated,
+            LinkerdDefaultPolicy::kClusterUnauthenticated,
+            LinkerdDefaultPolicy::kClusterAuthenticated, LinkerdDefaultPolicy::kDeny,
+            LinkerdDefaultPolicy::kAudit}) {
+        allowed += (allowed.empty() ? "" : ", ") + std::string(linkerdDefaultPolicyName(p));
+      }
+      value.fail("unknown default inbound policy " + inQuotes(text) + "; allowed: " + allowed);
+    }
+  }
   return out;
 }
 
@@ -657,7 +676,8 @@ nlohmann::json toJson(const ProxyConfig& c) {
   out["workload"] = {{"namespace", c.workload.namespace_name},
                      {"name", c.workload.name},
                      {"service_account", c.workload.service_account},
-                     {"labels", json(c.workload.labels)}};
+                     {"labels", json(c.workload.labels)},
+                     {"annotations", json(c.workload.annotations)}};
   out["trust_domain"] = c.trust_domain;
   if (const auto* files = std::get_if<FileCredentials>(&c.credentials)) {
     out["credentials"]["files"] = {{"cert", files->cert.written},

@@ -59,6 +59,9 @@ struct ProxyWorkload {
   std::string name;                         // a DNS-1123 subdomain
   std::string service_account = "default";  // a DNS-1123 subdomain
   Labels labels;
+  Labels annotations;  // its pod annotations, as written
+  // annotations[config.linkerd.io/default-inbound-policy], checked; nullopt when not set.
+  std::optional<LinkerdDefaultPolicy> linkerd_default_inbound_policy;
 };
 
 // credentials.files: PEM files the proxy reads (and re-reads when they change).

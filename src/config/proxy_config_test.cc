@@ -98,6 +98,8 @@ TEST(ProxyConfigTest, Defaults) {
   EXPECT_EQ(c.version, 1);
   EXPECT_EQ(c.workload.service_account, "default");
   EXPECT_TRUE(c.workload.labels.empty());
+  EXPECT_TRUE(c.workload.annotations.empty());
+  EXPECT_FALSE(c.workload.linkerd_default_inbound_policy);
   const auto* api = std::get_if<WorkloadApiCredentials>(&c.credentials);
   ASSERT_NE(api, nullptr);
   EXPECT_EQ(api->socket, "/run/spire/agent.sock");
@@ -136,6 +138,9 @@ TEST(ProxyConfigTest, EveryOptionalKey) {
       "workload:\n"
       "  namespace: shop\n"
       "  name: cart\n"
+      "  annotations:\n"
+      "    config.linkerd.io/default-inbound-policy: cluster-authenticated\n"
+      "    team: payments\n"
       "trust_domain: example.org\n"
       "credentials:\n"
       "  workload_api: {socket: 'unix:///run/spire/agent.sock'}\n"
@@ -158,6 +163,10 @@ TEST(ProxyConfigTest, EveryOptionalKey) {
       "timeouts: {handshake: 3s, connect: 1500ms, idle: 0, drain: 0s}\n");
   EXPECT_EQ(c.trust_domain, "example.org");
   EXPECT_EQ(c.mesh.trust_domain, "example.org");
+  EXPECT_EQ(c.workload.annotations,
+            (Labels{{"config.linkerd.io/default-inbound-policy", "cluster-authenticated"},
+                    {"team", "payments"}}));
+  EXPECT_EQ(c.workload.linkerd_default_inbound_policy, LinkerdDefaultPolicy::kClusterAuthenticated);
   const auto* api = std::get_if<WorkloadApiCredentials>(&c.credentials);
   ASSERT_NE(api, nullptr);
   EXPECT_EQ(api->socket, "unix:///run/spire/agent.sock");
@@ -251,12 +260,15 @@ TEST(ProxyConfigTest, ErrorsNameTheFile) {
 
 TEST(ProxyConfigTest, ConfigDumpRoundTrips) {
   for (const std::string& yaml :
-       {std::string(kContract), std::string(kMinimal) +
-                                    "access_log: off\ntimeouts: {idle: 0}\n"
-                                    "outbound:\n"
-                                    "  - {name: r, listen: '[::]:15001', destination: r.svc:80,\n"
-                                    "     endpoints: ['[fe80::1]:80'],\n"
-                                    "     identities: [spiffe://cluster.local/ns/a/sa/r]}\n"}) {
+       {std::string(kContract),
+        "workload: {namespace: shop, name: cart, annotations: "
+        "{config.linkerd.io/default-inbound-policy: audit}}\n" +
+            std::string(kMinimal).substr(std::string(kMinimal).find('\n') + 1),
+        std::string(kMinimal) + "access_log: off\ntimeouts: {idle: 0}\n"
+                                "outbound:\n"
+                                "  - {name: r, listen: '[::]:15001', destination: r.svc:80,\n"
+                                "     endpoints: ['[fe80::1]:80'],\n"
+                                "     identities: [spiffe://cluster.local/ns/a/sa/r]}\n"}) {
     const ProxyConfig c = mustParse(yaml);
     nlohmann::json dump = toJson(c);
     EXPECT_EQ(dump["source"]["file"], "proxy.yaml");
@@ -322,7 +334,15 @@ TEST(ProxyConfigTest, Errors) {
        "proxy.yaml:1: workload.labels[app]: expected a string, got a list"},
       {"workload: {namespace: shop, name: cart, sa: x}\n",
        "proxy.yaml:1: workload.sa: unknown field (known fields: namespace, name, "
-       "service_account, labels)"},
+       "service_account, labels, annotations)"},
+      {"workload:\n  namespace: shop\n  name: cart\n  annotations:\n"
+       "    config.linkerd.io/default-inbound-policy: cluster\n",
+       "proxy.yaml:5: workload.annotations[config.linkerd.io/default-inbound-policy]: unknown "
+       "default inbound policy \"cluster\"; allowed: all-unauthenticated, all-authenticated, "
+       "cluster-unauthenticated, cluster-authenticated, deny, audit"},
+      {"workload: {namespace: shop, name: cart, annotations: {a: 1}}\n",
+       "proxy.yaml:1: workload.annotations[a]: expected a string, got the number 1; quote it to "
+       "make it a string"},
       // trust_domain
       {"workload: {namespace: shop, name: cart}\n",
        "proxy.yaml:1: trust_domain: required field is missing"},

@@ -13,7 +13,8 @@ namespace mutual::policy {
 struct AuthzDecision {
   bool allowed = true;
   std::string policy;  // "namespace/name" of the deciding policy, "" when none applies
-  std::string reason;  // for a denial: which policy and why
+  std::string reason;  // for a denial: which policy and why; for an audit: what it would deny
+  bool audit = false;  // allowed only because the deciding policy audits (Linkerd's audit)
 };
 
 // Matches one Istio principal pattern ("cluster.local/ns/foo/sa/bar", "prefix*", "*suffix",

@@ -8,6 +8,7 @@ namespace mutual::policy {
 
 namespace {
 
+using config::LinkerdDefaultPolicy;
 using config::LinkerdIdentity;
 using Authentication = LinkerdAuthorization::Authentication;
 
@@ -105,15 +106,62 @@ const T* find(const std::vector<T>& all, const std::string& ns, const std::strin
   return nullptr;
 }
 
-LinkerdAuthorization fromServerAuthorization(const config::LinkerdServerAuthorization& saz) {
+// Without `networks`, the cluster networks: Linkerd's controller fills them in when it sends the
+// authorization to the proxy (grpc inbound.rs to_authz).
+LinkerdAuthorization fromServerAuthorization(const config::LinkerdServerAuthorization& saz,
+                                             const std::vector<config::LinkerdNetwork>& cluster) {
   LinkerdAuthorization out;
   out.name = qualified("ServerAuthorization", saz.meta);
   out.authentication = saz.unauthenticated       ? Authentication::kUnauthenticated
                        : saz.unauthenticated_tls ? Authentication::kTlsUnauthenticated
                                                  : Authentication::kTlsAuthenticated;
   out.identities = saz.identities;
-  out.networks = saz.networks;
+  out.networks = saz.networks.empty() ? cluster : saz.networks;
   return out;
+}
+
+// A default policy as the authorization Linkerd's controller makes of it (defaults.rs
+// default_authzs): *-authenticated require any identity, cluster-* the cluster networks; audit
+// admits like all-unauthenticated. Deny makes none (the result is unused).
+LinkerdDefault compileDefault(LinkerdDefaultPolicy policy, std::string name,
+                              const std::vector<config::LinkerdNetwork>& cluster) {
+  LinkerdDefault out;
+  out.policy = policy;
+  out.authorization.name = name;
+  out.name = std::move(name);
+  if (policy == LinkerdDefaultPolicy::kAllAuthenticated ||
+      policy == LinkerdDefaultPolicy::kClusterAuthenticated) {
+    out.authorization.authentication = Authentication::kTlsAuthenticated;
+    LinkerdIdentity any;
+    any.kind = LinkerdIdentity::Kind::kAny;
+    out.authorization.identities = {std::move(any)};
+  }
+  if (policy == LinkerdDefaultPolicy::kClusterUnauthenticated ||
+      policy == LinkerdDefaultPolicy::kClusterAuthenticated) {
+    out.authorization.networks = cluster;
+    for (const auto& net : cluster) {
+      out.cluster_networks += (out.cluster_networks.empty() ? "" : ", ") + net.cidr.text;
+    }
+  }
+  return out;
+}
+
+// Where the default inbound policy of a workload comes from, narrowest first; nullopt when
+// nothing sets it (Linkerd's own default then applies, unnamed).
+std::optional<std::pair<LinkerdDefaultPolicy, std::string>> defaultInboundPolicy(
+    const config::MeshConfig& mesh, const std::string& namespace_name,
+    std::optional<LinkerdDefaultPolicy> workload_policy) {
+  if (workload_policy) return std::make_pair(*workload_policy, std::string("workload annotation"));
+  for (const auto& ns : mesh.namespaces) {
+    if (ns.name == namespace_name && ns.linkerd_default_inbound_policy) {
+      return std::make_pair(*ns.linkerd_default_inbound_policy,
+                            "namespace " + namespace_name + " annotation");
+    }
+  }
+  if (mesh.linkerd) {
+    return std::make_pair(mesh.linkerd->default_inbound_policy, std::string("cluster default"));
+  }
+  return std::nullopt;
 }
 
 // Linkerd's index (policy_client_authz): MeshTLSAuthentication or ServiceAccount give the
@@ -160,15 +208,41 @@ std::optional<LinkerdAuthorization> fromAuthorizationPolicy(
   return out;
 }
 
+// What a default policy other than audit admits, for reasons: "all-authenticated admits only
+// mesh mTLS clients with an identity".
+std::string requirement(const LinkerdDefault& d) {
+  std::string out(config::linkerdDefaultPolicyName(d.policy));
+  switch (d.policy) {
+    case LinkerdDefaultPolicy::kAllAuthenticated:
+      return out + " admits only mesh mTLS clients with an identity";
+    case LinkerdDefaultPolicy::kClusterUnauthenticated:
+      return out + " admits only clients from the cluster networks (" + d.cluster_networks + ")";
+    case LinkerdDefaultPolicy::kClusterAuthenticated:
+      return out + " admits only mesh mTLS clients with an identity from the cluster networks (" +
+             d.cluster_networks + ")";
+    case LinkerdDefaultPolicy::kDeny:
+      return out + " admits no client";
+    case LinkerdDefaultPolicy::kAllUnauthenticated:
+    case LinkerdDefaultPolicy::kAudit:
+      break;
+  }
+  return out + " admits every client";
+}
+
 }  // namespace
 
 LinkerdPortPolicy linkerdPortPolicy(const config::MeshConfig& mesh,
                                     const config::MeshSettings& settings,
                                     const std::string& namespace_name, const config::Labels& labels,
-                                    const std::vector<config::ContainerPort>& ports,
-                                    uint32_t port) {
+                                    const std::vector<config::ContainerPort>& ports, uint32_t port,
+                                    std::optional<LinkerdDefaultPolicy> workload_policy) {
   LinkerdPortPolicy out;
   out.trust_domain = settings.trust_domain;
+  std::vector<config::LinkerdNetwork> cluster;
+  for (const auto& net : mesh.linkerd ? mesh.linkerd->cluster_networks
+                                      : config::LinkerdSettings::linkerdDefaultClusterNetworks()) {
+    cluster.push_back({net, {}});
+  }
   std::vector<const config::LinkerdServer*> servers;
   for (const auto& s : mesh.linkerd_servers) {
     if (s.meta.namespace_name == namespace_name && selectorMatches(s.pod_selector, labels) &&
@@ -176,11 +250,28 @@ LinkerdPortPolicy linkerdPortPolicy(const config::MeshConfig& mesh,
       servers.push_back(&s);
     }
   }
-  if (servers.empty()) return out;  // the default policy
+  if (servers.empty()) {
+    if (auto policy = defaultInboundPolicy(mesh, namespace_name, workload_policy)) {
+      out.fallback = compileDefault(
+          policy->first,
+          "linkerd default policy " + std::string(config::linkerdDefaultPolicyName(policy->first)) +
+              " (" + policy->second + ")",
+          cluster);
+    }
+    return out;
+  }
   std::sort(servers.begin(), servers.end(),
             [](const auto* a, const auto* b) { return olderThan(a->meta, b->meta); });
   const config::LinkerdServer& server = *servers.front();
   out.server = qualified("Server", server.meta);
+  // A Server that denies names itself, as before accessPolicy existed.
+  out.fallback =
+      compileDefault(server.access_policy,
+                     server.access_policy == LinkerdDefaultPolicy::kDeny
+                         ? out.server
+                         : out.server + " accessPolicy " +
+                               std::string(config::linkerdDefaultPolicyName(server.access_policy)),
+                     cluster);
   for (size_t i = 1; i < servers.size(); ++i) {
     out.notes.push_back(qualified("Server", servers[i]->meta) + " also selects port " +
                         std::to_string(port) + "; the older " + out.server + " applies");
@@ -190,7 +281,7 @@ LinkerdPortPolicy linkerdPortPolicy(const config::MeshConfig& mesh,
     if (saz.meta.namespace_name != namespace_name) continue;
     const bool selects = saz.server_selector ? selectorMatches(*saz.server_selector, server.labels)
                                              : saz.server_name == server.meta.name;
-    if (selects) out.authorizations.push_back(fromServerAuthorization(saz));
+    if (selects) out.authorizations.push_back(fromServerAuthorization(saz, cluster));
   }
   for (const auto& ap : mesh.linkerd_authorization_policies) {
     if (ap.meta.namespace_name != namespace_name) continue;
@@ -230,18 +321,42 @@ bool linkerdAdmits(const LinkerdAuthorization& authorization, const LinkerdPeer&
 }
 
 AuthzDecision authorizeLinkerd(const LinkerdPortPolicy& policy, const LinkerdPeer& peer) {
-  if (policy.server.empty()) return {};
+  if (!policy.decides()) return {};
   for (const auto& authorization : policy.authorizations) {
     if (linkerdAdmits(authorization, peer, policy.trust_domain)) {
-      return {true, authorization.name, ""};
+      return {true, authorization.name, "", false};
     }
   }
+  const LinkerdDefault& fallback = policy.fallback;
+  if (fallback.policy != LinkerdDefaultPolicy::kDeny &&
+      fallback.policy != LinkerdDefaultPolicy::kAudit &&
+      linkerdAdmits(fallback.authorization, peer, policy.trust_domain)) {
+    return {true, fallback.name, "", false};
+  }
+
+  // Only denials and audits pay for a reason.
   std::string who =
       peer.id.empty() ? std::string("a client without identity") : std::string(peer.id);
   if (peer.address) who += " from " + peer.address->str();
-  std::string reason = policy.server + ": no authorization admits " + who;
-  if (policy.authorizations.empty()) reason += " (the Server has none, so it denies everything)";
-  return {false, policy.server, std::move(reason)};
+  const bool audit = fallback.policy == LinkerdDefaultPolicy::kAudit;
+  std::string reason;
+  if (!policy.server.empty()) {
+    reason = policy.server + ": no authorization admits " + who;
+    if (audit) {
+      reason += "; allowed by accessPolicy audit (deny would refuse it)";
+    } else if (fallback.policy != LinkerdDefaultPolicy::kDeny) {
+      reason += ", and accessPolicy " + requirement(fallback);
+    } else if (policy.authorizations.empty()) {
+      reason += " (the Server has none, so it denies everything)";
+    }
+  } else if (audit) {
+    reason = fallback.name + ": no Server selects the port; allowed " + who +
+             " for audit (deny would refuse it)";
+  } else {
+    reason = fallback.name + ": no Server selects the port, and the default policy " +
+             requirement(fallback) + "; denied " + who;
+  }
+  return {audit, fallback.name, std::move(reason), audit};
 }
 
 }  // namespace mutual::policy

@@ -378,5 +378,292 @@ TEST(LinkerdAuthz, IdentityRefsNamespace) {
   EXPECT_FALSE(authorizeLinkerd(policy, peer).allowed);
 }
 
+// ---- default inbound policies and Server.accessPolicy ------------------------------------------
+// Linkerd's authorization-policy reference ("Default policies") and its policy controller
+// (defaults.rs default_authzs; server.rs access_policy; grpc inbound.rs to_authz for the
+// cluster networks of a ServerAuthorization without `networks`).
+
+using config::LinkerdDefaultPolicy;
+
+// What each policy admits, by client: [mTLS with an identity | plaintext] x [address in the
+// cluster networks | outside them], and plaintext from an unknown address (offline, `check`).
+struct PolicyRow {
+  LinkerdDefaultPolicy policy;
+  bool id_in, id_out, plain_in, plain_out, plain_unknown;
+};
+constexpr PolicyRow kPolicyTable[] = {
+    {LinkerdDefaultPolicy::kAllUnauthenticated, true, true, true, true, true},
+    {LinkerdDefaultPolicy::kAllAuthenticated, true, true, false, false, false},
+    {LinkerdDefaultPolicy::kClusterUnauthenticated, true, false, true, false, true},
+    {LinkerdDefaultPolicy::kClusterAuthenticated, true, false, false, false, false},
+    {LinkerdDefaultPolicy::kDeny, false, false, false, false, false},
+    {LinkerdDefaultPolicy::kAudit, true, true, true, true, true},  // allowed, flagged
+};
+
+// The cluster networks of these cases: 10.0.0.0/8 and fd00::/8 (192.168.0.0/16, in Linkerd's
+// default list, is outside them).
+config::MeshConfig clusterMesh(std::string extra_yaml = "") {
+  const std::string yaml = R"(
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: linkerd-config, namespace: linkerd}
+data:
+  values: |
+    clusterNetworks: "10.0.0.0/8,fd00::/8"
+    proxy: {defaultInboundPolicy: all-unauthenticated}
+)" + (extra_yaml.empty() ? "" : "---\n" + extra_yaml);
+  auto manifests = config::parseManifests(yaml, "cluster.yaml");
+  EXPECT_TRUE(manifests) << manifests.error().message;
+  config::MeshConfig out =
+      config::parseMeshManifests(manifests.value_or(std::vector<config::Manifest>{}));
+  for (const auto& f : out.findings) ADD_FAILURE() << f.str();
+  return out;
+}
+
+struct DefaultCase {
+  std::string name;
+  LinkerdDefaultPolicy policy;
+  bool server = false;  // the policy as a Server's accessPolicy rather than the default
+  std::string peer;     // "" plaintext
+  std::string address;  // "" unknown
+  bool want_allowed = false;
+};
+void PrintTo(const DefaultCase& c, std::ostream* os) { *os << c.name; }
+
+std::vector<DefaultCase> defaultCases() {
+  std::vector<DefaultCase> out;
+  for (const bool server : {false, true}) {
+    for (const auto& row : kPolicyTable) {
+      const std::string name = std::string(server ? "accessPolicy " : "default ") +
+                               std::string(config::linkerdDefaultPolicyName(row.policy));
+      out.push_back(
+          {name + ", identity in cluster", row.policy, server, kOther, "10.1.2.3", row.id_in});
+      out.push_back(
+          {name + ", identity outside", row.policy, server, kOther, "192.168.1.1", row.id_out});
+      out.push_back({name + ", plaintext in cluster (IPv6)", row.policy, server, "", "fd00::7",
+                     row.plain_in});
+      out.push_back(
+          {name + ", plaintext outside", row.policy, server, "", "127.0.0.1", row.plain_out});
+      out.push_back({name + ", plaintext from an unknown address", row.policy, server, "", "",
+                     row.plain_unknown});
+    }
+  }
+  return out;
+}
+
+class LinkerdDefaultTable : public ::testing::TestWithParam<DefaultCase> {};
+
+TEST_P(LinkerdDefaultTable, Decides) {
+  const DefaultCase& c = GetParam();
+  const std::string policy_name(config::linkerdDefaultPolicyName(c.policy));
+  // A Server whose only authorization admits kWeb, so that every case here is decided by the
+  // accessPolicy; or no Server and the policy as the workload's annotation.
+  const config::MeshConfig m = c.server ? clusterMesh(R"(apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: cart-http, namespace: shop}
+spec: {podSelector: {matchLabels: {app: cart}}, port: 8080, accessPolicy: )" +
+                                                      policy_name + R"(}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: web, namespace: shop}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: cart-http}
+  requiredAuthenticationRefs: [{kind: ServiceAccount, name: web}]
+)")
+                                        : clusterMesh();
+  const auto policy = linkerdPortPolicy(m, {}, "shop", {{"app", "cart"}}, {}, 8080,
+                                        c.server ? std::nullopt : std::optional(c.policy));
+  ASSERT_TRUE(policy.decides());
+  LinkerdPeer peer;
+  peer.id = c.peer;
+  peer.mesh_tls = !c.peer.empty();
+  if (!c.address.empty()) peer.address = config::IpAddress::parse(c.address);
+  const AuthzDecision d = authorizeLinkerd(policy, peer);
+  EXPECT_EQ(d.allowed, c.want_allowed) << d.reason;
+  const std::string want_policy =
+      c.server ? (c.policy == LinkerdDefaultPolicy::kDeny
+                      ? "linkerd Server shop/cart-http"
+                      : "linkerd Server shop/cart-http accessPolicy " + policy_name)
+               : "linkerd default policy " + policy_name + " (workload annotation)";
+  EXPECT_EQ(d.policy, want_policy);
+  const bool audit = c.policy == LinkerdDefaultPolicy::kAudit;
+  EXPECT_EQ(d.audit, audit);
+  // A reason for every denial and every audit, none otherwise.
+  EXPECT_EQ(d.reason.empty(), d.allowed && !audit) << d.reason;
+
+  // The Server's own authorization still admits the identity it names, whatever the policy.
+  if (c.server) {
+    LinkerdPeer web = peer;
+    web.id = kWeb;
+    web.mesh_tls = true;
+    const AuthzDecision w = authorizeLinkerd(policy, web);
+    EXPECT_TRUE(w.allowed);
+    EXPECT_EQ(w.policy, "linkerd AuthorizationPolicy shop/web");
+    EXPECT_FALSE(w.audit);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Linkerd, LinkerdDefaultTable, ::testing::ValuesIn(defaultCases()),
+                         [](const ::testing::TestParamInfo<DefaultCase>& info) {
+                           std::string name;
+                           for (char ch : info.param.name)
+                             name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+                           return name;
+                         });
+
+// Narrowest first: the workload's annotation, its namespace's, the cluster default.
+TEST(LinkerdDefaultPolicy, Precedence) {
+  const config::MeshConfig m = clusterMesh(R"(apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+  annotations: {config.linkerd.io/default-inbound-policy: cluster-authenticated}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: web}
+)");
+  struct {
+    std::string ns;
+    std::optional<LinkerdDefaultPolicy> workload;
+    std::string want;
+  } cases[] = {
+      {"shop", LinkerdDefaultPolicy::kDeny, "linkerd default policy deny (workload annotation)"},
+      {"shop", std::nullopt,
+       "linkerd default policy cluster-authenticated (namespace shop annotation)"},
+      // A Namespace without the annotation, and one not in the inputs: the cluster default.
+      {"web", std::nullopt, "linkerd default policy all-unauthenticated (cluster default)"},
+      {"batch", std::nullopt, "linkerd default policy all-unauthenticated (cluster default)"},
+      {"web", LinkerdDefaultPolicy::kAudit, "linkerd default policy audit (workload annotation)"},
+  };
+  for (const auto& c : cases) {
+    const auto policy = linkerdPortPolicy(m, {}, c.ns, {{"app", "x"}}, {}, 8080, c.workload);
+    EXPECT_EQ(policy.fallback.name, c.want) << c.ns;
+    EXPECT_TRUE(authorizeLinkerd(policy, {}).allowed ==
+                (policy.fallback.policy != LinkerdDefaultPolicy::kDeny &&
+                 policy.fallback.policy != LinkerdDefaultPolicy::kClusterAuthenticated))
+        << c.want;
+  }
+  // With a Server on the port, the accessPolicy decides, not the annotations.
+  const auto served = linkerdPortPolicy(mesh(), {}, "shop", {{"app", "cart"}}, {}, 8080,
+                                        LinkerdDefaultPolicy::kAllUnauthenticated);
+  EXPECT_EQ(served.fallback.name, "linkerd Server shop/cart-http");
+  EXPECT_FALSE(authorizeLinkerd(served, {}).allowed);
+}
+
+// Nothing Linkerd configured: the default allows without a name (Istio-only meshes see none).
+TEST(LinkerdDefaultPolicy, UnconfiguredNamesNothing) {
+  const auto policy = linkerdPortPolicy(config::MeshConfig{}, {}, "shop", {}, {}, 8080);
+  EXPECT_FALSE(policy.decides());
+  const AuthzDecision d = authorizeLinkerd(policy, {});
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.policy, "");
+  EXPECT_EQ(d.reason, "");
+}
+
+TEST(LinkerdDefaultPolicy, Reasons) {
+  const config::MeshConfig m = clusterMesh(R"(apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: cart-http, namespace: shop}
+spec: {podSelector: {matchLabels: {app: cart}}, port: 8080, accessPolicy: cluster-authenticated}
+---
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: cart-audit, namespace: shop}
+spec: {podSelector: {matchLabels: {app: cart}}, port: 8081, accessPolicy: audit}
+)");
+  LinkerdPeer plain;
+  plain.address = config::IpAddress::parse("127.0.0.1");
+  const auto at = [&](uint32_t port, std::optional<LinkerdDefaultPolicy> workload) {
+    return authorizeLinkerd(linkerdPortPolicy(m, {}, "shop", {{"app", "cart"}}, {}, port, workload),
+                            plain);
+  };
+  EXPECT_EQ(at(9000, LinkerdDefaultPolicy::kDeny).reason,
+            "linkerd default policy deny (workload annotation): no Server selects the port, and "
+            "the default policy deny admits no client; denied a client without identity from "
+            "127.0.0.1");
+  EXPECT_EQ(at(9000, LinkerdDefaultPolicy::kAllAuthenticated).reason,
+            "linkerd default policy all-authenticated (workload annotation): no Server selects "
+            "the port, and the default policy all-authenticated admits only mesh mTLS clients "
+            "with an identity; denied a client without identity from 127.0.0.1");
+  EXPECT_EQ(at(9000, LinkerdDefaultPolicy::kClusterUnauthenticated).reason,
+            "linkerd default policy cluster-unauthenticated (workload annotation): no Server "
+            "selects the port, and the default policy cluster-unauthenticated admits only "
+            "clients from the cluster networks (10.0.0.0/8, fd00::/8); denied a client without "
+            "identity from 127.0.0.1");
+  const AuthzDecision audit = at(9000, LinkerdDefaultPolicy::kAudit);
+  EXPECT_TRUE(audit.allowed);
+  EXPECT_EQ(audit.reason,
+            "linkerd default policy audit (workload annotation): no Server selects the port; "
+            "allowed a client without identity from 127.0.0.1 for audit (deny would refuse it)");
+  EXPECT_EQ(at(8080, std::nullopt).reason,
+            "linkerd Server shop/cart-http: no authorization admits a client without identity "
+            "from 127.0.0.1, and accessPolicy cluster-authenticated admits only mesh mTLS "
+            "clients with an identity from the cluster networks (10.0.0.0/8, fd00::/8)");
+  const AuthzDecision server_audit = at(8081, std::nullopt);
+  EXPECT_TRUE(server_audit.allowed);
+  EXPECT_TRUE(server_audit.audit);
+  EXPECT_EQ(server_audit.policy, "linkerd Server shop/cart-audit accessPolicy audit");
+  EXPECT_EQ(server_audit.reason,
+            "linkerd Server shop/cart-audit: no authorization admits a client without identity "
+            "from 127.0.0.1; allowed by accessPolicy audit (deny would refuse it)");
+}
+
+// A ServerAuthorization without `networks` admits the cluster networks (Linkerd's controller
+// fills them in); an AuthorizationPolicy without a NetworkAuthentication every address.
+TEST(LinkerdDefaultPolicy, ServerAuthorizationWithoutNetworks) {
+  const std::string policies = R"(apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: cart-http, namespace: shop, labels: {open: "yes"}}
+spec: {podSelector: {matchLabels: {app: cart}}, port: 8080}
+---
+apiVersion: policy.linkerd.io/v1beta1
+kind: ServerAuthorization
+metadata: {name: anyone, namespace: shop}
+spec:
+  server: {selector: {matchLabels: {open: "yes"}}}
+  client: {unauthenticated: true}
+---
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: cart-admin, namespace: shop}
+spec: {podSelector: {matchLabels: {app: cart}}, port: 9990}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: admin-anyone, namespace: shop}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: cart-admin}
+  requiredAuthenticationRefs: []
+)";
+  struct {
+    bool configured;  // clusterNetworks 10.0.0.0/8,fd00::/8; else Linkerd's default list
+    uint32_t port;
+    std::string address;
+    bool want;
+  } cases[] = {
+      {true, 8080, "10.0.0.1", true},     {true, 8080, "192.168.1.1", false},
+      {true, 8080, "127.0.0.1", false},   {true, 8080, "", true},
+      {false, 8080, "192.168.1.1", true}, {false, 8080, "100.64.0.1", true},
+      {false, 8080, "127.0.0.1", false},  {false, 8080, "2001:db8::1", false},
+      {true, 9990, "127.0.0.1", true},    {false, 9990, "2001:db8::1", true},
+  };
+  const config::MeshConfig configured = clusterMesh(policies);
+  auto manifests = config::parseManifests(policies, "policies.yaml");
+  ASSERT_TRUE(manifests);
+  const config::MeshConfig defaults = config::parseMeshManifests(*manifests);
+  ASSERT_TRUE(defaults.findings.empty());
+  for (const auto& c : cases) {
+    const auto policy = linkerdPortPolicy(c.configured ? configured : defaults, {}, "shop",
+                                          {{"app", "cart"}}, {}, c.port);
+    LinkerdPeer peer;
+    if (!c.address.empty()) peer.address = config::IpAddress::parse(c.address);
+    const AuthzDecision d = authorizeLinkerd(policy, peer);
+    EXPECT_EQ(d.allowed, c.want) << c.port << " from " << c.address << " (configured "
+                                 << c.configured << "): " << d.reason;
+  }
+}
+
 }  // namespace
 }  // namespace mutual::policy

@@ -192,8 +192,9 @@ Simulator::Server Simulator::makeServer(const Target& target, const Workload* wo
       }
       s.authz.push_back(p);
     }
-    s.linkerd = linkerdPortPolicy(config_, settings_, workload->meta.namespace_name,
-                                  workload->labels, workload->ports, s.target_port);
+    s.linkerd =
+        linkerdPortPolicy(config_, settings_, workload->meta.namespace_name, workload->labels,
+                          workload->ports, s.target_port, workload->linkerd_default_inbound_policy);
   }
   return s;
 }
@@ -311,36 +312,45 @@ CheckRow Simulator::evaluateEndpoint(const Client& client, const Target& target,
   row.outcome = wireOutcome(sends, server_mode, target.protocol);
   row.status = statusFor(client_sidecar, tls, settings_.auto_mtls, server_mode, row.outcome);
 
+  // Both authorization layers, as the proxy runs them: a deny by either denies; the row names
+  // the denying policy, else the allowing one (Istio's first), else a Linkerd audit.
+  std::string audit;  // what a Linkerd audit policy let through
   if (succeeded(row.outcome) && server_mode && !server.authz.empty()) {
     const std::optional<std::string> peer =
         row.outcome == Outcome::kMtls ? std::optional(client.spiffe_id) : std::nullopt;
-    const AuthzDecision a =
-        authorize(server.authz, settings_, server.workload->meta.namespace_name,
-                  server.workload->labels, row.target_port, peer);
+    AuthzDecision a = authorize(server.authz, settings_, server.workload->meta.namespace_name,
+                                server.workload->labels, row.target_port, peer);
+    if (!a.policy.empty()) row.authz = std::move(a.policy);
     if (!a.allowed) {
       row.outcome = Outcome::kAuthzDenied;
-      row.reason = a.reason;
+      row.reason = std::move(a.reason);
       return row;
     }
   }
-  // Linkerd's Server authorizations, with the client's address unknown (its `networks` are
-  // assumed to hold).
-  if (succeeded(row.outcome) && server_mode && !server.linkerd.server.empty()) {
+  // Linkerd's, with the client's address unknown: `networks` and the cluster networks are
+  // assumed to hold (every workload of the inventory is in the cluster).
+  if (succeeded(row.outcome) && server_mode && server.linkerd.decides()) {
     LinkerdPeer peer;
     if (row.outcome == Outcome::kMtls) {
       peer.id = client.spiffe_id;
       peer.mesh_tls = true;
     }
-    const AuthzDecision a = authorizeLinkerd(server.linkerd, peer);
+    AuthzDecision a = authorizeLinkerd(server.linkerd, peer);
+    if (!a.allowed || row.authz == "-" || a.audit) row.authz = std::move(a.policy);
     if (!a.allowed) {
       row.outcome = Outcome::kAuthzDenied;
-      row.reason = a.reason;
+      row.reason = std::move(a.reason);
       return row;
     }
+    if (a.audit) audit = std::move(a.reason);
   }
 
-  // One line for every row that is not plainly OK, and for clients that bypass their proxy.
-  if (row.status == Status::kOk && succeeded(row.outcome) && client_sidecar) return row;
+  // One line for every row that is not plainly OK, for clients that bypass their proxy, and for
+  // what an audit let through.
+  if (row.status == Status::kOk && succeeded(row.outcome) && client_sidecar) {
+    row.reason = std::move(audit);
+    return row;
+  }
   std::string why;
   switch (row.outcome) {
     case Outcome::kFailReset:
@@ -380,6 +390,7 @@ CheckRow Simulator::evaluateEndpoint(const Client& client, const Target& target,
   if (why.empty() && row.status == Status::kConflict) {
     why = "client " + row.client_tls + " against server " + row.server_mode;
   }
+  if (!audit.empty()) why += (why.empty() ? "" : "; ") + audit;
   row.reason = why;
   return row;
 }

@@ -47,10 +47,15 @@ struct CheckRow {
   std::string client_tls;        // DISABLE | SIMPLE | MUTUAL | ISTIO_MUTUAL | AUTO | "-"
   std::string destination_rule;  // "namespace/name" or "-"
   std::string policy;            // the PeerAuthentication that decided the server mode, or "-"
+  // The authorization that decided, when one did: an AuthorizationPolicy ("ns/name"), a Linkerd
+  // authorization, Server accessPolicy or default policy ("linkerd default policy deny
+  // (namespace shop annotation)"); "-" when none applies or the connection fails before.
+  std::string authz = "-";
   Status status = Status::kOk;
   Outcome outcome = Outcome::kPlaintext;
-  // One line for every row that is not OK or that fails, and for a client without a proxy
-  // (no sidecar, or the port in its skip-outbound-ports); "" otherwise.
+  // One line for every row that is not OK or that fails, for a client without a proxy (no
+  // sidecar, or the port in its skip-outbound-ports), and for a connection a Linkerd audit
+  // policy lets through; "" otherwise.
   std::string reason;
 };
 

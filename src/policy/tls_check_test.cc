@@ -214,6 +214,92 @@ TEST(Simulator, LinkerdServerAuthorization) {
   EXPECT_EQ(rows->front().outcome, Outcome::kMtls);
 }
 
+// Linkerd's default inbound policies on pay's ports (no Server): the workload's annotation,
+// else its namespace's, else the cluster's; `check` assumes every client is in the cluster
+// networks. frontend arrives over mTLS; old has no sidecar, so it sends plaintext.
+TEST(Simulator, LinkerdDefaultPolicies) {
+  Mesh m;
+  config::Namespace payments;
+  payments.name = "payments";
+  payments.linkerd_default_inbound_policy = config::LinkerdDefaultPolicy::kAllAuthenticated;
+  m.config.namespaces = {payments};
+  const auto check = [&] {
+    Simulator sim(m.config, m.settings);
+    auto rows = sim.check(std::nullopt, "pay.payments:80");
+    EXPECT_TRUE(rows);
+    return rows.value_or(std::vector<CheckRow>{});
+  };
+  auto rows = check();
+  const CheckRow& meshed = m.row(rows, "shop/frontend", "pay.payments", 80);
+  EXPECT_EQ(meshed.outcome, Outcome::kMtls);
+  EXPECT_EQ(meshed.authz,
+            "linkerd default policy all-authenticated (namespace payments annotation)");
+  const CheckRow& plain = m.row(rows, "legacy/old", "pay.payments", 80);
+  EXPECT_EQ(plain.outcome, Outcome::kAuthzDenied);
+  EXPECT_EQ(plain.authz, meshed.authz);
+  EXPECT_EQ(plain.reason,
+            "linkerd default policy all-authenticated (namespace payments annotation): no Server "
+            "selects the port, and the default policy all-authenticated admits only mesh mTLS "
+            "clients with an identity; denied a client without identity");
+
+  // The workload's own annotation wins over its namespace's.
+  m.config.workloads[2].linkerd_default_inbound_policy = config::LinkerdDefaultPolicy::kDeny;
+  rows = check();
+  EXPECT_EQ(m.row(rows, "shop/frontend", "pay.payments", 80).outcome, Outcome::kAuthzDenied);
+  EXPECT_EQ(m.row(rows, "shop/frontend", "pay.payments", 80).authz,
+            "linkerd default policy deny (workload annotation)");
+
+  // The cluster default applies when neither says anything; audit lets everyone in and says so.
+  m.config.workloads[2].linkerd_default_inbound_policy.reset();
+  m.config.namespaces.clear();
+  m.config.linkerd = config::LinkerdSettings{};
+  m.config.linkerd->default_inbound_policy = config::LinkerdDefaultPolicy::kAudit;
+  rows = check();
+  const CheckRow& audited = m.row(rows, "shop/frontend", "pay.payments", 80);
+  EXPECT_EQ(audited.outcome, Outcome::kMtls);
+  EXPECT_EQ(audited.authz, "linkerd default policy audit (cluster default)");
+  EXPECT_EQ(audited.reason,
+            "auto-mTLS: the endpoint has a sidecar and is PERMISSIVE; linkerd default policy "
+            "audit (cluster default): no Server selects the port; allowed "
+            "spiffe://cluster.local/ns/shop/sa/frontend for audit (deny would refuse it)");
+  EXPECT_EQ(m.row(rows, "legacy/old", "pay.payments", 80).outcome, Outcome::kPlaintext);
+
+  // cluster-unauthenticated: client addresses are unknown offline, so assumed in the cluster.
+  m.config.linkerd->default_inbound_policy = config::LinkerdDefaultPolicy::kClusterUnauthenticated;
+  rows = check();
+  EXPECT_EQ(m.row(rows, "legacy/old", "pay.payments", 80).outcome, Outcome::kPlaintext);
+  EXPECT_EQ(m.row(rows, "legacy/old", "pay.payments", 80).authz,
+            "linkerd default policy cluster-unauthenticated (cluster default)");
+
+  // Nothing Linkerd configured: no authorization decides.
+  m.config.linkerd.reset();
+  rows = check();
+  EXPECT_EQ(m.row(rows, "legacy/old", "pay.payments", 80).authz, "-");
+}
+
+// A Server's accessPolicy decides for the clients its authorizations do not admit.
+TEST(Simulator, LinkerdServerAccessPolicy) {
+  Mesh m;
+  config::LinkerdServer server;
+  server.meta = testing::meta("payments", "pay-http");
+  server.pod_selector = {{"app", "pay"}};
+  server.port = 8080;
+  server.access_policy = config::LinkerdDefaultPolicy::kAllAuthenticated;
+  m.config.linkerd_servers = {server};
+  Simulator sim(m.config, m.settings);
+  auto rows = sim.check(std::nullopt, "pay.payments:80");
+  ASSERT_TRUE(rows);
+  const CheckRow& meshed = m.row(*rows, "shop/frontend", "pay.payments", 80);
+  EXPECT_EQ(meshed.outcome, Outcome::kMtls);
+  EXPECT_EQ(meshed.authz, "linkerd Server payments/pay-http accessPolicy all-authenticated");
+  const CheckRow& plain = m.row(*rows, "legacy/old", "pay.payments", 80);
+  EXPECT_EQ(plain.outcome, Outcome::kAuthzDenied);
+  EXPECT_EQ(plain.reason,
+            "linkerd Server payments/pay-http: no authorization admits a client without "
+            "identity, and accessPolicy all-authenticated admits only mesh mTLS clients with an "
+            "identity");
+}
+
 TEST(Simulator, ExternalHostsAndBadQueries) {
   Mesh m;
   auto simple = tls(ClientTlsMode::kSimple);

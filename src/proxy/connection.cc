@@ -353,28 +353,31 @@ std::optional<config::IpAddress> sourceAddress(const tcp::socket& socket) {
 }
 
 // Both authorization layers, before any upstream connection: Istio's AuthorizationPolicies,
-// then the Linkerd Server of the port and its authorizations; a deny by either denies. Records
-// the decision (authz_rule: the denying policy or Server, else the allowing rule, Istio's
-// first). True when the connection may go on.
+// then Linkerd's (the port's Server, its authorizations and accessPolicy, or the default
+// inbound policy); a deny by either denies. Records the decision (authz_rule: the denying
+// policy, else the allowing rule, Istio's first, unless a Linkerd audit let the peer in;
+// authz_reason: why it was denied or audited). True when the connection may go on.
 bool authorizeInbound(const Snapshot& snapshot, const InboundPlan& plan,
                       const config::ProxyWorkload& workload,
                       const std::optional<std::string>& peer_id, bool mesh_tls,
                       const tcp::socket& down, ConnectionRecord& record) {
   auto decision = policy::authorize(snapshot.authorization_policies, snapshot.mesh,
                                     workload.namespace_name, workload.labels, plan.port, peer_id);
-  if (decision.allowed && !plan.linkerd.server.empty()) {
+  if (decision.allowed && plan.linkerd.decides()) {
     policy::LinkerdPeer peer;
     if (peer_id) peer.id = *peer_id;
     peer.mesh_tls = mesh_tls;
     peer.address = sourceAddress(down);
     auto linkerd = policy::authorizeLinkerd(plan.linkerd, peer);
-    if (!linkerd.allowed || decision.policy.empty()) decision = std::move(linkerd);
+    if (!linkerd.allowed || decision.policy.empty() || linkerd.audit) decision = std::move(linkerd);
   }
   record.authz_decision = decision.allowed ? "allow" : "deny";
   record.authz_rule = std::move(decision.policy);
+  record.authz_reason = std::move(decision.reason);
   if (decision.allowed) return true;
   record.connection_termination_details = "authz_denied";
-  spdlog::debug("conn={} inbound {}: denied: {}", record.connection_id, plan.name, decision.reason);
+  spdlog::debug("conn={} inbound {}: denied: {}", record.connection_id, plan.name,
+                record.authz_reason);
   return false;
 }
 

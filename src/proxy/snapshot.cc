@@ -149,7 +149,8 @@ std::shared_ptr<const Snapshot> buildSnapshot(const config::ProxyConfig& config,
                                       config.workload.namespace_name, config.workload.labels,
                                       listener.port);
     plan.linkerd = policy::linkerdPortPolicy(policies, config.mesh, config.workload.namespace_name,
-                                             config.workload.labels, *ports, listener.port);
+                                             config.workload.labels, *ports, listener.port,
+                                             config.workload.linkerd_default_inbound_policy);
     snapshot->inbound.push_back(std::move(plan));
   }
   for (const auto& listener : config.outbound) {
@@ -166,14 +167,17 @@ nlohmann::json toJson(const Snapshot& snapshot) {
   for (const auto& plan : snapshot.inbound) {
     nlohmann::json authorizations = nlohmann::json::array();
     for (const auto& a : plan.linkerd.authorizations) authorizations.push_back(a.name);
-    inbound.push_back({{"listener", plan.name},
-                       {"port", plan.port},
-                       {"mode", policy::modeName(plan.mode.mode)},
-                       {"level", policy::levelName(plan.mode.level)},
-                       {"policy", plan.mode.policy},
-                       {"linkerd_server", plan.linkerd.server},
-                       {"linkerd_authorizations", authorizations},
-                       {"linkerd_notes", plan.linkerd.notes}});
+    inbound.push_back(
+        {{"listener", plan.name},
+         {"port", plan.port},
+         {"mode", policy::modeName(plan.mode.mode)},
+         {"level", policy::levelName(plan.mode.level)},
+         {"policy", plan.mode.policy},
+         {"linkerd_server", plan.linkerd.server},
+         {"linkerd_authorizations", authorizations},
+         {"linkerd_default", plan.linkerd.fallback.name},
+         {"linkerd_default_policy", config::linkerdDefaultPolicyName(plan.linkerd.fallback.policy)},
+         {"linkerd_notes", plan.linkerd.notes}});
   }
   auto& outbound = out["outbound"] = nlohmann::json::array();
   for (const auto& plan : snapshot.outbound) {

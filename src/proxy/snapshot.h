@@ -24,7 +24,8 @@ struct InboundPlan {
   std::string name;                   // the listener label: its name, or its listen address
   uint32_t port = 0;                  // the workload port policies name
   policy::ModeDecision mode;          // STRICT / PERMISSIVE / DISABLE and what decided it
-  policy::LinkerdPortPolicy linkerd;  // the Linkerd Server of the port and its authorizations
+  // The Linkerd Server of the port, its authorizations and accessPolicy, or the default policy.
+  policy::LinkerdPortPolicy linkerd;
 };
 
 // How an outbound listener originates traffic (istio-mtls.md §2).

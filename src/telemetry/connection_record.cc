@@ -210,12 +210,13 @@ std::string accessLogJson(const ConnectionRecord& r) {
       r.peer_cert_fingerprint_sha256,
       r.authz_decision,
       r.authz_rule,
+      r.authz_reason,
       r.response_flags,
       r.connection_termination_details,
       r.downstream_transport_failure_reason,
       r.upstream_transport_failure_reason,
   };
-  size_t size = 640;  // the keys, numbers and punctuation
+  size_t size = 660;  // the keys, numbers and punctuation
   for (const auto s : strings) size += s.size();
   std::string out;
   out.reserve(size);
@@ -240,6 +241,7 @@ std::string accessLogJson(const ConnectionRecord& r) {
   appendField(out, "peer_cert_fingerprint_sha256", r.peer_cert_fingerprint_sha256);
   appendField(out, "authz_decision", r.authz_decision);
   appendField(out, "authz_rule", r.authz_rule);
+  appendField(out, "authz_reason", r.authz_reason);
   appendField(out, "bytes_received", r.bytes_received);
   appendField(out, "bytes_sent", r.bytes_sent);
   appendField(out, "response_flags", r.response_flags);

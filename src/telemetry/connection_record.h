@@ -63,6 +63,7 @@ struct ConnectionRecord {
   std::string peer_cert_fingerprint_sha256;         // hex
   std::string authz_decision;                       // "allow" | "deny" | "" (no authorization ran)
   std::string authz_rule;                           // the matching rule's name
+  std::string authz_reason;                         // why denied (or let in by an audit)
   uint64_t bytes_received = 0;                      // from the downstream
   uint64_t bytes_sent = 0;                          // to the downstream
   std::string response_flags;                       // Envoy TCP flags: UF, UO, NR, DC, UC

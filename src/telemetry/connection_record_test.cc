@@ -34,6 +34,7 @@ const std::set<std::string> kFields = {
     "peer_cert_fingerprint_sha256",
     "authz_decision",
     "authz_rule",
+    "authz_reason",
     "bytes_received",
     "bytes_sent",
     "response_flags",
@@ -107,6 +108,7 @@ TEST(AccessLogJson, EveryFieldWithItsType) {
   EXPECT_EQ(j["peer_cert_fingerprint_sha256"], "ab12cd");
   EXPECT_EQ(j["authz_decision"], "allow");
   EXPECT_EQ(j["authz_rule"], "default/allow-frontend");
+  EXPECT_TRUE(j["authz_reason"].is_null());  // only denials and audits have one
   EXPECT_EQ(j["bytes_received"], 1234);
   EXPECT_EQ(j["bytes_sent"], 98765432109ULL);
   EXPECT_EQ(j["response_flags"], "DC");
@@ -218,6 +220,7 @@ TEST(AccessLogJson, RandomBytesAlwaysParse) {
     r.alpn = random();
     r.peer_principal = random();
     r.authz_rule = random();
+    r.authz_reason = random();
     r.upstream_transport_failure_reason = random();
     const std::string line = accessLogJson(r);
     ASSERT_EQ(line.find('\n'), std::string::npos);

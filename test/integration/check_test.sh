@@ -171,7 +171,8 @@ pass "check tls summary: $(tail -1 "$TMP/out")"
 
 run check tls -f "$ISTIO" -o json
 expect_rc 3 "check tls -o json"
-json 'all(list(c.keys()) == ["client", "host", "port", "server", "target_port", "server_mode", "client_tls", "destination_rule", "policy", "status", "outcome", "reason"] for c in d["connections"])'
+json 'all(list(c.keys()) == ["client", "host", "port", "server", "target_port", "server_mode", "client_tls", "destination_rule", "policy", "authz", "status", "outcome", "reason"] for c in d["connections"])'
+json 'any(c["client"] == "shop/frontend" and c["host"].startswith("payment-service.") and c["port"] == 80 and c["authz"] == "payments/payment-service" for c in d["connections"])'
 json 'd["summary"]["total"] == 36 and d["summary"]["failed"] == 13 and d["summary"]["outcomes"]["AUTHZ_DENIED"] == 3'
 json 'any(c["client"] == "legacy/batch-job" and c["host"] == "frontend.shop.svc.cluster.local" and c["outcome"] == "FAIL_RESET" and c["status"] == "CONFLICT" and c["client_tls"] is None and c["server_mode"] == "STRICT" and c["policy"] == "istio-system/default" and "no sidecar" in c["reason"] for c in d["connections"])'
 json 'all(c["reason"] is None for c in d["connections"] if c["status"] == "OK" and c["outcome"] in ("MTLS",))'
@@ -235,6 +236,65 @@ json 'd["mesh"]["auto_mtls"] is True and d["summary"]["outcomes"]["MTLS"] == 15'
 run check tls -f "$LINKERD" --auto-mtls=maybe
 expect_rc 2 "--auto-mtls=maybe"
 pass "auto-mTLS from the settings document and --auto-mtls"
+
+# ---- Linkerd's default inbound policy and accessPolicy -------------------------------------------
+# The cluster default from a linkerd-config ConfigMap: deny refuses books' port (no Server there);
+# authors' Server still admits the booksapp identities.
+cat >"$TMP/linkerd-config.yaml" <<'EOF'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: linkerd-config, namespace: linkerd}
+data:
+  values: |
+    clusterNetworks: "10.0.0.0/8,100.64.0.0/10,172.16.0.0/12,192.168.0.0/16,fd00::/8"
+    proxy:
+      defaultInboundPolicy: deny
+EOF
+LINKERD_DENY=("$TMP/inventory.yaml" "$TMP/servers.yaml" "$TMP/linkerd-config.yaml")
+run check tls -f "${LINKERD_DENY[@]}" --from booksapp/webapp
+expect_rc 3 "check tls with a deny cluster default"
+expect_row booksapp/webapp books.booksapp.svc.cluster.local:7002 'PERMISSIVE +AUTO +- +AUTO +AUTHZ_DENIED +linkerd default policy deny \(cluster default\): no Server selects the port, and the default policy deny admits no client; denied spiffe://cluster.local/ns/booksapp/sa/webapp$'
+expect_row booksapp/webapp authors.booksapp.svc.cluster.local:7001 'PERMISSIVE +AUTO +- +AUTO +MTLS'
+run check tls -f "${LINKERD_DENY[@]}" --from booksapp/webapp -o json
+json 'any(c["host"].startswith("books.") and c["port"] == 7002 and c["authz"] == "linkerd default policy deny (cluster default)" for c in d["connections"])'
+json 'any(c["host"].startswith("authors.") and c["authz"] == "linkerd AuthorizationPolicy booksapp/authors-clients" for c in d["connections"])'
+json 'd["mesh"]["linkerd"]["default_inbound_policy"] == "deny" and len(d["mesh"]["linkerd"]["cluster_networks"]) == 5'
+pass "check tls: the linkerd-config cluster default deny refuses ports without a Server"
+
+# The Namespace's annotation over the cluster default; a workload's over the Namespace's.
+sed 's|    linkerd.io/inject: enabled|    linkerd.io/inject: enabled\n    config.linkerd.io/default-inbound-policy: all-authenticated|' \
+  "$TMP/inventory.yaml" >"$TMP/annotated.yaml"
+run check tls -f "$TMP/annotated.yaml" "$TMP/servers.yaml" "$TMP/linkerd-config.yaml" --from booksapp/webapp -o json
+json 'any(c["host"].startswith("books.") and c["port"] == 7002 and c["outcome"] == "MTLS" and c["authz"] == "linkerd default policy all-authenticated (namespace booksapp annotation)" for c in d["connections"])'
+run check tls -f "$TMP/annotated.yaml" "$TMP/servers.yaml" "$TMP/linkerd-config.yaml" --auto-mtls=false --from booksapp/webapp
+expect_row booksapp/webapp books.booksapp.svc.cluster.local:7002 'AUTHZ_DENIED +linkerd default policy all-authenticated \(namespace booksapp annotation\): .*admits only mesh mTLS clients with an identity; denied a client without identity$'
+sed -i 's|        config.linkerd.io/skip-inbound-ports: "9990"|        config.linkerd.io/skip-inbound-ports: "9990"\n        config.linkerd.io/default-inbound-policy: audit|' \
+  "$TMP/annotated.yaml"
+run check tls -f "$TMP/annotated.yaml" "$TMP/servers.yaml" "$TMP/linkerd-config.yaml" --auto-mtls=false --from booksapp/webapp
+expect_row booksapp/webapp books.booksapp.svc.cluster.local:7002 'OK +PLAINTEXT +linkerd default policy audit \(workload annotation\): no Server selects the port; allowed a client without identity for audit \(deny would refuse it\)$'
+pass "check tls: the workload annotation over the Namespace's over the cluster default"
+
+# A Server's accessPolicy decides for clients its authorizations do not admit.
+cat >"$TMP/access.yaml" <<'EOF'
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: books-http, namespace: booksapp}
+spec:
+  podSelector: {matchLabels: {app: books}}
+  port: http
+  accessPolicy: all-authenticated
+EOF
+run check tls -f "${LINKERD_DENY[@]}" "$TMP/access.yaml" --from booksapp/webapp -o json
+json 'any(c["host"].startswith("books.") and c["port"] == 7002 and c["outcome"] == "MTLS" and c["authz"] == "linkerd Server booksapp/books-http accessPolicy all-authenticated" for c in d["connections"])'
+pass "check tls: a Server with accessPolicy all-authenticated admits the meshed client"
+
+# Bad values are findings with file, line and field.
+sed 's|defaultInboundPolicy: deny|defaultInboundPolicy: deny-all|' "$TMP/linkerd-config.yaml" >"$TMP/bad-linkerd.yaml"
+run check validate -f "$TMP/bad-linkerd.yaml"
+expect_rc 1 "validate a bad linkerd-config"
+grep -q 'bad-linkerd.yaml:8: data.values.proxy.defaultInboundPolicy: unknown value "deny-all"' "$TMP/out" ||
+  fail "validate bad linkerd-config: $(cat "$TMP/out")"
+pass "validate: a bad default inbound policy names file:line and field"
 
 # ---- check migrate ----------------------------------------------------------------------------
 run check migrate -f "$ISTIO" --namespace legacy --to STRICT

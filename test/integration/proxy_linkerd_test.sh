@@ -9,7 +9,16 @@
 # - removing the Server (a policy reload) admits B;
 # - a ServerAuthorization admitting unauthenticated clients from networks (with an exception)
 #   decides by source address;
-# - /config_dump shows the Server, its authorizations and the Linkerd object counts.
+# - /config_dump shows the Server, its authorizations and the Linkerd object counts;
+# - default inbound policies on the port without a Server, from the cluster default of a
+#   linkerd-config ConfigMap (deny: B and plaintext refused, no backend connection, the access
+#   log naming the policy and the reason; all-authenticated: B admitted, plaintext refused) and
+#   the Namespace annotation (cluster-unauthenticated refuses 127.0.0.1 while 127.0.0.0/8 is
+#   outside the cluster networks, admits it once inside);
+# - a Server with accessPolicy all-authenticated admits B, whom no authorization names, and
+#   refuses plaintext; a ServerAuthorization without networks admits the cluster networks only;
+# - a workload annotation in proxy.yaml (audit) wins over the Namespace's and lets plaintext in
+#   with the audit in authz_reason; an unknown value stops the proxy at start with file:line.
 # Needs curl, jq, python3.
 set -euo pipefail
 
@@ -220,5 +229,193 @@ out=$(through client-b 0 /net) || fail "B from 127.0.0.1 with the exception move
 expect_log server '.peer_principal == "'"$B"'" and .authz_decision == "allow" and .authz_rule == "linkerd ServerAuthorization shop/loopback"' "B allowed by network"
 pass "ServerAuthorization networks: B and plaintext from 127.0.0.1 admitted: $(jq -c '{peer_principal, authz_rule}' <<<"$LAST_LOG")"
 
-for p in server client-a client-b; do alive "$p"; done
+# ---- default inbound policies -------------------------------------------------------------------
+dump_has() { config_dump | jq -e "$1" >/dev/null; }
+
+# linkerd_config POLICY NETWORKS: Linkerd's cluster settings as the linkerd-config ConfigMap
+# holds them (data.values: Helm values as a YAML string).
+linkerd_config() {
+  put_policy linkerd <<EOF
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: linkerd-config, namespace: linkerd}
+data:
+  values: |
+    clusterDomain: cluster.local
+    clusterNetworks: "$2"
+    proxy:
+      defaultInboundPolicy: $1
+      logLevel: warn,linkerd=info
+EOF
+}
+
+# expect_denied NAME WHAT RULE FILTER cmd...: cmd gets no reply, the backend no connection, and
+# proxy NAME's access log a deny matching FILTER whose authz_rule is RULE; LAST_LOG is that line.
+expect_denied() {
+  local name=$1 what=$2 rule=$3 filter=$4
+  shift 4
+  mark "$name"
+  local before got
+  before=$(backend_conns)
+  got=$("$@" 2>&1) && fail "$what: got a reply: $got"
+  expect_log "$name" "($filter) and .authz_decision == \"deny\"" "$what"
+  [[ "$(jq -r .authz_rule <<<"$LAST_LOG")" == "$rule" ]] ||
+    fail "$what: authz_rule is not \"$rule\": $LAST_LOG"
+  [[ "$(jq -r .connection_termination_details <<<"$LAST_LOG")" == authz_denied ]] ||
+    fail "$what: not authz_denied: $LAST_LOG"
+  [[ "$(jq -r .upstream_host <<<"$LAST_LOG")" == null ]] || fail "$what: an upstream was dialled: $LAST_LOG"
+  sleep 0.3
+  [[ $(backend_conns) -eq $before ]] || fail "$what: the backend saw a connection"
+}
+
+# expect_allowed NAME WHAT RULE FILTER PATH cmd...: cmd gets the backend's reply for PATH, and
+# proxy NAME's access log an allow matching FILTER whose authz_rule is RULE.
+expect_allowed() {
+  local name=$1 what=$2 rule=$3 filter=$4 path=$5
+  shift 5
+  mark "$name"
+  local out
+  out=$("$@" 2>&1) || fail "$what: no reply: $out"
+  [[ "$out" == "backend ok $path" ]] || fail "$what: got '$out'"
+  expect_log "$name" "($filter) and .authz_decision == \"allow\"" "$what"
+  [[ "$(jq -r .authz_rule <<<"$LAST_LOG")" == "$rule" ]] ||
+    fail "$what: authz_rule is not \"$rule\": $LAST_LOG"
+}
+
+# expect_reason TEXT: the authz_reason of the last matched line.
+expect_reason() {
+  [[ "$(jq -r .authz_reason <<<"$LAST_LOG")" == "$1" ]] ||
+    fail "authz_reason: want \"$1\", got: $LAST_LOG"
+}
+
+plain() { curl -sS --max-time 5 "http://$1$2"; }
+IS_B='.peer_principal == "'"$B"'"'
+PLAIN_OPEN='.downstream_local_address == "'"$SERVER_OPEN"'" and .tls_version == null'
+PLAIN_HTTP='.downstream_local_address == "'"$SERVER_HTTP"'" and .tls_version == null'
+
+# The cluster default from linkerd-config, loopback outside the cluster networks: deny.
+linkerd_config deny "10.0.0.0/8,fd00::/8"
+wait_for "the reload with linkerd-config deny" 10 \
+  dump_has '.snapshot.inbound[1].linkerd_default == "linkerd default policy deny (cluster default)"'
+expect_denied server "default deny, B" "linkerd default policy deny (cluster default)" "$IS_B" \
+  through client-b 1 /deny
+expect_reason "linkerd default policy deny (cluster default): no Server selects the port, and the default policy deny admits no client; denied $B from 127.0.0.1"
+pass "default policy deny: B refused, no upstream: $(jq -c '{authz_rule, authz_reason}' <<<"$LAST_LOG")"
+expect_denied server "default deny, plaintext" "linkerd default policy deny (cluster default)" \
+  "$PLAIN_OPEN" plain "$SERVER_OPEN" /deny
+pass "default policy deny: plaintext refused"
+
+linkerd_config all-authenticated "10.0.0.0/8,fd00::/8"
+wait_for "the reload with linkerd-config all-authenticated" 10 \
+  dump_has '.snapshot.inbound[1].linkerd_default_policy == "all-authenticated"'
+expect_allowed server "all-authenticated, B over mTLS" \
+  "linkerd default policy all-authenticated (cluster default)" "$IS_B" /all-authn \
+  through client-b 1 /all-authn
+[[ "$(jq -r .authz_reason <<<"$LAST_LOG")" == null ]] || fail "an allow with a reason: $LAST_LOG"
+pass "default policy all-authenticated admits the mTLS client: $(jq -c '{peer_principal, authz_rule}' <<<"$LAST_LOG")"
+expect_denied server "all-authenticated, plaintext" \
+  "linkerd default policy all-authenticated (cluster default)" "$PLAIN_OPEN" plain "$SERVER_OPEN" /x
+expect_reason "linkerd default policy all-authenticated (cluster default): no Server selects the port, and the default policy all-authenticated admits only mesh mTLS clients with an identity; denied a client without identity from 127.0.0.1"
+pass "default policy all-authenticated refuses plaintext: $(jq -r .authz_reason <<<"$LAST_LOG")"
+
+# The Namespace's annotation wins over the cluster default.
+put_policy namespace <<EOF
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+  annotations: {config.linkerd.io/default-inbound-policy: cluster-unauthenticated}
+EOF
+NS_RULE="linkerd default policy cluster-unauthenticated (namespace shop annotation)"
+wait_for "the reload with the Namespace" 10 dump_has '.snapshot.inbound[1].linkerd_default == "'"$NS_RULE"'"'
+expect_denied server "cluster-unauthenticated, plaintext from loopback" "$NS_RULE" "$PLAIN_OPEN" \
+  plain "$SERVER_OPEN" /ns
+expect_reason "$NS_RULE: no Server selects the port, and the default policy cluster-unauthenticated admits only clients from the cluster networks (10.0.0.0/8, fd00::/8); denied a client without identity from 127.0.0.1"
+expect_denied server "cluster-unauthenticated, B from loopback" "$NS_RULE" "$IS_B" through client-b 1 /ns
+pass "namespace cluster-unauthenticated, 127.0.0.0/8 outside the cluster networks: plaintext and B refused"
+
+# ---- Server.accessPolicy ------------------------------------------------------------------------
+rm "$TMP/pol/saz.yaml"
+put_policy server <<EOF
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: cart-http, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: cart}}
+  port: 8080
+  accessPolicy: all-authenticated
+EOF
+ACCESS_RULE="linkerd Server shop/cart-http accessPolicy all-authenticated"
+wait_for "the reload with accessPolicy" 10 \
+  dump_has '.snapshot.inbound[0].linkerd_default == "'"$ACCESS_RULE"'" and
+            .snapshot.inbound[0].linkerd_authorizations == ["linkerd AuthorizationPolicy shop/cart-http-web"]'
+expect_allowed server "accessPolicy, B (no authorization names it)" "$ACCESS_RULE" "$IS_B" /access \
+  through client-b 0 /access
+pass "Server accessPolicy all-authenticated admits B: $(jq -c '{peer_principal, authz_rule}' <<<"$LAST_LOG")"
+expect_allowed server "accessPolicy, A (its authorization)" \
+  "linkerd AuthorizationPolicy shop/cart-http-web" '.peer_principal == "'"$A"'"' /access-a \
+  through client-a 0 /access-a
+expect_denied server "accessPolicy, plaintext" "$ACCESS_RULE" "$PLAIN_HTTP" plain "$SERVER_HTTP" /access
+expect_reason "linkerd Server shop/cart-http: no authorization admits a client without identity from 127.0.0.1, and accessPolicy all-authenticated admits only mesh mTLS clients with an identity"
+pass "Server accessPolicy all-authenticated: A by its authorization, plaintext refused"
+
+# ---- ServerAuthorization without networks: the cluster networks --------------------------------
+put_policy server <<EOF
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: cart-http, namespace: shop}
+spec: {podSelector: {matchLabels: {app: cart}}, port: 8080}
+---
+apiVersion: policy.linkerd.io/v1beta1
+kind: ServerAuthorization
+metadata: {name: anyone, namespace: shop}
+spec:
+  server: {name: cart-http}
+  client: {unauthenticated: true}
+EOF
+wait_for "the reload with a ServerAuthorization without networks" 10 \
+  dump_has '.snapshot.inbound[0].linkerd_authorizations | index("linkerd ServerAuthorization shop/anyone") != null'
+expect_denied server "ServerAuthorization without networks, loopback outside" \
+  "linkerd Server shop/cart-http" "$PLAIN_HTTP" plain "$SERVER_HTTP" /saz
+pass "a ServerAuthorization without networks does not admit 127.0.0.1 outside the cluster networks"
+
+linkerd_config all-authenticated "127.0.0.0/8, 10.0.0.0/8,fd00::/8"
+wait_for "the reload with loopback in the cluster networks" 10 \
+  sh -c "curl -sf --max-time 2 http://$SERVER_HTTP/wait | grep -q 'backend ok'"
+expect_allowed server "ServerAuthorization without networks, loopback inside" \
+  "linkerd ServerAuthorization shop/anyone" "$PLAIN_HTTP" /saz-in plain "$SERVER_HTTP" /saz-in
+expect_allowed server "cluster-unauthenticated, plaintext from loopback inside" "$NS_RULE" \
+  "$PLAIN_OPEN" /ns-in plain "$SERVER_OPEN" /ns-in
+pass "127.0.0.0/8 in the cluster networks: the ServerAuthorization and cluster-unauthenticated admit plaintext"
+
+# ---- the workload's annotation (proxy.yaml) -----------------------------------------------------
+proxy_config server2 cart cart pol/ <<EOF
+inbound:
+  - {port: 9000, listen: 127.0.0.1:0, forward: 127.0.0.1:$HTTP_PORT, name: audited}
+workers: 1
+EOF
+sed -i 's|labels: {app: cart}}|labels: {app: cart},\n           annotations: {config.linkerd.io/default-inbound-policy: audit, team: shop}}|' \
+  "$TMP/server2.yaml"
+start_proxy server2 "$TMP/server2.yaml"
+wait_ready server2
+SERVER2=$(in_addr server2 0)
+AUDIT_RULE="linkerd default policy audit (workload annotation)"
+expect_allowed server2 "workload annotation audit, plaintext" "$AUDIT_RULE" \
+  '.downstream_local_address == "'"$SERVER2"'"' /audit plain "$SERVER2" /audit
+expect_reason "$AUDIT_RULE: no Server selects the port; allowed a client without identity from 127.0.0.1 for audit (deny would refuse it)"
+curl -sf "http://$(admin server2)/config_dump" |
+  jq -e '.config.workload.annotations.team == "shop" and
+         .snapshot.inbound[0].linkerd_default == "'"$AUDIT_RULE"'"' >/dev/null ||
+  fail "server2 /config_dump: $(curl -sf "http://$(admin server2)/config_dump" | jq -c '{w: .config.workload, i: .snapshot.inbound}')"
+pass "workload annotation audit wins over the Namespace's: $(jq -c '{authz_decision, authz_rule, authz_reason}' <<<"$LAST_LOG")"
+
+sed 's|default-inbound-policy: audit|default-inbound-policy: audited|' "$TMP/server2.yaml" >"$TMP/bad.yaml"
+rc=0
+timeout 10 "$MUTUAL" proxy run -c "$TMP/bad.yaml" >"$TMP/bad.out" 2>&1 || rc=$?
+[[ $rc -ne 0 && $rc -ne 124 ]] || fail "a bad default-inbound-policy annotation: exit $rc: $(cat "$TMP/bad.out")"
+grep -q 'bad.yaml:[0-9]*: workload.annotations\[config.linkerd.io/default-inbound-policy\]: unknown default inbound policy "audited"' "$TMP/bad.out" ||
+  fail "a bad annotation: no file:line and field in: $(cat "$TMP/bad.out")"
+pass "an unknown default-inbound-policy in proxy.yaml stops the proxy: $(grep -o 'bad.yaml:.*' "$TMP/bad.out" | head -1)"
+
+for p in server server2 client-a client-b; do alive "$p"; done
 pass "all proxies still running"
