@@ -23,6 +23,8 @@ struct FdBioState {
   size_t input_end = 0;
   bool eof = false;
   bool more = false;  // more records follow the one being written: MSG_MORE
+  // False during the handshake: OpenSSL reads only what a receive brought in (see handshake).
+  bool direct_reads = true;
 
   bool buffered() const { return offset < prefix.size() || input_begin < input_end; }
 };
@@ -67,6 +69,11 @@ int fdBioRead(BIO* bio, char* out, size_t len, size_t* read_bytes) {
     }
     *read_bytes = n;
     return 1;
+  }
+  if (state->eof) return 0;
+  if (!state->direct_reads) {
+    BIO_set_retry_read(bio);
+    return 0;
   }
   ssize_t n = ::recv(state->fd, out, len, 0);
   if (n > 0) {
@@ -241,14 +248,29 @@ TlsStream::~TlsStream() {
 }
 
 asio::awaitable<int> TlsStream::handshake() {
+  // The peer's flight is received in one go and OpenSSL reads it from the block (not a recv
+  // per record header and body, then one more answering EAGAIN), and each wait parks on
+  // Asio's edge-triggered registration instead of re-arming epoll (EPOLL_CTL_MOD) as a
+  // readiness wait does. Reads go back to the socket itself once the handshake is over.
+  struct DirectReadsAfter {
+    FdBioState* state;
+    ~DirectReadsAfter() { state->direct_reads = true; }
+  } restore{bio_state_};
+  bio_state_->direct_reads = false;
   for (;;) {
     ERR_clear_error();
     int rc = SSL_do_handshake(ssl_.get());
     if (rc == 1) co_return 0;
     int error = SSL_get_error(ssl_.get(), rc);
     if (error == SSL_ERROR_WANT_READ) {
-      auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, kNoThrow);
-      if (ec) co_return SSL_ERROR_SYSCALL;
+      // OpenSSL wants more only once the BIO has served everything received.
+      if (bio_state_->buffered()) co_return SSL_ERROR_SYSCALL;
+      auto ec = co_await receiveCiphertext(BufferPool::kBlockSize);
+      if (ec == asio::error::eof) {
+        bio_state_->eof = true;  // OpenSSL sees the end of stream and says what it cut short
+      } else if (ec) {
+        co_return SSL_ERROR_SYSCALL;
+      }
     } else if (error == SSL_ERROR_WANT_WRITE) {
       auto [ec] = co_await socket_.async_wait(tcp::socket::wait_write, kNoThrow);
       if (ec) co_return SSL_ERROR_SYSCALL;
@@ -290,11 +312,9 @@ ReadResult TlsStream::readNow(std::span<char> buffer) {
   }
 }
 
-asio::awaitable<std::error_code> TlsStream::receiveCiphertext(size_t size) {
+asio::awaitable<std::error_code> TlsStream::receiveCiphertext(size_t block_size) {
   FdBioState& state = *bio_state_;
-  // A connection reading full plaintext blocks is in a bulk transfer: take several records.
-  state.input = BufferPool::get(size >= BufferPool::kBlockSize ? BufferPool::kLargeBlockSize
-                                                               : size);
+  state.input = BufferPool::get(block_size);
   state.input_begin = state.input_end = 0;
   auto [ec, n] = co_await socket_.async_receive(
       asio::buffer(state.input.get(), BufferPool::sizeOf(state.input)), kNoThrow);
@@ -309,7 +329,9 @@ asio::awaitable<ReadResult> TlsStream::read(BufferPool::Block& block, size_t siz
       if (want_write_for_read_) {
         auto [ec] = co_await socket_.async_wait(tcp::socket::wait_write, kNoThrow);
         if (ec) co_return ReadResult{ReadResult::kError, 0, ec};
-      } else if (auto ec = co_await receiveCiphertext(size);
+      } else if (auto ec = co_await receiveCiphertext(
+                     // Reading full plaintext blocks is a bulk transfer: take several records.
+                     size >= BufferPool::kBlockSize ? BufferPool::kLargeBlockSize : size);
                  ec && ec != asio::error::eof && ec != asio::error::connection_reset) {
         // End of stream and resets are OpenSSL's to classify (close_notify or not).
         co_return ReadResult{ReadResult::kError, 0, ec};

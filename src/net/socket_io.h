@@ -95,7 +95,8 @@ class TlsStream {
   SSL* ssl() const { return ssl_.get(); }
 
  private:
-  asio::awaitable<std::error_code> receiveCiphertext(size_t size);
+  // Receives into a fresh pooled block of `block_size` that the BIO serves to OpenSSL.
+  asio::awaitable<std::error_code> receiveCiphertext(size_t block_size);
 
   tcp::socket& socket_;
   tls::SslPtr ssl_;
