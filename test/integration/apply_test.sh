@@ -202,7 +202,8 @@ wait_for 20 changed || fail "--watch did not pick up the edit: $(cat "$TMP/watch
 [[ $(sha "$WTLS/tls.crt") != "$first" ]] || fail "--watch: tls.crt not reissued after the edit"
 openssl x509 -in "$WTLS/tls.crt" -noout -ext subjectAltName | grep -q 'DNS:my-service.example.com' ||
   fail "--watch: new SAN missing"
-grep -q 'renewed' "$TMP/watch.out" || fail "--watch: no renewed row printed: $(cat "$TMP/watch.out")"
+# The row is printed after the files are written: wait for it.
+wait_for 20 grep -q 'renewed' "$TMP/watch.out" || fail "--watch: no renewed row printed: $(cat "$TMP/watch.out")"
 kill -TERM "$WATCH_PID"
 set +e
 wait "$WATCH_PID"

@@ -35,8 +35,9 @@ pg_start() {
   mkdir -p "$PG_DIR"
   chmod 755 "$(dirname "$PG_DIR")"
   [[ $(id -u) -eq 0 ]] && chown postgres "$PG_DIR"
-  PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   pg_as "$PG_BIN/initdb" -D "$PG_DIR/data" -U mutual --auth=trust --no-locale >/dev/null
+  # Picked after initdb (seconds), right before the start: a free port stays free only briefly.
+  PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
     -o "-p $PG_PORT -k $PG_DIR -h 127.0.0.1 $options" start >/dev/null
   "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U mutual -d postgres -qc "CREATE DATABASE spire"

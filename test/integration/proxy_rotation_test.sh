@@ -87,7 +87,13 @@ requests=$(sed -n 's/^requests ok=\([0-9]*\).*/\1/p' "$TMP/load.out")
 stream_bytes=$(sed -n 's/^stream bytes=\([0-9]*\).*/\1/p' "$TMP/load.out")
 pass "$n rotations of both SVIDs in ${ROTATE_SECONDS}s under load: $requests requests, 0 failed; the long-lived connection carried $stream_bytes bytes each way and closed cleanly"
 
-sleep 0.5
+# A connection's access-log line is written (in batches) after it closes: wait for the lines
+# of every connection of the load (one per request, and the long-lived one) on both sides.
+all_logged() {  # NAME STREAM_LISTENER
+  log_match "$1" '.downstream_local_address == "'"$2"'"' && (($(new_lines "$1" | wc -l) > requests))
+}
+wait_for "the server's access-log lines of the load" 10 all_logged server "$(in_addr server 1)"
+wait_for "the client's access-log lines of the load" 10 all_logged client "$(out_addr client 1)"
 for p in server client; do
   failed=$(new_lines $p | jq -c 'select(.downstream_transport_failure_reason != null or .upstream_transport_failure_reason != null or .response_flags != null)')
   [[ -z "$failed" ]] || fail "$p: connections failed during rotation: $(head -3 <<<"$failed")"

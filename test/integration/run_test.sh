@@ -17,8 +17,10 @@ fail() { echo "FAIL: $*" >&2; cat "$tmp/out" >&2 || true; exit 1; }
 command -v curl >/dev/null || { echo "SKIP: curl is needed"; exit 0; }
 
 # Ports 8081..18080 moved by one random offset, so parallel tests rarely collide; all stay
-# below 32768, where the kernel's ephemeral ports (those of outgoing connections) begin.
-offset=$((1000 + RANDOM % 13000))
+# below the kernel's ephemeral ports (those of outgoing connections; 32768 by default).
+low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+((low > 20081)) || low=32768
+offset=$((1000 + RANDOM % (low - 19081)))
 client_port=$((15001 + offset))
 
 start() {
@@ -49,6 +51,12 @@ start
 grep -q "hello through mTLS" "$tmp/out" || fail "the script's own request did not get through"
 body=$(curl -sS --max-time 5 "http://127.0.0.1:$client_port/") || fail "curl through the mesh"
 [[ $body == "hello through mTLS, from the web workload" ]] || fail "unexpected answer: $body"
+# The proxy writes its access log in batches, after the connection closed: wait for the line.
+for _ in $(seq 50); do
+  grep -q '"peer_principal":"spiffe://example.org/ns/demo/sa/web"' "$tmp/mesh/logs/web-access.log" \
+    2>/dev/null && break
+  sleep 0.2
+done
 grep -q '"peer_principal":"spiffe://example.org/ns/demo/sa/web"' "$tmp/mesh/logs/web-access.log" \
   || fail "the web proxy's access log has no mTLS peer"
 grep -q "Empty reply\|Connection reset" "$tmp/out" || fail "plaintext to the STRICT port was not refused"

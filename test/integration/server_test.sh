@@ -238,9 +238,11 @@ else
   PG=$PG_CONNECTION
   A=$TMP/pg-a
   B=$TMP/pg-b
+  # Each server's free ports are picked just before it starts (a short window for another
+  # process to take them), not while the other one starts.
   make_server "$A" postgres "$PG"
-  make_server "$B" postgres "$PG"
   start_server "$A"
+  make_server "$B" postgres "$PG"
   start_server "$B"
   run server entry create -c "$A/server.conf" --spiffe-id spiffe://example.org/shared \
     --node --selector x509pop:subject:cn:node-1 -o json

@@ -58,6 +58,8 @@ run "$PY" "$ROOT/test/interop/workload_client.py" --proto-root "$ROOT/proto" --s
   --spiffe-id "$CART_ID" --rotate-pid "$WL_PID"
 [[ $RC -eq 0 ]] || { show; fail "the Python Workload API client failed"; }
 sed 's/^/  python /' "$TMP/cmd.out"
+# The server prints its "rotated" line after pushing the new SVID to the streams.
+wait_for "test server wl to print its rotation" 10 grep -q '^rotated ' "$TMP/wl.out"
 [[ "$(rotations wl)" -eq 1 ]] || fail "the server did not rotate once"
 pass "independent Python client: header refusal, X.509, rotation on the open stream, bundles, JWT"
 
@@ -169,6 +171,7 @@ old=$(serial wl2)
 kill -USR1 "$WL2_PID"
 wait_for "the rotated serial in /certs" 10 bash -c "curl -sf http://$(admin cart)/certs | jq -e '.serial != \"$old\"'"
 new=$(curl -sf "http://$(admin cart)/certs" | jq -r .serial)
+wait_for "test server wl2 to print its rotation" 10 grep -q '^rotated ' "$TMP/wl2.out"
 [[ "$new" == "$(serial wl2)" ]] || fail "/certs serial $new after rotation, the agent's is $(serial wl2)"
 mark web
 out=$(curl -sS --max-time 10 "http://$(out_addr web 0)/again") || fail "HTTP after rotation failed"
