@@ -72,16 +72,46 @@ Result<void> checkSigningProfile(const Certificate& ca, int depth) {
   return {};
 }
 
+namespace {
+
+Result<void> checkTrustDomain(const SpiffeId& id, const SvidOptions& options) {
+  if (options.trust_domain && !id.memberOf(*options.trust_domain)) {
+    return reject("trust_domain_mismatch", "SPIFFE ID " + id.str() +
+                                               " is not in the expected trust domain " +
+                                               options.trust_domain->name());
+  }
+  return {};
+}
+
+Result<void> checkAllowedIds(const SpiffeId& id, const SvidOptions& options) {
+  if (!options.allowed_ids.empty()) {
+    bool allowed = false;
+    for (const auto& want : options.allowed_ids) allowed = allowed || want == id;
+    if (!allowed) {
+      std::string expected;
+      for (const auto& want : options.allowed_ids) {
+        expected += (expected.empty() ? "" : ", ") + want.str();
+      }
+      return reject("id_not_allowed",
+                    "SPIFFE ID " + id.str() + " is not allowed (expected " + expected + ")");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> checkExpectedId(const SpiffeId& id, const SvidOptions& options) {
+  if (auto expected = checkTrustDomain(id, options); !expected) return expected;
+  return checkAllowedIds(id, options);
+}
+
 Result<VerifiedSvid> verifyX509Svid(const std::vector<Certificate>& chain, const BundleSet& bundles,
                                     const SvidOptions& options) {
   if (chain.empty()) return reject("no_certificate", "no certificate presented");
   auto id = checkLeafProfile(chain.front());
   if (!id) return fail(id.error());
-  if (options.trust_domain && !id->memberOf(*options.trust_domain)) {
-    return reject("trust_domain_mismatch", "SPIFFE ID " + id->str() +
-                                               " is not in the expected trust domain " +
-                                               options.trust_domain->name());
-  }
+  if (auto expected = checkTrustDomain(*id, options); !expected) return fail(expected.error());
   const crypto::TrustStore* store = bundles.trustStore(id->trustDomain());
   if (store == nullptr) {
     return reject("unknown_trust_domain",
@@ -99,18 +129,7 @@ Result<VerifiedSvid> verifyX509Svid(const std::vector<Certificate>& chain, const
       return fail(ok.error());
     }
   }
-  if (!options.allowed_ids.empty()) {
-    bool allowed = false;
-    for (const auto& want : options.allowed_ids) allowed = allowed || want == *id;
-    if (!allowed) {
-      std::string expected;
-      for (const auto& want : options.allowed_ids) {
-        expected += (expected.empty() ? "" : ", ") + want.str();
-      }
-      return reject("id_not_allowed",
-                    "SPIFFE ID " + id->str() + " is not allowed (expected " + expected + ")");
-    }
-  }
+  if (auto allowed = checkAllowedIds(*id, options); !allowed) return fail(allowed.error());
   return VerifiedSvid{std::move(*id), std::move(*path)};
 }
 

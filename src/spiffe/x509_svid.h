@@ -44,6 +44,11 @@ struct VerifiedSvid {
   std::vector<crypto::Certificate> path;  // leaf first, trust anchor last
 };
 
+// The policy half of verifyX509Svid, for an ID whose chain is already verified: the ID is in
+// `options.trust_domain` (when set) and among `options.allowed_ids` (when not empty). Reasons
+// trust_domain_mismatch and id_not_allowed.
+Result<void> checkExpectedId(const SpiffeId& id, const SvidOptions& options);
+
 // Validates a peer's X509-SVID: leaf profile, then the full chain to the bundle of the leaf's
 // own trust domain at `options.at`, then the signing certificates, then the expected trust
 // domain and IDs. `chain` is the leaf followed by any intermediates the peer sent.

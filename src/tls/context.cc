@@ -63,16 +63,24 @@ int x509ErrorFor(Failure failure) {
 
 // Replaces OpenSSL's chain verification for mesh contexts: the X509-SVID rules against the
 // bundle of the peer's own trust domain (spiffe::verifyX509Svid), then the PeerCheck's trust
-// domain and allowed IDs. `arg` is the Credentials holding the bundles.
+// domain and allowed IDs. A chain this context verified before skips to the PeerCheck's part
+// (VerifiedPeers). `arg` is the context's MeshVerification.
 int verifySvid(X509_STORE_CTX* store_ctx, void* arg) {
   auto* ssl = static_cast<SSL*>(
       X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
   PeerCheck* check = ssl != nullptr ? checkOf(ssl) : nullptr;
-  const auto* credentials = static_cast<const Credentials*>(arg);
-  if (check == nullptr || credentials == nullptr) {
+  auto* verification = static_cast<MeshVerification*>(arg);
+  if (check == nullptr || verification == nullptr) {
     X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
     return 0;
   }
+  const Credentials& credentials = *verification->credentials;
+  auto refuse = [&](const Error& error) {
+    check->failure = classify(error.reason);
+    check->detail = error.message;
+    X509_STORE_CTX_set_error(store_ctx, x509ErrorFor(check->failure));
+    return 0;
+  };
   std::vector<crypto::Certificate> chain;
   X509* leaf = X509_STORE_CTX_get0_cert(store_ctx);
   X509_up_ref(leaf);
@@ -88,19 +96,32 @@ int verifySvid(X509_STORE_CTX* store_ctx, void* arg) {
   if (chain.size() == 1) {
     // A mutual peer holding the same intermediates as we do sends its leaf alone (see
     // useMeshChain); ours complete the path, verified against the bundle like any other.
-    for (size_t i = 1; i < credentials->chain.size(); ++i) chain.push_back(credentials->chain[i]);
+    for (size_t i = 1; i < credentials.chain.size(); ++i) chain.push_back(credentials.chain[i]);
   }
   spiffe::SvidOptions options;
   options.at = std::chrono::system_clock::now();
   options.purpose = SSL_is_server(ssl) ? crypto::Purpose::kClientAuth : crypto::Purpose::kServerAuth;
   options.trust_domain = check->trust_domain;
   options.allowed_ids = check->allowed_ids;
-  auto verified = spiffe::verifyX509Svid(chain, credentials->bundles, options);
-  if (!verified) {
-    check->failure = classify(verified.error().reason);
-    check->detail = verified.error().message;
-    X509_STORE_CTX_set_error(store_ctx, x509ErrorFor(check->failure));
-    return 0;
+
+  std::string key = chainKey(chain);
+  if (auto known = verification->verified_peers.find(key, options.at)) {
+    if (auto expected = spiffe::checkExpectedId(*known, options); !expected) {
+      return refuse(expected.error());
+    }
+    check->peer_id = std::move(*known);
+    return 1;
+  }
+  auto verified = spiffe::verifyX509Svid(chain, credentials.bundles, options);
+  if (!verified) return refuse(verified.error());
+  if (!key.empty()) {
+    TimePoint from = TimePoint::min();
+    TimePoint until = TimePoint::max();
+    for (const auto& cert : verified->path) {
+      from = std::max(from, cert.notBefore());
+      until = std::min(until, cert.notAfter());
+    }
+    verification->verified_peers.remember(std::move(key), verified->id, from, until);
   }
   check->peer_id = verified->id;
   return 1;
@@ -326,8 +347,9 @@ Result<std::shared_ptr<const ServerContext>> ServerContext::create(
   if (!ctx) return fail(ctx.error());
   if (auto used = useCredentials(ctx->get(), *credentials); !used) return fail(used.error());
   SSL_CTX_set_verify(ctx->get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
-  SSL_CTX_set_cert_verify_callback(ctx->get(), verifySvid,
-                                   const_cast<Credentials*>(credentials.get()));
+  auto verification = std::make_unique<MeshVerification>();
+  verification->credentials = credentials.get();
+  SSL_CTX_set_cert_verify_callback(ctx->get(), verifySvid, verification.get());
   SSL_CTX_set_alpn_select_cb(ctx->get(), selectMeshAlpn, nullptr);
   crypto::X509NamePtr marker;
   useMeshChain(ctx->get(), *credentials, marker);
@@ -346,6 +368,7 @@ Result<std::shared_ptr<const ServerContext>> ServerContext::create(
   std::shared_ptr<ServerContext> context(new ServerContext());
   context->ctx_ = std::move(*ctx);
   context->chain_marker_ = std::move(marker);
+  context->verification_ = std::move(verification);
   context->credentials_ = std::move(credentials);
   return std::shared_ptr<const ServerContext>(std::move(context));
 }
@@ -364,8 +387,9 @@ Result<std::shared_ptr<ClientContext>> ClientContext::mesh(
   if (!ctx) return fail(ctx.error());
   if (auto used = useCredentials(ctx->get(), *credentials); !used) return fail(used.error());
   SSL_CTX_set_verify(ctx->get(), SSL_VERIFY_PEER, nullptr);
-  SSL_CTX_set_cert_verify_callback(ctx->get(), verifySvid,
-                                   const_cast<Credentials*>(credentials.get()));
+  auto verification = std::make_unique<MeshVerification>();
+  verification->credentials = credentials.get();
+  SSL_CTX_set_cert_verify_callback(ctx->get(), verifySvid, verification.get());
   crypto::X509NamePtr marker;
   useMeshChain(ctx->get(), *credentials, marker);
   std::string alpn = alpnWire(kMeshClientAlpn);
@@ -380,6 +404,7 @@ Result<std::shared_ptr<ClientContext>> ClientContext::mesh(
   context->ctx_ = std::move(*ctx);
   context->credentials_ = std::move(credentials);
   context->chain_marker_ = std::move(marker);
+  context->verification_ = std::move(verification);
   context->keeps_sessions_ = session_resumption;
   return context;
 }

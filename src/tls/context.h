@@ -16,6 +16,7 @@
 #include "crypto/handles.h"
 #include "spiffe/spiffe_id.h"
 #include "tls/credentials.h"
+#include "tls/verified_peers.h"
 
 namespace mutual::tls {
 
@@ -92,6 +93,13 @@ inline constexpr std::string_view kMeshServerAlpn[] = {"istio-peer-exchange", "i
 // True for an ALPN value that marks mesh mTLS in a ClientHello (PERMISSIVE sniffing).
 bool isMeshAlpn(std::string_view alpn);
 
+// What a mesh context's verification callback works with: the bundles peers are verified
+// against (in the credentials), and the chains already verified with them.
+struct MeshVerification {
+  const Credentials* credentials = nullptr;
+  VerifiedPeers verified_peers;
+};
+
 // The inbound mesh context: presents the workload's SVID, requires a client SVID verified
 // against the bundle of the client's trust domain, TLS 1.2 minimum with AEAD ciphers, one
 // stateful session ticket per handshake. Immutable; built once per rotation and shared by all
@@ -105,10 +113,13 @@ class ServerContext {
   // A new server-side SSL checking the peer with `check` (which must outlive it).
   Result<SslPtr> newSsl(PeerCheck& check) const;
   const Credentials& credentials() const { return *credentials_; }
+  const VerifiedPeers& verifiedPeers() const { return verification_->verified_peers; }
 
  private:
   ServerContext() = default;
-  crypto::X509NamePtr chain_marker_;  // the certificate callback's argument: outlives ctx_
+  // The callbacks' arguments: they outlive ctx_.
+  crypto::X509NamePtr chain_marker_;
+  std::unique_ptr<MeshVerification> verification_;
   SslCtxPtr ctx_;
   std::shared_ptr<const Credentials> credentials_;
 };
@@ -142,13 +153,19 @@ class ClientContext {
   bool keepsSessions() const { return keeps_sessions_; }
   // nullptr for external contexts.
   const Credentials* credentials() const { return credentials_.get(); }
+  // nullptr for external contexts.
+  const VerifiedPeers* verifiedPeers() const {
+    return verification_ ? &verification_->verified_peers : nullptr;
+  }
 
   // Takes a reference to a resumable session for `key`.
   void keepSession(const std::string& key, SSL_SESSION* session);
 
  private:
   ClientContext() = default;
-  crypto::X509NamePtr chain_marker_;  // the certificate callback's argument: outlives ctx_
+  // The callbacks' arguments (mesh contexts): they outlive ctx_.
+  crypto::X509NamePtr chain_marker_;
+  std::unique_ptr<MeshVerification> verification_;
   SslCtxPtr ctx_;
   std::shared_ptr<const Credentials> credentials_;
   std::vector<std::string> subject_alt_names_;

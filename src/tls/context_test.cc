@@ -354,6 +354,83 @@ TEST_F(TlsContextTest, WithoutResumptionEveryHandshakeIsFull) {
   }
 }
 
+// Full handshakes of a peer that comes back with the same chain: verified in full once, then
+// found in the context's VerifiedPeers, on both sides, with the identity unchanged.
+TEST_F(TlsContextTest, ReconnectingPeerSkipsTheChainVerification) {
+  auto full_server = must(ServerContext::create(server_creds, false));
+  auto full_client = must(ClientContext::mesh(client_creds, false));
+  for (size_t i = 0; i < 3; ++i) {
+    auto c = open(*full_server, *full_client);
+    ASSERT_TRUE(handshakes(*c));
+    EXPECT_EQ(full_server->verifiedPeers().hits(), i);
+    EXPECT_EQ(full_client->verifiedPeers()->hits(), i);
+    EXPECT_EQ(serverPeer(*c).id->str(), "spiffe://cluster.local/ns/shop/sa/cart");
+    EXPECT_EQ(clientPeer(*c).id->str(), "spiffe://cluster.local/ns/shop/sa/reviews");
+  }
+  EXPECT_EQ(full_server->verifiedPeers().size(), 1u);
+  // Another client is another chain: verified in full.
+  auto ratings = must(ClientContext::mesh(svid(mesh, "/ns/shop/sa/ratings"), false));
+  auto c = open(*full_server, *ratings);
+  ASSERT_TRUE(handshakes(*c));
+  EXPECT_EQ(serverPeer(*c).id->str(), "spiffe://cluster.local/ns/shop/sa/ratings");
+  EXPECT_EQ(full_server->verifiedPeers().size(), 2u);
+  EXPECT_EQ(full_server->verifiedPeers().hits(), 2u);
+}
+
+// The cache holds what the chain proves, not what one connection allowed: each connection's
+// trust domain and allowed IDs still apply to a known chain.
+TEST_F(TlsContextTest, KnownChainStillAnswersToEachConnectionsPolicy) {
+  auto full_client = must(ClientContext::mesh(client_creds, false));
+  auto reviews = must(spiffe::SpiffeId::parse("spiffe://cluster.local/ns/shop/sa/reviews"));
+  auto ratings = must(spiffe::SpiffeId::parse("spiffe://cluster.local/ns/shop/sa/ratings"));
+  auto allowed = open(*server, *full_client, "", allowingOnly(reviews));
+  ASSERT_TRUE(handshakes(*allowed));
+  auto refused = open(*server, *full_client, "", allowingOnly(ratings));
+  EXPECT_EQ(clientRefusal(*refused), Failure::kIdNotAllowed) << refused->client_check.detail;
+  auto elsewhere = open(*server, *full_client, "",
+                        inTrustDomain(must(spiffe::TrustDomain::parse("example.org"))));
+  EXPECT_EQ(clientRefusal(*elsewhere), Failure::kIdNotAllowed);
+  EXPECT_EQ(full_client->verifiedPeers()->hits(), 2u);
+}
+
+TEST(VerifiedPeers, HitsOnlyInsideTheWindowAndStaysBounded) {
+  const auto now = std::chrono::system_clock::now();
+  const auto id = must(spiffe::SpiffeId::parse("spiffe://cluster.local/ns/a/sa/b"));
+  VerifiedPeers peers(2);
+  peers.remember("chain-1", id, now - std::chrono::hours(1), now + std::chrono::hours(1));
+  ASSERT_TRUE(peers.find("chain-1", now));
+  EXPECT_EQ(peers.find("chain-1", now)->str(), id.str());
+  EXPECT_FALSE(peers.find("chain-2", now));
+  EXPECT_FALSE(peers.find("chain-1", now - std::chrono::hours(2)));  // not yet valid: dropped
+  EXPECT_FALSE(peers.find("chain-1", now));
+  peers.remember("chain-1", id, now - std::chrono::hours(1), now + std::chrono::hours(1));
+  EXPECT_FALSE(peers.find("chain-1", now + std::chrono::hours(1)));  // notAfter: verify in full
+  for (const char* key : {"a", "b", "c", "d"}) {
+    peers.remember(key, id, now - std::chrono::hours(1), now + std::chrono::hours(1));
+  }
+  EXPECT_EQ(peers.size(), 2u);
+  EXPECT_TRUE(peers.find("d", now));
+  EXPECT_EQ(peers.hits(), 3u);
+}
+
+// The key is the exact encoding: a certificate differing in one byte of its signature (which a
+// digest-keyed cache could be fooled by, given a collision) is another key.
+TEST_F(TlsContextTest, ChainKeyIsTheExactEncoding) {
+  const auto& leaf = client_creds->leaf();
+  unsigned char* der = nullptr;
+  int len = i2d_X509(leaf.get(), &der);
+  ASSERT_GT(len, 0);
+  std::string bytes(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
+  bytes.back() ^= 1;
+  auto altered = must(crypto::Certificate::fromDer(bytes));
+  EXPECT_NE(chainKey({leaf}), chainKey({altered}));
+  EXPECT_EQ(chainKey({leaf}), chainKey({client_creds->leaf()}));
+  auto issued_below = svidFrom(intermediateOf(mesh, "east"), mesh, "/ns/shop/sa/cart");
+  ASSERT_EQ(issued_below->chain.size(), 2u);
+  EXPECT_NE(chainKey({issued_below->leaf()}), chainKey(issued_below->chain));
+}
+
 TEST_F(TlsContextTest, NewContextAfterRotationDoesNotResumeOldSessions) {
   auto first = open(*server, *client, "", sessionKey("k"));
   ASSERT_TRUE(run(*first).server_ok);
