@@ -353,13 +353,15 @@ Result<std::shared_ptr<const ServerContext>> ServerContext::create(
   SSL_CTX_set_alpn_select_cb(ctx->get(), selectMeshAlpn, nullptr);
   crypto::X509NamePtr marker;
   useMeshChain(ctx->get(), *credentials, marker);
-  // Resumption between mutual proxies: one stateful ticket, so a resumed handshake neither
-  // decrypts nor re-decodes a stateless ticket's copy of the peer certificate. The cache
+  // Resumption between mutual proxies: one stateful ticket (SSL_OP_NO_TICKET, in TLS 1.3: the
+  // ticket is a session ID), so a resumed handshake neither decrypts nor re-decodes a
+  // stateless ticket's copy of the session, peer certificate included. The cache
   // belongs to this context: a rotation starts a fresh one, so no session outlives the
   // credentials and bundle it was verified with. (A connection that ends without close_notify
   // drops its session from the cache: OpenSSL's rule for possibly truncated sessions.)
   SSL_CTX_set_session_id_context(ctx->get(), kSessionIdContext, sizeof(kSessionIdContext) - 1);
   SSL_CTX_set_num_tickets(ctx->get(), session_resumption ? 1 : 0);
+  SSL_CTX_set_options(ctx->get(), SSL_OP_NO_TICKET);
   SSL_CTX_set_session_cache_mode(ctx->get(),
                                  session_resumption ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
   SSL_CTX_sess_set_cache_size(ctx->get(), 20000);

@@ -280,6 +280,11 @@ TEST_F(TlsContextTest, SecondConnectionResumesAndKeepsThePeerIdentity) {
     auto server_peer = serverPeer(*c);
     auto client_peer = clientPeer(*c);
     EXPECT_EQ(server_peer.resumed, i == 1);
+    // A stateful ticket: a session ID, not the session (peer certificate included) encrypted.
+    const unsigned char* ticket = nullptr;
+    size_t ticket_length = 0;
+    SSL_SESSION_get0_ticket(SSL_get_session(c->client_ssl.get()), &ticket, &ticket_length);
+    EXPECT_EQ(ticket_length, 32u);
     EXPECT_EQ(client_peer.resumed, i == 1);
     ASSERT_TRUE(server_peer.id);
     EXPECT_EQ(server_peer.id->str(), "spiffe://cluster.local/ns/shop/sa/cart");
