@@ -558,14 +558,12 @@ Result<PeerInfo> finishHandshake(SSL* ssl, PeerCheck& check, bool mesh) {
         check.detail = "the resumed session's certificate has expired";
         return fail(Code::kPermissionDenied, check.detail);
       }
-      bool allowed =
-          (!check.trust_domain || id->trustDomain().name() == check.trust_domain->name()) &&
-          (check.allowed_ids.empty() ||
-           std::any_of(check.allowed_ids.begin(), check.allowed_ids.end(),
-                       [&](const spiffe::SpiffeId& allowed_id) { return allowed_id.str() == id->str(); }));
-      if (!allowed) {
+      spiffe::SvidOptions expected;
+      expected.trust_domain = check.trust_domain;
+      expected.allowed_ids = check.allowed_ids;
+      if (auto allowed = spiffe::checkExpectedId(*id, expected); !allowed) {
         check.failure = Failure::kIdNotAllowed;
-        check.detail = id->str() + " is not allowed";
+        check.detail = allowed.error().message;
         return fail(Code::kPermissionDenied, check.detail);
       }
       check.peer_id = *id;

@@ -294,6 +294,24 @@ TEST_F(TlsContextTest, SecondConnectionResumesAndKeepsThePeerIdentity) {
   }
 }
 
+// A resumed session skips the verification callback; the connection's own policy still applies
+// to the identity the session carries.
+TEST_F(TlsContextTest, ResumedSessionStillAnswersToTheConnectionsPolicy) {
+  auto first = open(*server, *client, "reviews", sessionKey("reviews:9080"));
+  ASSERT_TRUE(handshakes(*first));
+  closeCleanly(*first);
+  PeerCheck only_ratings = sessionKey("reviews:9080");
+  only_ratings.allowed_ids = {must(spiffe::SpiffeId::parse("spiffe://cluster.local/ns/shop/sa/ratings"))};
+  auto second = open(*server, *client, "reviews", only_ratings);
+  ASSERT_TRUE(handshakes(*second));
+  ASSERT_EQ(SSL_session_reused(second->client_ssl.get()), 1);
+  EXPECT_FALSE(finishHandshake(second->client_ssl.get(), second->client_check, true));
+  EXPECT_EQ(second->client_check.failure, Failure::kIdNotAllowed);
+  EXPECT_NE(second->client_check.detail.find("spiffe://cluster.local/ns/shop/sa/reviews is not allowed"),
+            std::string::npos)
+      << second->client_check.detail;
+}
+
 // Mesh sessions are shared: connections opened together all resume the one session, and the
 // server sends no new ticket on resumption.
 TEST_F(TlsContextTest, ConcurrentConnectionsResumeOneSession) {
