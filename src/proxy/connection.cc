@@ -50,21 +50,26 @@ std::string addressOf(const tcp::endpoint& endpoint) {
                          : address.to_string() + ":" + std::to_string(endpoint.port());
 }
 
-std::string remoteOf(const tcp::socket& socket) {
-  std::error_code ec;
-  auto endpoint = socket.remote_endpoint(ec);
-  return ec ? "" : addressOf(endpoint);
-}
-
 std::string localOf(const tcp::socket& socket) {
   std::error_code ec;
   auto endpoint = socket.local_endpoint(ec);
   return ec ? "" : addressOf(endpoint);
 }
 
-void prepare(tcp::socket& socket) {
+// Our streams call recv and send on the descriptor, so it must be non-blocking. Asio's own
+// flag for that is set once: async_connect has already set it on upstream sockets, and setting
+// it here spares the ioctl Asio would repeat at the first asynchronous operation.
+void makeNonBlocking(tcp::socket& socket) {
   std::error_code ignored;
-  socket.non_blocking(true, ignored);
+  if (!socket.native_non_blocking()) socket.native_non_blocking(true, ignored);
+}
+
+// An accepted socket inherits TCP_NODELAY from its listener (Linux; see Worker's listeners).
+void prepareAccepted(tcp::socket& socket) { makeNonBlocking(socket); }
+
+void prepareConnected(tcp::socket& socket) {
+  makeNonBlocking(socket);
+  std::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
 }
 
@@ -109,14 +114,17 @@ class LiveSockets {
 // writes the access-log line, the metrics and the edge exactly once.
 class Tracker {
  public:
-  Tracker(Worker& worker, Direction direction, std::string listener, const tcp::socket& socket)
+  // `peer`: the downstream's address, as accept returned it.
+  Tracker(Worker& worker, Direction direction, std::string listener, const tcp::socket& socket,
+          const tcp::endpoint& peer)
       : worker_(worker), started_(SteadyClock::now()) {
     record.connection_id = worker.proxy.nextConnectionId();
     record.start_time = std::chrono::system_clock::now();
     record.direction = direction;
     record.listener = std::move(listener);
-    record.downstream_remote_address = remoteOf(socket);
-    record.downstream_local_address = localOf(socket);
+    record.downstream_remote_address = addressOf(peer);
+    // Local addresses are for the access log only: a getsockname each.
+    if (worker.proxy.accessLog() != nullptr) record.downstream_local_address = localOf(socket);
     record.connection_security_policy = "unknown";
     worker.metrics.connectionOpened(direction, record.listener);
   }
@@ -128,6 +136,9 @@ class Tracker {
     if (admitted_) worker_.proxy.release();
   }
   bool admit() { return admitted_ = worker_.proxy.admit(); }
+  void noteUpstreamLocal(const tcp::socket& up) {
+    if (worker_.proxy.accessLog() != nullptr) record.upstream_local_address = localOf(up);
+  }
   void handshakeStarted() {
     record.handshake.attempted = true;
     handshake_started_ = SteadyClock::now();
@@ -149,8 +160,10 @@ class Tracker {
     record.alpn = peer->alpn;
     if (record.requested_server_name.empty()) record.requested_server_name = peer->sni;
     record.peer_principal = peer->id ? peer->id->str() : "";
-    record.peer_cert_serial = peer->serial_hex;
-    record.peer_cert_fingerprint_sha256 = peer->fingerprint_sha256;
+    if (peer->certificate && worker_.proxy.accessLog() != nullptr) {
+      record.peer_cert_serial = peer->certificate->serialHex();
+      record.peer_cert_fingerprint_sha256 = peer->certificate->sha256Fingerprint();
+    }
   }
 
   ConnectionRecord record;
@@ -403,19 +416,20 @@ asio::awaitable<void> forwardPlain(Worker& worker, size_t index, tcp::socket& do
     tracker.record.upstream_transport_failure_reason = "upstream_connect_failure: " + ec.message();
     co_return;
   }
-  prepare(up);
-  tracker.record.upstream_local_address = localOf(up);
+  prepareConnected(up);
+  tracker.noteUpstreamLocal(up);
   net::PlainStream down_stream(down), up_stream(up);
   if (!co_await forwardPrefix(up_stream, prefix, tracker)) co_return;
   co_await splice(down_stream, up_stream, down.native_handle(), up.native_handle(), tracker,
                   seconds(config.timeouts.idle));
 }
 
-asio::awaitable<void> serveInbound(Worker& worker, size_t index, tcp::socket down) {
+asio::awaitable<void> serveInbound(Worker& worker, size_t index, tcp::socket down,
+                                   tcp::endpoint downstream_peer) {
   auto snapshot = worker.snapshot;
   const auto& plan = snapshot->inbound[index];
   const auto& config = worker.proxy.config();
-  Tracker tracker(worker, Direction::kInbound, plan.name, down);
+  Tracker tracker(worker, Direction::kInbound, plan.name, down, downstream_peer);
   auto& record = tracker.record;
   LiveSockets live(worker);
   live.add(down);
@@ -426,7 +440,7 @@ asio::awaitable<void> serveInbound(Worker& worker, size_t index, tcp::socket dow
     worker.metrics.connectionRejected();
     co_return;
   }
-  prepare(down);
+  prepareAccepted(down);
 
   if (plan.mode.mode == config::MtlsMode::kDisable) {
     record.connection_security_policy = "none";
@@ -546,8 +560,8 @@ asio::awaitable<void> serveInbound(Worker& worker, size_t index, tcp::socket dow
     tls_down.shutdownWrite();
     co_return;
   }
-  prepare(up);
-  record.upstream_local_address = localOf(up);
+  prepareConnected(up);
+  tracker.noteUpstreamLocal(up);
   net::PlainStream up_stream(up);
   co_await splice(tls_down, up_stream, down.native_handle(), up.native_handle(), tracker,
                   seconds(config.timeouts.idle));
@@ -555,11 +569,12 @@ asio::awaitable<void> serveInbound(Worker& worker, size_t index, tcp::socket dow
 
 // ---- outbound ---------------------------------------------------------------------------------
 
-asio::awaitable<void> serveOutbound(Worker& worker, size_t index, tcp::socket down) {
+asio::awaitable<void> serveOutbound(Worker& worker, size_t index, tcp::socket down,
+                                    tcp::endpoint downstream_peer) {
   auto snapshot = worker.snapshot;
   const auto& plan = snapshot->outbound[index];
   const auto& config = worker.proxy.config();
-  Tracker tracker(worker, Direction::kOutbound, plan.name, down);
+  Tracker tracker(worker, Direction::kOutbound, plan.name, down, downstream_peer);
   auto& record = tracker.record;
   LiveSockets live(worker);
   live.add(down);
@@ -570,7 +585,7 @@ asio::awaitable<void> serveOutbound(Worker& worker, size_t index, tcp::socket do
     worker.metrics.connectionRejected();
     co_return;
   }
-  prepare(down);
+  prepareAccepted(down);
   record.connection_security_policy = plan.kind == OutboundPlan::Kind::kPlaintext ? "none" : "mutual_tls";
   if (plan.kind == OutboundPlan::Kind::kExternal) record.connection_security_policy = "none";
 
@@ -607,8 +622,8 @@ asio::awaitable<void> serveOutbound(Worker& worker, size_t index, tcp::socket do
     record.upstream_transport_failure_reason = "upstream_connect_failure: " + connect_error.message();
     co_return;
   }
-  prepare(up);
-  record.upstream_local_address = localOf(up);
+  prepareConnected(up);
+  tracker.noteUpstreamLocal(up);
   net::PlainStream down_stream(down);
 
   if (plan.kind == OutboundPlan::Kind::kPlaintext) {
@@ -670,8 +685,9 @@ asio::awaitable<void> serveOutbound(Worker& worker, size_t index, tcp::socket do
 
 asio::awaitable<void> acceptLoop(Worker& worker, tcp::acceptor& acceptor, bool inbound,
                                  size_t listener) {
+  tcp::endpoint peer;
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
+    auto [ec, socket] = co_await acceptor.async_accept(peer, kNoThrow);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       // Out of descriptors or memory: back off instead of spinning (ghostunnel).
@@ -680,9 +696,11 @@ asio::awaitable<void> acceptLoop(Worker& worker, tcp::acceptor& acceptor, bool i
       continue;
     }
     if (inbound) {
-      asio::co_spawn(worker.io, serveInbound(worker, listener, std::move(socket)), asio::detached);
+      asio::co_spawn(worker.io, serveInbound(worker, listener, std::move(socket), peer),
+                     asio::detached);
     } else {
-      asio::co_spawn(worker.io, serveOutbound(worker, listener, std::move(socket)), asio::detached);
+      asio::co_spawn(worker.io, serveOutbound(worker, listener, std::move(socket), peer),
+                     asio::detached);
     }
   }
 }

@@ -50,6 +50,9 @@ Result<void> listenAll(std::vector<std::unique_ptr<Worker>>& workers, tcp::endpo
         ec = std::error_code(errno, std::system_category());
       }
     }
+    // Accepted sockets inherit TCP_NODELAY from the listener on Linux: one setsockopt here
+    // instead of one per connection.
+    if (!ec) acceptor->set_option(tcp::no_delay(true), ec);
     if (!ec) acceptor->bind(endpoint, ec);
     if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {

@@ -541,9 +541,7 @@ Result<PeerInfo> finishHandshake(SSL* ssl, PeerCheck& check, bool mesh) {
   X509* peer = SSL_get0_peer_certificate(ssl);
   if (peer != nullptr) {
     X509_up_ref(peer);
-    crypto::Certificate leaf{crypto::X509Ptr(peer)};
-    info.serial_hex = leaf.serialHex();
-    info.fingerprint_sha256 = leaf.sha256Fingerprint();
+    const crypto::Certificate& leaf = info.certificate.emplace(crypto::X509Ptr(peer));
     if (mesh && (info.resumed || !check.peer_id)) {
       // Resumed: the session's certificate was verified when it was first seen; recheck what
       // can change since (validity, the ID rules of this connection).

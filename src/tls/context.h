@@ -73,8 +73,9 @@ struct PeerCheck {
 // What the access log and authorization need to know about an established TLS connection.
 struct PeerInfo {
   std::optional<spiffe::SpiffeId> id;  // set for mesh peers (SVID verified)
-  std::string serial_hex;
-  std::string fingerprint_sha256;
+  // The peer's leaf, when it sent one: its serial and fingerprint are for the access log, so
+  // they are computed only when one is written.
+  std::optional<crypto::Certificate> certificate;
   std::string version;  // "TLSv1.3"
   std::string cipher;   // "TLS_AES_128_GCM_SHA256"
   std::string alpn;

@@ -202,7 +202,8 @@ TEST_F(TlsContextTest, MeshHandshakeVerifiesBothSvidsAndNegotiatesMeshAlpn) {
   EXPECT_EQ(server_peer.alpn, "istio-peer-exchange");
   EXPECT_EQ(server_peer.sni, "outbound_.9080_._.reviews.shop.svc.cluster.local");
   EXPECT_EQ(server_peer.version, "TLSv1.3");
-  EXPECT_FALSE(server_peer.serial_hex.empty());
+  ASSERT_TRUE(server_peer.certificate);
+  EXPECT_EQ(server_peer.certificate->serialHex(), client_creds->leaf().serialHex());
   EXPECT_FALSE(server_peer.resumed);
 }
 
