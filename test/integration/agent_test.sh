@@ -16,15 +16,11 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; for f in "$tmp"/*.log; do echo "--- $f" >&2; tail -20 "$f" >&2; done; exit 1; }
 command -v jq >/dev/null || { echo "SKIP: jq is needed"; exit 0; }
-# The server's port, below the kernel's ephemeral range (as proxy_lib.sh's free_port): the
-# server is restarted on it after a while down, and a port 0 gave us is an ephemeral one, which
-# any outgoing connection of a parallel test may take as its source port in the meantime.
-low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-((low > 11000)) || low=32768
-while :; do
-  port=$((10000 + RANDOM % (low - 10000)))
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
-done
+# The server's port is not port 0: the server is restarted on it after a while down, and a port
+# 0 gave us is an ephemeral one, which any outgoing connection of a parallel test may take as its
+# source port in the meantime.
+source "$(dirname "${BASH_SOURCE[0]}")/ports_lib.sh"
+port=$(free_port)
 cd "$tmp"
 
 cat > server.conf <<CONF

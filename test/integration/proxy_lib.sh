@@ -71,18 +71,8 @@ wait_for() {
 # can_connect PORT: something accepts on 127.0.0.1:PORT.
 can_connect() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# free_port: a port nobody listens on (for peers that cannot take port 0), below the kernel's
-# ephemeral range: a port in that range may be the source port of some other connection (or a
-# TIME_WAIT one, plenty after a benchmark), and then binding it fails.
-EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-((EPHEMERAL_LOW > 11000)) || EPHEMERAL_LOW=32768
-free_port() {
-  local port
-  while :; do
-    port=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
-    can_connect "$port" || { echo "$port"; return; }
-  done
-}
+# free_port (ports_lib.sh): a port nobody listens on, for peers that cannot take port 0.
+source "$(dirname "${BASH_SOURCE[0]}")/ports_lib.sh"
 
 # bg NAME cmd...: runs cmd in the background, output in $TMP/NAME.out; LAST_PID is its pid.
 bg() {

@@ -18,9 +18,8 @@ command -v curl >/dev/null || { echo "SKIP: curl is needed"; exit 0; }
 
 # Ports 8081..18080 moved by one random offset, so parallel tests rarely collide; all stay
 # below the kernel's ephemeral ports (those of outgoing connections; 32768 by default).
-low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-((low > 20081)) || low=32768
-offset=$((1000 + RANDOM % (low - 19081)))
+source "$(dirname "${BASH_SOURCE[0]}")/ports_lib.sh"
+offset=$((1000 + RANDOM % (EPHEMERAL_LOW - 19081)))
 client_port=$((15001 + offset))
 
 start() {
