@@ -138,6 +138,13 @@ expect_log rb '.peer_principal == "spiffe://cluster.local/ns/shop/sa/web"' "clie
 alive rb
 alive cl
 pass "client resets mid-download through the mTLS pair: client proxy $(jq -c '{bytes_sent, response_flags}' <<<"$cl_line"), server proxy $(jq -c '{bytes_sent, response_flags}' <<<"$LAST_LOG")"
+# The reset did not cost the pair its shared session (the server keeps it in its cache, and
+# OpenSSL drops a session whose connection ended without close_notify): the next one resumes.
+resumed=$(metric cl 'mutual_tls_sessions_resumed_total{direction="outbound"}')
+curl -sS --max-time 10 -o /dev/null "http://$(out_addr cl 0)/after-reset" || fail "a request after the reset"
+after=$(metric cl 'mutual_tls_sessions_resumed_total{direction="outbound"}')
+((after == resumed + 1)) || fail "the connection after a reset did not resume the session ($resumed -> $after)"
+pass "the connection after the reset resumed the pair's session"
 mark rb
 set -- $(python3 - "$RESET" <<'EOF'
 import socket, sys, time
