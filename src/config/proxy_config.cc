@@ -636,9 +636,12 @@ ProxyConfig proxyConfigFrom(const YAML::Node& doc, const std::string& file,
   setTimeout("drain", out.timeouts.drain, false);
 
   const Field tls = root.get("tls");
-  tls.allowOnly({"session_resumption"});
+  tls.allowOnly({"session_resumption", "session_cache_size"});
   if (const Field resumption = tls.get("session_resumption"); !resumption.isNull()) {
     out.tls.session_resumption = resumption.boolean();
+  }
+  if (const Field cache = tls.get("session_cache_size"); !cache.isNull()) {
+    out.tls.session_cache_size = static_cast<uint32_t>(integerIn(cache, 1, 1'000'000));
   }
   return out;
 }
@@ -727,7 +730,8 @@ nlohmann::json toJson(const ProxyConfig& c) {
                      {"connect", formatDuration(c.timeouts.connect)},
                      {"idle", formatDuration(c.timeouts.idle)},
                      {"drain", formatDuration(c.timeouts.drain)}};
-  out["tls"] = {{"session_resumption", c.tls.session_resumption}};
+  out["tls"] = {{"session_resumption", c.tls.session_resumption},
+                {"session_cache_size", c.tls.session_cache_size}};
   out["resolved_paths"] = std::move(resolved);
   out["source"] = {{"file", c.file}, {"base_dir", c.base_dir}};
   return out;

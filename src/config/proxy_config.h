@@ -114,6 +114,9 @@ struct ProxyTls {
   // Resume TLS sessions between mutual proxies (one stateful ticket per handshake). Off makes
   // every connection a full handshake (for benchmarks and troubleshooting).
   bool session_resumption = true;
+  // Sessions the inbound side keeps for resumption (stateful tickets, about 7 KB each with the
+  // client's certificate); the oldest goes when it is full.
+  uint32_t session_cache_size = 1024;
 };
 
 struct ProxyConfig {

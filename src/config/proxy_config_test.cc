@@ -122,6 +122,7 @@ TEST(ProxyConfigTest, Defaults) {
   EXPECT_EQ(c.timeouts.idle, 1h);
   EXPECT_EQ(c.timeouts.drain, 30s);
   EXPECT_TRUE(c.tls.session_resumption);
+  EXPECT_EQ(c.tls.session_cache_size, 1024u);
 }
 
 TEST(ProxyConfigTest, SessionResumptionCanBeTurnedOff) {
@@ -130,6 +131,19 @@ TEST(ProxyConfigTest, SessionResumptionCanBeTurnedOff) {
   auto bad = parseProxyConfig(std::string(kMinimal) + "tls: {tickets: 2}\n", "p.yaml", "");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("tls.tickets"), std::string::npos) << bad.error().message;
+}
+
+TEST(ProxyConfigTest, SessionCacheSize) {
+  EXPECT_EQ(mustParse(std::string(kMinimal) + "tls: {session_cache_size: 50000}\n")
+                .tls.session_cache_size,
+            50000u);
+  for (const char* bad : {"0", "-1", "1000001", "many"}) {
+    auto parsed = parseProxyConfig(
+        std::string(kMinimal) + "tls: {session_cache_size: " + bad + "}\n", "p.yaml", "");
+    ASSERT_FALSE(parsed) << bad;
+    EXPECT_NE(parsed.error().message.find("tls.session_cache_size"), std::string::npos)
+        << parsed.error().message;
+  }
 }
 
 TEST(ProxyConfigTest, EveryOptionalKey) {

@@ -136,7 +136,8 @@ std::shared_ptr<const Snapshot> buildSnapshot(const config::ProxyConfig& config,
     }
   }
   if (credentials) {
-    if (auto server = tls::ServerContext::create(credentials, config.tls.session_resumption)) {
+    if (auto server = tls::ServerContext::create(credentials, config.tls.session_resumption,
+                                                  config.tls.session_cache_size)) {
       snapshot->server = std::move(*server);
       snapshot->credentials = credentials;
     }

@@ -342,7 +342,8 @@ bool isMeshAlpn(std::string_view alpn) {
 }
 
 Result<std::shared_ptr<const ServerContext>> ServerContext::create(
-    std::shared_ptr<const Credentials> credentials, bool session_resumption) {
+    std::shared_ptr<const Credentials> credentials, bool session_resumption,
+    size_t session_cache_size) {
   auto ctx = newContext(TLS_server_method());
   if (!ctx) return fail(ctx.error());
   if (auto used = useCredentials(ctx->get(), *credentials); !used) return fail(used.error());
@@ -364,7 +365,9 @@ Result<std::shared_ptr<const ServerContext>> ServerContext::create(
   SSL_CTX_set_options(ctx->get(), SSL_OP_NO_TICKET);
   SSL_CTX_set_session_cache_mode(ctx->get(),
                                  session_resumption ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
-  SSL_CTX_sess_set_cache_size(ctx->get(), 20000);
+  // Each cached session holds the client's certificate: about 7 KB (measured), so the size
+  // bounds the memory a stream of clients that never resume can take.
+  SSL_CTX_sess_set_cache_size(ctx->get(), static_cast<long>(session_cache_size));
   SSL_CTX_set_timeout(ctx->get(), kSessionLifetimeSeconds);
 
   std::shared_ptr<ServerContext> context(new ServerContext());

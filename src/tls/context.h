@@ -107,14 +107,19 @@ struct MeshVerification {
 // workers (connections keep the one they started with).
 class ServerContext {
  public:
-  // `session_resumption` false: no tickets, every handshake is a full one.
+  // `session_resumption` false: no tickets, every handshake is a full one. The session cache
+  // keeps at most `session_cache_size` sessions (the oldest goes first).
   static Result<std::shared_ptr<const ServerContext>> create(
-      std::shared_ptr<const Credentials> credentials, bool session_resumption = true);
+      std::shared_ptr<const Credentials> credentials, bool session_resumption = true,
+      size_t session_cache_size = kDefaultSessionCacheSize);
+  static constexpr size_t kDefaultSessionCacheSize = 1024;
 
   // A new server-side SSL checking the peer with `check` (which must outlive it).
   Result<SslPtr> newSsl(PeerCheck& check) const;
   const Credentials& credentials() const { return *credentials_; }
   const VerifiedPeers& verifiedPeers() const { return verification_->verified_peers; }
+  // Sessions in the cache now.
+  size_t cachedSessions() const { return static_cast<size_t>(SSL_CTX_sess_number(ctx_.get())); }
 
  private:
   ServerContext() = default;

@@ -455,6 +455,20 @@ TEST_F(TlsContextTest, ChainKeyIsTheExactEncoding) {
   EXPECT_NE(chainKey({issued_below->leaf()}), chainKey(issued_below->chain));
 }
 
+// Every full handshake leaves a session in the server's cache (stateful tickets); clients that
+// never resume cannot grow it past its size.
+TEST_F(TlsContextTest, SessionCacheStaysWithinItsSize) {
+  auto small = must(ServerContext::create(server_creds, true, 3));
+  auto never_resuming = must(ClientContext::mesh(client_creds, false));
+  for (int i = 0; i < 5; ++i) {
+    auto c = open(*small, *never_resuming);
+    ASSERT_TRUE(handshakes(*c));
+    closeCleanly(*c);
+    EXPECT_LE(small->cachedSessions(), 3u);
+  }
+  EXPECT_GE(small->cachedSessions(), 2u);  // OpenSSL evicts down to one below the size on a full add
+}
+
 TEST_F(TlsContextTest, NewContextAfterRotationDoesNotResumeOldSessions) {
   auto first = open(*server, *client, "", sessionKey("k"));
   ASSERT_TRUE(run(*first).server_ok);
