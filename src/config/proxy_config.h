@@ -115,7 +115,8 @@ struct ProxyTls {
   // every connection a full handshake (for benchmarks and troubleshooting).
   bool session_resumption = true;
   // Sessions the inbound side keeps for resumption (stateful tickets, about 7 KB each with the
-  // client's certificate); the oldest goes when it is full.
+  // client's certificate); the oldest goes when it is full. Same default as
+  // tls::ServerContext::kDefaultSessionCacheSize (config does not depend on tls).
   uint32_t session_cache_size = 1024;
 };
 

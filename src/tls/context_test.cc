@@ -441,11 +441,7 @@ TEST(VerifiedPeers, HitsOnlyInsideTheWindowAndStaysBounded) {
 // digest-keyed cache could be fooled by, given a collision) is another key.
 TEST_F(TlsContextTest, ChainKeyIsTheExactEncoding) {
   const auto& leaf = client_creds->leaf();
-  unsigned char* der = nullptr;
-  int len = i2d_X509(leaf.get(), &der);
-  ASSERT_GT(len, 0);
-  std::string bytes(reinterpret_cast<char*>(der), static_cast<size_t>(len));
-  OPENSSL_free(der);
+  std::string bytes = must(leaf.toDer());
   bytes.back() ^= 1;
   auto altered = must(crypto::Certificate::fromDer(bytes));
   EXPECT_NE(chainKey({leaf}), chainKey({altered}));

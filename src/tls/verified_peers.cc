@@ -1,6 +1,6 @@
 #include "tls/verified_peers.h"
 
-#include <openssl/x509.h>
+#include <cstdint>
 
 namespace mutual::tls {
 
@@ -40,12 +40,11 @@ size_t VerifiedPeers::hits() const {
 std::string chainKey(const std::vector<crypto::Certificate>& chain) {
   std::string key;
   for (const auto& cert : chain) {
-    unsigned char* der = nullptr;
-    int len = i2d_X509(cert.get(), &der);
-    if (len <= 0) return {};  // not encodable: never matches (callers skip the cache)
-    key.append(reinterpret_cast<const char*>(&len), sizeof(len));
-    key.append(reinterpret_cast<const char*>(der), static_cast<size_t>(len));
-    OPENSSL_free(der);
+    auto der = cert.toDer();
+    if (!der) return {};  // not encodable: never matches (callers skip the cache)
+    const uint32_t length = static_cast<uint32_t>(der->size());
+    key.append(reinterpret_cast<const char*>(&length), sizeof(length));
+    key.append(*der);
   }
   return key;
 }
