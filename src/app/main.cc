@@ -5,11 +5,31 @@
 
 #include "app/apply.h"
 #include "app/cli_main.h"
+#include "app/control_plane.h"
 #include "app/roles.h"
 #include "base/error.h"
 #include "cli/commands.h"
+#include "cli/output.h"
 
 namespace mutual::app {
+namespace {
+
+// The control plane's commands from the module; without it, `server` and `agent` say why.
+void registerControlPlane(CLI::App& app, int& exit_code) {
+  auto control = loadControlPlane();
+  if (control) {
+    (*control)->register_commands(app, exit_code);
+    return;
+  }
+  for (auto [name, help] : {std::pair{"server", "The CA and control plane (module not loaded)"},
+                            std::pair{"agent", "The node agent (module not loaded)"}}) {
+    CLI::App* stub = app.add_subcommand(name, help);
+    stub->allow_extras();
+    stub->callback([error = control.error(), &exit_code] { exit_code = cli::reportError(error); });
+  }
+}
+
+}  // namespace
 
 int runCommandLine(const std::vector<std::string>& args) {
   CLI::App app{"mutual: a zero-trust mutual-TLS mesh (CA, SPIFFE control plane, sidecar)"};
@@ -23,9 +43,9 @@ int runCommandLine(const std::vector<std::string>& args) {
   registerApplyCommand(app, exit_code);
   cli::registerProxyConfigCommands(app, exit_code);
   registerProxyRole(app, exit_code);
-  registerServerRole(app, exit_code);
-  cli::registerAgentApiCommands(*agentCommand(app), exit_code);
-  registerAgentRole(app, exit_code);
+  // `proxy ...` never loads the control-plane module unless its config asks for the Workload
+  // API (control_plane.h); every other command line may name `server` or `agent`, or ask for help.
+  if (args.size() < 2 || args[1] != "proxy") registerControlPlane(app, exit_code);
 
   auto demo_dir = std::make_shared<std::string>("demo");
   CLI::App* demo = app.add_subcommand(

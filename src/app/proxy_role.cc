@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "admin/admin_server.h"
+#include "app/control_plane.h"
 #include "app/roles.h"
 #include "cli/output.h"
 #include "config/manifest.h"
@@ -15,7 +16,6 @@
 #include "proxy/proxy.h"
 #include "telemetry/logging.h"
 #include "tls/credentials.h"
-#include "workloadapi/proxy_source.h"
 
 namespace mutual::app {
 namespace {
@@ -40,14 +40,16 @@ int runProxy(const std::string& path) {
   if (!proxy) return cli::reportError(proxy.error());
   (*proxy)->start();
   // credentials.workload_api: a Workload API watch feeds the proxy (not ready until it does).
-  std::unique_ptr<workloadapi::ProxyCredentialSource> identity;
+  // Its gRPC client is in the control-plane module, loaded only here (control_plane.h).
+  std::unique_ptr<CredentialWatch> identity;
   const auto& credentials = (*proxy)->config().credentials;
   if (const auto* api = std::get_if<config::WorkloadApiCredentials>(&credentials)) {
     // An empty path would mean $SPIFFE_ENDPOINT_SOCKET (proxy.yaml requires a socket today).
     auto td = spiffe::TrustDomain::parse((*proxy)->config().trust_domain);
-    auto source = td ? workloadapi::ProxyCredentialSource::start(api->path, *td, **proxy, clock)
-                     : Result<std::unique_ptr<workloadapi::ProxyCredentialSource>>(
-                           fail(td.error()));
+    auto control = td ? loadControlPlane() : Result<const ControlPlane*>(fail(td.error()));
+    auto source = control ? (*control)->watch_credentials(api->path, *td,
+                                                          (*proxy)->credentialSink(), clock)
+                          : Result<std::unique_ptr<CredentialWatch>>(fail(control.error()));
     if (!source) {
       (*proxy)->shutdown();
       return cli::reportError(source.error());

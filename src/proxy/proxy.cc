@@ -383,6 +383,13 @@ void Proxy::setCredentials(std::shared_ptr<const tls::Credentials> credentials) 
   if (started_.load()) publish();
 }
 
+tls::CredentialSink Proxy::credentialSink() {
+  return {[this](std::shared_ptr<const tls::Credentials> credentials) {
+            setCredentials(std::move(credentials));
+          },
+          [this](const std::string& why) { credentialsFailed(why); }};
+}
+
 void Proxy::credentialsFailed(const std::string& why) {
   {
     std::lock_guard lock(mu_);

@@ -65,6 +65,8 @@ class Proxy {
   // thread. A failure keeps the current credentials and is reported in /certs and the metrics.
   void setCredentials(std::shared_ptr<const tls::Credentials> credentials);
   void credentialsFailed(const std::string& why);
+  // The two above as a sink for a feed (the Workload API's); the proxy must outlive it.
+  tls::CredentialSink credentialSink();
 
   // For the workers.
   telemetry::Metrics& metrics() { return *metrics_; }

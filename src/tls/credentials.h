@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,14 @@ struct Credentials {
   std::string source;  // "files certs/tls.crt ...", "workload_api unix:///..."; for /certs
 
   const crypto::Certificate& leaf() const { return chain.front(); }
+};
+
+// Where a credentials feed delivers (proxy::Proxy's setCredentials and credentialsFailed): plain
+// callbacks, because the Workload API feed lives in the control-plane module and must not run
+// its own copy of the proxy's code against the binary's Proxy (app/control_plane.h).
+struct CredentialSink {
+  std::function<void(std::shared_ptr<const Credentials>)> update;
+  std::function<void(const std::string& why)> failed;  // bad material: keep what is loaded
 };
 
 // Checks and assembles credentials: the key matches the leaf, the leaf is a valid X509-SVID in

@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "proxy/proxy.h"
 #include "spiffe/bundle.h"
 
 namespace mutual::workloadapi {
@@ -49,20 +48,20 @@ Result<tls::Credentials> credentialsFromX509Context(const X509Context& context,
 }
 
 ProxyCredentialSource::ProxyCredentialSource(std::unique_ptr<Client> client,
-                                             spiffe::TrustDomain trust_domain, proxy::Proxy& proxy,
-                                             const Clock& clock)
+                                             spiffe::TrustDomain trust_domain,
+                                             tls::CredentialSink sink, const Clock& clock)
     : client_(std::move(client)),
       trust_domain_(std::move(trust_domain)),
-      proxy_(proxy),
+      sink_(std::move(sink)),
       clock_(clock) {}
 
 Result<std::unique_ptr<ProxyCredentialSource>> ProxyCredentialSource::start(
-    std::string_view address, const spiffe::TrustDomain& trust_domain, proxy::Proxy& proxy,
+    std::string_view address, const spiffe::TrustDomain& trust_domain, tls::CredentialSink sink,
     const Clock& clock, Backoff backoff) {
   auto client = Client::create(address);
   if (!client) return fail(client.error());
   std::unique_ptr<ProxyCredentialSource> source(
-      new ProxyCredentialSource(std::move(*client), trust_domain, proxy, clock));
+      new ProxyCredentialSource(std::move(*client), trust_domain, std::move(sink), clock));
   ProxyCredentialSource* self = source.get();
   source->watch_ = source->client_->watchX509(
       [self](X509Context context) { self->onUpdate(std::move(context)); },
@@ -87,18 +86,18 @@ void ProxyCredentialSource::onUpdate(X509Context context) {
   auto credentials = credentialsFromX509Context(context, trust_domain_, clock_.now(),
                                                 "workload_api " + client_->target());
   if (!credentials) {
-    proxy_.credentialsFailed("workload_api " + client_->target() + ": " +
+    sink_.failed("workload_api " + client_->target() + ": " +
                              credentials.error().message);
     return;
   }
-  proxy_.setCredentials(std::make_shared<const tls::Credentials>(std::move(*credentials)));
+  sink_.update(std::make_shared<const tls::Credentials>(std::move(*credentials)));
 }
 
 void ProxyCredentialSource::onError(const Error& error) {
   const std::string text = std::string(codeName(error.code)) + ": " + error.message;
   if (error.reason == "malformed_response") {
     // A message that breaks the spec is bad material, not a connection problem.
-    proxy_.credentialsFailed("workload_api " + client_->target() + ": " + error.message);
+    sink_.failed("workload_api " + client_->target() + ": " + error.message);
     return;
   }
   {
@@ -112,7 +111,7 @@ void ProxyCredentialSource::onError(const Error& error) {
   if (error.code == Code::kInvalidArgument) {
     spdlog::error("credentials: workload API {} refused the request: {}; not retrying",
                   client_->target(), text);
-    proxy_.credentialsFailed("workload_api " + client_->target() + ": " + text);
+    sink_.failed("workload_api " + client_->target() + ": " + text);
     return;
   }
   spdlog::warn("credentials: workload API {}: {} (retrying with backoff)", client_->target(), text);

@@ -12,10 +12,6 @@
 #include "workloadapi/client.h"
 #include "workloadapi/types.h"
 
-namespace mutual::proxy {
-class Proxy;
-}
-
 // The proxy's `credentials.workload_api` (docs/proxy.md, "Identity from the Workload API").
 namespace mutual::workloadapi {
 
@@ -28,31 +24,31 @@ Result<tls::Credentials> credentialsFromX509Context(const X509Context& context,
                                                     const spiffe::TrustDomain& trust_domain,
                                                     TimePoint now, const std::string& source);
 
-// Watches the Workload API and feeds every update into proxy::Proxy::setCredentials, or
-// credentialsFailed when the update is unusable (the proxy keeps what it has). Stream errors
+// Watches the Workload API and feeds every update into `sink.update` (the proxy's
+// setCredentials), or `sink.failed` when the update is unusable (the proxy keeps what it has). Stream errors
 // (agent down, no identity yet) are logged and retried with backoff; they do not touch the
 // proxy's credentials: an SVID already loaded keeps serving until it expires.
 class ProxyCredentialSource {
  public:
   // `address`: "unix:///path" or "/path"; "" means $SPIFFE_ENDPOINT_SOCKET. InvalidArgument
-  // for an unusable address. The proxy must outlive the source.
+  // for an unusable address. What the sink calls must outlive the source.
   static Result<std::unique_ptr<ProxyCredentialSource>> start(
-      std::string_view address, const spiffe::TrustDomain& trust_domain, proxy::Proxy& proxy,
+      std::string_view address, const spiffe::TrustDomain& trust_domain, tls::CredentialSink sink,
       const Clock& clock, Backoff backoff = {});
   ~ProxyCredentialSource();  // stop()
-  // Stops watching; no call into the proxy happens after it returns. Idempotent.
+  // Stops watching; no call into the sink happens after it returns. Idempotent.
   void stop();
   const std::string& target() const;
 
  private:
   ProxyCredentialSource(std::unique_ptr<Client> client, spiffe::TrustDomain trust_domain,
-                        proxy::Proxy& proxy, const Clock& clock);
+                        tls::CredentialSink sink, const Clock& clock);
   void onUpdate(X509Context context);
   void onError(const Error& error);
 
   std::unique_ptr<Client> client_;
   spiffe::TrustDomain trust_domain_;
-  proxy::Proxy& proxy_;
+  tls::CredentialSink sink_;
   const Clock& clock_;
   std::unique_ptr<Watch> watch_;
   std::mutex mu_;

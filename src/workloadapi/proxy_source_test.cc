@@ -122,7 +122,7 @@ workers: 1
 
   // The proxy starts before the agent: the source retries until the socket appears.
   auto source = must(
-      ProxyCredentialSource::start("unix://" + socket, td("example.org"), *proxy, clock,
+      ProxyCredentialSource::start("unix://" + socket, td("example.org"), proxy->credentialSink(), clock,
                                    Backoff{milliseconds(50), milliseconds(50), milliseconds(200)}));
   auto server = must(WorkloadApiServer::start({socket}, *provider));
 

@@ -624,4 +624,19 @@ bad_input "cert expiry garbage file named explicitly" "garbage.pem" \
 bad_input "cert expiry missing path" "no-such" "$MUTUAL" cert expiry no-such
 bad_input "cert expiry --warn soon" "--warn" "$MUTUAL" cert expiry watch --warn soon
 
+# ==== without the control-plane module (src/app/README.md) ======================================
+# `server` and `agent` say where the module was looked for; the local commands do not need it.
+nomod=(env "MUTUAL_CONTROL_MODULE=$TMP/no-such-module.so")
+expect 2 "server without the control-plane module" "${nomod[@]}" "$MUTUAL" server healthcheck
+grep -qF "mutual-control.so) is not installed; looked at $TMP/no-such-module.so" "$TMP/err" ||
+  { show; fail "server without the module: the error does not say where it looked"; }
+expect 2 "agent without the control-plane module" "${nomod[@]}" "$MUTUAL" agent api fetch x509
+expect 0 "cert inspect without the control-plane module" "${nomod[@]}" "$MUTUAL" cert inspect "$L/tls.crt"
+expect 0 "help without the control-plane module" "${nomod[@]}" "$MUTUAL" --help
+echo not-a-module >"$TMP/bad-module.so"
+expect 2 "server with a file that is not the module" env "MUTUAL_CONTROL_MODULE=$TMP/bad-module.so" \
+  "$MUTUAL" server healthcheck
+grep -qF "cannot load the control-plane module $TMP/bad-module.so" "$TMP/err" ||
+  { show; fail "a broken module: the error does not name it"; }
+
 echo "PASS: pki_cli_test ($(date -u +%H:%M:%S))"

@@ -170,6 +170,13 @@ EOF
 start_proxy client "$TMP/client.yaml"
 wait_ready server client
 pass "proxies up: server inbound ${PROXY_IN[server]}; client outbound ${PROXY_OUT[client]}"
+# With file credentials a proxy never loads the control-plane module (src/app/README.md).
+control_libs='mutual-control\.so|libgrpc|libprotobuf|libpq|libsqlite3'
+if grep -qE "$control_libs" "/proc/${PROXY_PID[server]}/maps"; then
+  fail "the file-credentials proxy mapped: $(grep -oE "[^/ ]*($control_libs)[^ ]*" \
+    "/proc/${PROXY_PID[server]}/maps" | sort -u | tr '\n' ' ')"
+fi
+pass "a file-credentials proxy maps none of the control plane's libraries"
 
 # curl_out I [PATH]: an HTTP GET through the client proxy's I-th outbound listener.
 curl_out() { curl -sS --max-time 10 "http://$(out_addr client "$1")${2:-/}"; }
