@@ -633,6 +633,14 @@ grep -qF "mutual-control.so) is not installed; looked at $TMP/no-such-module.so"
 expect 2 "agent without the control-plane module" "${nomod[@]}" "$MUTUAL" agent api fetch x509
 expect 0 "cert inspect without the control-plane module" "${nomod[@]}" "$MUTUAL" cert inspect "$L/tls.crt"
 expect 0 "help without the control-plane module" "${nomod[@]}" "$MUTUAL" --help
+# The installed layout (`cmake --install`): bin/mutual finds lib/mutual/mutual-control.so.
+mkdir -p "$TMP/prefix/bin" "$TMP/prefix/lib/mutual"
+cp "$MUTUAL" "$TMP/prefix/bin/mutual"
+cp "$(dirname "$MUTUAL")/mutual-control.so" "$TMP/prefix/lib/mutual/"
+expect 0 "installed layout: bin/mutual loads lib/mutual/mutual-control.so" \
+  "$TMP/prefix/bin/mutual" server entry --help
+grep -q "Registration entries" "$TMP/out" || { show; fail "installed layout: no server commands"; }
+rm -r "$TMP/prefix"
 echo not-a-module >"$TMP/bad-module.so"
 expect 2 "server with a file that is not the module" env "MUTUAL_CONTROL_MODULE=$TMP/bad-module.so" \
   "$MUTUAL" server healthcheck
