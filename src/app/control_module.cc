@@ -34,7 +34,7 @@ Result<std::unique_ptr<CredentialWatch>> watchCredentials(std::string_view addre
   return std::make_unique<WorkloadApiWatch>(std::move(*source));
 }
 
-constexpr ControlPlane kTable{kControlPlaneAbi, PROJECT_VERSION, &registerCommands,
+constexpr ControlPlane kTable{kControlPlaneAbi, MUTUAL_BUILD_ID, &registerCommands,
                               &watchCredentials};
 
 }  // namespace

@@ -14,14 +14,16 @@
 // the proxy's `credentials.workload_api`) is built into a module, mutual-control.so, that the
 // binary loads only for the commands that need it. A sidecar proxy with file credentials so
 // never maps gRPC, protobuf, SQLite, libpq and what they pull in (Kerberos, LDAP, GnuTLS):
-// 26.7 -> 15.1 MB resident per proxy, measured (docs/benchmarks.md).
+// 26.7 -> 15.6 MB resident per proxy, measured (docs/benchmarks.md).
 //
-// The binary and the module come from the same build: both are compiled from this header,
-// so the table below passes C++ types. The module carries its own copy of the core modules;
-// nothing of the binary's state is handed to it but callbacks (tls::CredentialSink).
+// The binary and the module come from one build (the loader checks a build ID made at
+// configure time), so the table below passes C++ types. The module carries its own copy of the
+// core modules; what crosses is the command tree it adds to, the clock, and callbacks
+// (tls::CredentialSink), never an object whose methods would run the module's copy of code on
+// the binary's state.
 namespace mutual::app {
 
-// Raised whenever the table or the types it passes change.
+// Raised whenever the table's layout changes (checked before the build ID is read).
 inline constexpr int kControlPlaneAbi = 1;
 
 // A running credentials feed; stop() returns once no call into the sink can follow.
@@ -33,7 +35,7 @@ class CredentialWatch {
 
 struct ControlPlane {
   int abi;
-  const char* version;
+  const char* build_id;  // MUTUAL_BUILD_ID
   // `server run|validate` with the server's admin commands; `agent run|validate` and
   // `agent api ...`.
   void (*register_commands)(CLI::App& root, int& exit_code);
@@ -46,7 +48,8 @@ struct ControlPlane {
 
 // Loads the module once and returns its table: $MUTUAL_CONTROL_MODULE when set, else
 // mutual-control.so beside the binary, else ../lib/mutual/mutual-control.so from it.
-// NotFound names every place tried; FailedPrecondition for a module of another build.
+// Unavailable names every place tried; Internal for a file that does not load or a module of
+// another build (which is closed again).
 Result<const ControlPlane*> loadControlPlane();
 
 }  // namespace mutual::app

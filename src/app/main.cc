@@ -34,7 +34,7 @@ void registerControlPlane(CLI::App& app, int& exit_code) {
 int runCommandLine(const std::vector<std::string>& args) {
   CLI::App app{"mutual: a zero-trust mutual-TLS mesh (CA, SPIFFE control plane, sidecar)"};
   app.name("mutual");
-  app.set_version_flag("--version", "mutual 0.1.0");
+  app.set_version_flag("--version", "mutual " PROJECT_VERSION);
   app.require_subcommand(1);
   int exit_code = kExitOk;
   cli::registerCaCommands(app, exit_code);
@@ -43,9 +43,11 @@ int runCommandLine(const std::vector<std::string>& args) {
   registerApplyCommand(app, exit_code);
   cli::registerProxyConfigCommands(app, exit_code);
   registerProxyRole(app, exit_code);
-  // `proxy ...` never loads the control-plane module unless its config asks for the Workload
-  // API (control_plane.h); every other command line may name `server` or `agent`, or ask for help.
-  if (args.size() < 2 || args[1] != "proxy") registerControlPlane(app, exit_code);
+  // Only `server ...`, `agent ...` and the top-level help load the control-plane module here
+  // (control_plane.h); a proxy loads it itself when its config asks for the Workload API.
+  if (args.size() < 2 || args[1] == "server" || args[1] == "agent" || args[1].starts_with('-')) {
+    registerControlPlane(app, exit_code);
+  }
 
   auto demo_dir = std::make_shared<std::string>("demo");
   CLI::App* demo = app.add_subcommand(

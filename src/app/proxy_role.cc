@@ -35,21 +35,27 @@ int runProxy(const std::string& path) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  // credentials.workload_api: its gRPC client is in the control-plane module, loaded only
+  // then (control_plane.h), and before anything listens.
+  const ControlPlane* control = nullptr;
+  if (std::holds_alternative<config::WorkloadApiCredentials>(config->credentials)) {
+    auto loaded = loadControlPlane();
+    if (!loaded) return cli::reportError(loaded.error());
+    control = *loaded;
+  }
+
   RealClock clock;
   auto proxy = proxy::Proxy::create(std::move(*config));
   if (!proxy) return cli::reportError(proxy.error());
   (*proxy)->start();
-  // credentials.workload_api: a Workload API watch feeds the proxy (not ready until it does).
-  // Its gRPC client is in the control-plane module, loaded only here (control_plane.h).
+  // A Workload API watch feeds the proxy (not ready until it does).
   std::unique_ptr<CredentialWatch> identity;
-  const auto& credentials = (*proxy)->config().credentials;
-  if (const auto* api = std::get_if<config::WorkloadApiCredentials>(&credentials)) {
+  if (control != nullptr) {
+    const auto& api = std::get<config::WorkloadApiCredentials>((*proxy)->config().credentials);
     // An empty path would mean $SPIFFE_ENDPOINT_SOCKET (proxy.yaml requires a socket today).
     auto td = spiffe::TrustDomain::parse((*proxy)->config().trust_domain);
-    auto control = td ? loadControlPlane() : Result<const ControlPlane*>(fail(td.error()));
-    auto source = control ? (*control)->watch_credentials(api->path, *td,
-                                                          (*proxy)->credentialSink(), clock)
-                          : Result<std::unique_ptr<CredentialWatch>>(fail(control.error()));
+    auto source = td ? control->watch_credentials(api.path, *td, (*proxy)->credentialSink(), clock)
+                     : Result<std::unique_ptr<CredentialWatch>>(fail(td.error()));
     if (!source) {
       (*proxy)->shutdown();
       return cli::reportError(source.error());
@@ -111,6 +117,9 @@ int validateProxy(const std::string& path) {
       bad = bad || finding.severity == config::Finding::Severity::kError;
     }
     if (bad) return kExitBadInput;
+  }
+  if (std::holds_alternative<config::WorkloadApiCredentials>(config->credentials)) {
+    if (auto control = loadControlPlane(); !control) return cli::reportError(control.error());
   }
   if (const auto* files = std::get_if<config::FileCredentials>(&config->credentials)) {
     auto td = spiffe::TrustDomain::parse(config->trust_domain);

@@ -27,9 +27,9 @@ struct Credentials {
   const crypto::Certificate& leaf() const { return chain.front(); }
 };
 
-// Where a credentials feed delivers (proxy::Proxy's setCredentials and credentialsFailed): plain
-// callbacks, because the Workload API feed lives in the control-plane module and must not run
-// its own copy of the proxy's code against the binary's Proxy (app/control_plane.h).
+// Where a credentials feed delivers (the proxy's setCredentials and credentialsFailed): plain
+// callbacks, so a feed built apart from the proxy (the Workload API's, in another shared
+// object) never runs a copy of the proxy's code on the proxy's state.
 struct CredentialSink {
   std::function<void(std::shared_ptr<const Credentials>)> update;
   std::function<void(const std::string& why)> failed;  // bad material: keep what is loaded

@@ -86,8 +86,7 @@ void ProxyCredentialSource::onUpdate(X509Context context) {
   auto credentials = credentialsFromX509Context(context, trust_domain_, clock_.now(),
                                                 "workload_api " + client_->target());
   if (!credentials) {
-    sink_.failed("workload_api " + client_->target() + ": " +
-                             credentials.error().message);
+    sink_.failed("workload_api " + client_->target() + ": " + credentials.error().message);
     return;
   }
   sink_.update(std::make_shared<const tls::Credentials>(std::move(*credentials)));

@@ -25,9 +25,9 @@ Result<tls::Credentials> credentialsFromX509Context(const X509Context& context,
                                                     TimePoint now, const std::string& source);
 
 // Watches the Workload API and feeds every update into `sink.update` (the proxy's
-// setCredentials), or `sink.failed` when the update is unusable (the proxy keeps what it has). Stream errors
-// (agent down, no identity yet) are logged and retried with backoff; they do not touch the
-// proxy's credentials: an SVID already loaded keeps serving until it expires.
+// setCredentials), or `sink.failed` when the update is unusable (the proxy keeps what it has).
+// Stream errors (agent down, no identity yet) are logged and retried with backoff; they do not
+// touch the proxy's credentials: an SVID already loaded keeps serving until it expires.
 class ProxyCredentialSource {
  public:
   // `address`: "unix:///path" or "/path"; "" means $SPIFFE_ENDPOINT_SOCKET. InvalidArgument

@@ -121,9 +121,9 @@ workers: 1
   EXPECT_FALSE(proxy->ready()) << "no SVID yet: fail closed";
 
   // The proxy starts before the agent: the source retries until the socket appears.
-  auto source = must(
-      ProxyCredentialSource::start("unix://" + socket, td("example.org"), proxy->credentialSink(), clock,
-                                   Backoff{milliseconds(50), milliseconds(50), milliseconds(200)}));
+  auto source = must(ProxyCredentialSource::start(
+      "unix://" + socket, td("example.org"), proxy->credentialSink(), clock,
+      Backoff{milliseconds(50), milliseconds(50), milliseconds(200)}));
   auto server = must(WorkloadApiServer::start({socket}, *provider));
 
   auto waitFor = [&](const std::function<bool()>& done) {

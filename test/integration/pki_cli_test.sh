@@ -627,12 +627,28 @@ bad_input "cert expiry --warn soon" "--warn" "$MUTUAL" cert expiry watch --warn 
 # ==== without the control-plane module (src/app/README.md) ======================================
 # `server` and `agent` say where the module was looked for; the local commands do not need it.
 nomod=(env "MUTUAL_CONTROL_MODULE=$TMP/no-such-module.so")
-expect 2 "server without the control-plane module" "${nomod[@]}" "$MUTUAL" server healthcheck
+expect 1 "server without the control-plane module" "${nomod[@]}" "$MUTUAL" server healthcheck
 grep -qF "mutual-control.so) is not installed; looked at $TMP/no-such-module.so" "$TMP/err" ||
   { show; fail "server without the module: the error does not say where it looked"; }
-expect 2 "agent without the control-plane module" "${nomod[@]}" "$MUTUAL" agent api fetch x509
+expect 1 "agent without the control-plane module" "${nomod[@]}" "$MUTUAL" agent api fetch x509
 expect 0 "cert inspect without the control-plane module" "${nomod[@]}" "$MUTUAL" cert inspect "$L/tls.crt"
 expect 0 "help without the control-plane module" "${nomod[@]}" "$MUTUAL" --help
+# A proxy that takes its identity from the Workload API needs the module: `validate` says so,
+# and `run` stops before it listens.
+cat >"$TMP/api-proxy.yaml" <<EOF
+workload: {namespace: shop, name: cart, service_account: cart}
+trust_domain: example.org
+credentials: {workload_api: {socket: unix://$TMP/no-agent.sock}}
+inbound: [{port: 8080, listen: 127.0.0.1:0, forward: 127.0.0.1:9}]
+admin: 127.0.0.1:0
+EOF
+expect 1 "proxy validate (workload_api) without the control-plane module" "${nomod[@]}" \
+  "$MUTUAL" proxy validate -c "$TMP/api-proxy.yaml"
+grep -qF "mutual-control.so) is not installed" "$TMP/err" || { show; fail "proxy validate: no reason"; }
+expect 1 "proxy run (workload_api) without the control-plane module" "${nomod[@]}" timeout 20 \
+  "$MUTUAL" proxy run -c "$TMP/api-proxy.yaml"
+grep -qF "mutual-control.so) is not installed" "$TMP/err" || { show; fail "proxy run: no reason"; }
+if grep -q "admin http://" "$TMP/err" "$TMP/out"; then show; fail "proxy run: listened before failing"; fi
 # The installed layout (`cmake --install`): bin/mutual finds lib/mutual/mutual-control.so.
 mkdir -p "$TMP/prefix/bin" "$TMP/prefix/lib/mutual"
 cp "$MUTUAL" "$TMP/prefix/bin/mutual"
@@ -642,7 +658,7 @@ expect 0 "installed layout: bin/mutual loads lib/mutual/mutual-control.so" \
 grep -q "Registration entries" "$TMP/out" || { show; fail "installed layout: no server commands"; }
 rm -r "$TMP/prefix"
 echo not-a-module >"$TMP/bad-module.so"
-expect 2 "server with a file that is not the module" env "MUTUAL_CONTROL_MODULE=$TMP/bad-module.so" \
+expect 1 "server with a file that is not the module" env "MUTUAL_CONTROL_MODULE=$TMP/bad-module.so" \
   "$MUTUAL" server healthcheck
 grep -qF "cannot load the control-plane module $TMP/bad-module.so" "$TMP/err" ||
   { show; fail "a broken module: the error does not name it"; }
