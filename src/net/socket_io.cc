@@ -385,8 +385,11 @@ void TlsStream::shutdownWrite() {
   SSL_shutdown(ssl_.get());  // queues close_notify; a full socket buffer just loses it
   // The alert allocated OpenSSL's write buffer (about 13 KB, seen with heaptrack), which
   // SSL_MODE_RELEASE_BUFFERS gives back only after application data: without this a half-closed
-  // connection keeps it until it ends. A no-op while bytes are pending.
-  SSL_free_buffers(ssl_.get());
+  // connection keeps it until it ends. Only when nothing received is left to read: OpenSSL
+  // checks that itself since 3.0.14, but freed a record still being read before (CVE-2024-4741).
+  if (SSL_pending(ssl_.get()) == 0 && SSL_has_pending(ssl_.get()) == 0) {
+    SSL_free_buffers(ssl_.get());
+  }
   ERR_clear_error();
   std::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_send, ignored);
