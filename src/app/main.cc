@@ -23,9 +23,10 @@ void registerControlPlane(CLI::App& app, int& exit_code) {
   }
   for (auto [name, help] : {std::pair{"server", "The CA and control plane (module not loaded)"},
                             std::pair{"agent", "The node agent (module not loaded)"}}) {
-    CLI::App* stub = app.add_subcommand(name, help);
-    stub->allow_extras();
-    stub->callback([error = control.error(), &exit_code] { exit_code = cli::reportError(error); });
+    CLI::App* missing = app.add_subcommand(name, help);
+    missing->allow_extras();
+    missing->callback(
+        [error = control.error(), &exit_code] { exit_code = cli::reportError(error); });
   }
 }
 
