@@ -6,7 +6,8 @@
 # directions through a mutual client proxy and mTLS; 10,000 idle connections (fd count back to
 # baseline, VmRSS recorded) and 1,000 idle mTLS connections; an upstream that refuses (UF);
 # SIGTERM drain (stops accepting at once, open connections finish, exit after timeouts.drain);
-# max_connections (UO). After each case the proxies must still be running.
+# max_connections (UO); timeouts.idle (a silent connection closed, a busy one kept). After each
+# case the proxies must still be running.
 # Needs curl, jq, python3.
 set -euo pipefail
 
@@ -298,6 +299,72 @@ wait_for "proxy lim to close the 2 idle connections" 10 lim_active 0
 res2=$(python3 "$PEERS" echo-check --target "$(in_addr lim 1)" --bytes 1000) || fail "after the limit: $res2"
 alive lim
 pass "max_connections 2: the third connection is closed ($res, $(brief)); after the two close, new ones are served"
+
+# ---- timeouts.idle ------------------------------------------------------------------------------
+# A connection on which nothing moves for timeouts.idle is closed (access log: idle_timeout); one
+# that keeps moving outlives it. Plaintext (DISABLE) and through a client proxy and mTLS.
+mkdir -p "$TMP/pol-idl"
+cat >"$TMP/pol-idl/pa.yaml" <<EOF2
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: idl, namespace: shop}
+spec: {selector: {matchLabels: {app: cart}}, portLevelMtls: {8082: {mode: DISABLE}}}
+EOF2
+proxy_config idl cart cart pol-idl/ <<EOF2
+inbound:
+  - {port: 8082, listen: 127.0.0.1:0, forward: 127.0.0.1:$ECHO_PORT, name: echo}
+  - {port: 8083, listen: 127.0.0.1:0, forward: 127.0.0.1:$ECHO_PORT, name: echo-mtls}
+workers: 1
+timeouts: {idle: 1s}
+EOF2
+start_proxy idl "$TMP/idl.yaml"
+proxy_config idlc web web <<EOF2
+outbound:
+  - {name: echo, listen: 127.0.0.1:0, destination: cart.shop.svc.cluster.local:8083, endpoints: [$(in_addr idl 1)]}
+workers: 1
+timeouts: {idle: 1s}
+EOF2
+start_proxy idlc "$TMP/idlc.yaml"
+wait_ready idl idlc
+# silent_close TARGET: one echoed line, then silence; prints the seconds until the proxy closed.
+silent_close() {
+  python3 - "$1" <<'EOF2'
+import socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=10)
+s.sendall(b"ping\n")
+if s.recv(100) != b"ping\n":
+    sys.exit("no echo")
+start = time.monotonic()
+try:
+    while s.recv(100):
+        pass
+except (ConnectionResetError, socket.timeout) as e:
+    sys.exit(f"not closed cleanly: {e!r}")
+print(f"{time.monotonic() - start:.2f}")
+EOF2
+}
+for target in "$(in_addr idl 0)" "$(out_addr idlc 0)"; do
+  mark idl
+  secs=$(silent_close "$target") || fail "idle timeout ($target): $secs"
+  python3 -c "import sys; sys.exit(not 0.9 <= float('$secs') <= 3.0)" ||
+    fail "idle timeout ($target): closed after ${secs}s, want ~1s (timeouts.idle 1s)"
+  expect_log idl '.connection_termination_details == "idle_timeout"' "idle timeout ($target)"
+  pass "timeouts.idle 1s: a silent connection ($target) was closed after ${secs}s, access log: $(jq -c '{connection_termination_details, response_flags}' <<<"$LAST_LOG")"
+done
+rm -f "$TMP/idle-session.control" "$TMP/idle-session.status"
+bg idle-session python3 "$PEERS" echo-session --target "$(out_addr idlc 0)" --control "$TMP/idle-session.control" \
+  --status "$TMP/idle-session.status" --interval 0.3
+session=$LAST_PID
+sleep 3
+grep -q '^error' "$TMP/idle-session.status" && fail "timeouts.idle: a connection with traffic every 0.3 s was closed: $(tail -2 "$TMP/idle-session.status")"
+oks=$(grep -c '^ok' "$TMP/idle-session.status")
+((oks >= 8)) || fail "timeouts.idle: the echo session made only $oks round trips in 3 s"
+touch "$TMP/idle-session.control"
+wait "$session" || true
+pass "timeouts.idle 1s: a connection with traffic every 0.3 s stayed open for 3 s through the mTLS pair ($oks round trips)"
+alive idl
+alive idlc
 
 # ---- SIGTERM: drain ----------------------------------------------------------------------------
 exited() {  # PID: the process is gone or a zombie
