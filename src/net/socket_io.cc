@@ -249,9 +249,11 @@ TlsStream::~TlsStream() {
 
 asio::awaitable<int> TlsStream::handshake() {
   // The peer's flight is received in one go and OpenSSL reads it from the block (not a recv
-  // per record header and body, then one more answering EAGAIN), and each wait parks on
-  // Asio's edge-triggered registration instead of re-arming epoll (EPOLL_CTL_MOD) as a
-  // readiness wait does. Reads go back to the socket itself once the handshake is over.
+  // per record header and body, then one more answering EAGAIN). The block is taken only once
+  // the flight has arrived: a handshake waits a round trip for it, and in a burst of new
+  // connections the blocks of every waiting handshake would set the heap's high-water mark
+  // (one readiness wait, an EPOLL_CTL_MOD, per flight is the price). Reads go back to the
+  // socket itself once the handshake is over.
   struct DirectReadsAfter {
     FdBioState* state;
     ~DirectReadsAfter() { state->direct_reads = true; }
@@ -265,7 +267,7 @@ asio::awaitable<int> TlsStream::handshake() {
     if (error == SSL_ERROR_WANT_READ) {
       // OpenSSL wants more only once the BIO has served everything received.
       if (bio_state_->buffered()) co_return SSL_ERROR_SYSCALL;
-      auto ec = co_await receiveCiphertext(BufferPool::kBlockSize);
+      auto ec = co_await receiveCiphertextWhenReadable(BufferPool::kBlockSize);
       if (ec == asio::error::eof) {
         bio_state_->eof = true;  // OpenSSL sees the end of stream and says what it cut short
       } else if (ec) {
@@ -321,6 +323,26 @@ asio::awaitable<std::error_code> TlsStream::receiveCiphertext(size_t block_size)
   state.input_end = n;
   if (n == 0) state.input.reset();
   co_return ec;
+}
+
+asio::awaitable<std::error_code> TlsStream::receiveCiphertextWhenReadable(size_t block_size) {
+  FdBioState& state = *bio_state_;
+  for (;;) {
+    auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, kNoThrow);
+    if (ec) co_return ec;
+    state.input = BufferPool::get(block_size);
+    state.input_begin = state.input_end = 0;
+    ssize_t n = ::recv(state.fd, state.input.get(), BufferPool::sizeOf(state.input), 0);
+    if (n > 0) {
+      state.input_end = static_cast<size_t>(n);
+      co_return std::error_code{};
+    }
+    state.input.reset();
+    if (n == 0) co_return asio::error::eof;
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      co_return std::error_code(errno, std::system_category());
+    }
+  }
 }
 
 asio::awaitable<ReadResult> TlsStream::read(BufferPool::Block& block, size_t size) {
