@@ -253,7 +253,7 @@ void setSpliceFlags(ConnectionRecord& record, PumpEnd down_to_up, PumpEnd up_to_
 // no limit). Each direction is its own coroutine and this one only waits on a timer, woken when
 // a direction ends: Asio's awaitable operators (a || watchdog over a && of the two) kept two
 // parallel groups, four spawned frames and a watchdog coroutine alive per idle connection,
-// about 3 KB of the ~33 KB an idle connection costs a proxy (heaptrack). The directions refer
+// about 4 KB of the ~33 KB an idle connection cost a proxy (heaptrack). The directions refer
 // to this frame, so it returns only after both have ended.
 template <class Down, class Up>
 asio::awaitable<void> splice(Down& down, Up& up, tcp::socket& down_socket,
