@@ -293,9 +293,10 @@ results=$out/results.jsonl
 : > "$out/protocols.txt"
 record() { echo "{\"pair\":\"$1\",\"metric\":\"$2\",\"value\":$3}" >> "$results"; }
 
+# measure_pair PAIR RUN: every measurement of one pair, once.
 measure_pair() {
-  local pair=$1
-  for run in $(seq "$runs"); do
+  local pair=$1 run=$2
+  {
     # (a) keep-alive, (e) CPU per 1k rps and RSS.
     TARGET=$backend; MEASURE_PIDS=()
     start_$pair true ka$run; [[ ${#MEASURE_PIDS[@]} -eq 0 ]] && MEASURE_PIDS=("${PAIR_PIDS[@]}")
@@ -343,7 +344,7 @@ measure_pair() {
            jq '.end.sum_received.bits_per_second / 1e9' 2>/dev/null || echo 0)
     record $pair bulk_gbit_s "$gbps"
     stop_pair
-  done
+  }
 }
 
 echo "compare.sh: $runs runs of ${duration}s per measurement; results in $out" >&2
@@ -351,9 +352,15 @@ for run in $(seq "$runs"); do
   read -r rps p50 p99 bad < <(wrk_run "$backend")
   record direct keepalive_rps "$rps"; record direct keepalive_p50_ms "$p50"; record direct keepalive_p99_ms "$p99"
 done
-for pair in $pairs; do
-  echo "compare.sh: $pair" >&2
-  measure_pair "$pair"
+# Run after run, each run starting one pair later: this VM's speed can change within minutes,
+# and a fixed order would give one pair every slow (or fast) phase.
+read -r -a pair_list <<<"$pairs"
+for run in $(seq "$runs"); do
+  for ((i = 0; i < ${#pair_list[@]}; i++)); do
+    pair=${pair_list[$(((i + run - 1) % ${#pair_list[@]}))]}
+    echo "compare.sh: run $run, $pair" >&2
+    measure_pair "$pair" "$run"
+  done
 done
 
 python3 - "$results" "$out/summary.md" "$out/results.json" <<'PY'
