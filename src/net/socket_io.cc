@@ -267,7 +267,9 @@ asio::awaitable<int> TlsStream::handshake() {
     if (error == SSL_ERROR_WANT_READ) {
       // OpenSSL wants more only once the BIO has served everything received.
       if (bio_state_->buffered()) co_return SSL_ERROR_SYSCALL;
-      auto ec = co_await receiveCiphertextWhenReadable(BufferPool::kBlockSize);
+      // After the readiness event Asio's receive reads at once, without parking.
+      auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, kNoThrow);
+      if (!ec) ec = co_await receiveCiphertext(BufferPool::kBlockSize);
       if (ec == asio::error::eof) {
         bio_state_->eof = true;  // OpenSSL sees the end of stream and says what it cut short
       } else if (ec) {
@@ -323,26 +325,6 @@ asio::awaitable<std::error_code> TlsStream::receiveCiphertext(size_t block_size)
   state.input_end = n;
   if (n == 0) state.input.reset();
   co_return ec;
-}
-
-asio::awaitable<std::error_code> TlsStream::receiveCiphertextWhenReadable(size_t block_size) {
-  FdBioState& state = *bio_state_;
-  for (;;) {
-    auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, kNoThrow);
-    if (ec) co_return ec;
-    state.input = BufferPool::get(block_size);
-    state.input_begin = state.input_end = 0;
-    ssize_t n = ::recv(state.fd, state.input.get(), BufferPool::sizeOf(state.input), 0);
-    if (n > 0) {
-      state.input_end = static_cast<size_t>(n);
-      co_return std::error_code{};
-    }
-    state.input.reset();
-    if (n == 0) co_return asio::error::eof;
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      co_return std::error_code(errno, std::system_category());
-    }
-  }
 }
 
 asio::awaitable<ReadResult> TlsStream::read(BufferPool::Block& block, size_t size) {

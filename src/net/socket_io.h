@@ -97,8 +97,6 @@ class TlsStream {
  private:
   // Receives into a fresh pooled block of `block_size` that the BIO serves to OpenSSL.
   asio::awaitable<std::error_code> receiveCiphertext(size_t block_size);
-  // The same, but waits for data before it takes the block (see handshake).
-  asio::awaitable<std::error_code> receiveCiphertextWhenReadable(size_t block_size);
 
   tcp::socket& socket_;
   tls::SslPtr ssl_;
