@@ -219,6 +219,10 @@ alive cl
 idle_run() {
   local name=$1 pid=$2 target=$3 count=$4 what=$5 pid2=${6:-}
   local base_fd base_rss base_rss2=0
+  # A connection that just ended (the admin API's, asked a moment ago) may still hold its fd:
+  # counted in the baseline, it would be missing from "two per connection" below.
+  local startup_fds="${name^^}_FD0"
+  back_to_baseline "$name" "$pid" "${!startup_fds}" "$what, before opening"
   base_fd=$(fd_count "$pid")
   base_rss=$(rss_kb "$pid")
   if [[ -n $pid2 ]]; then base_rss2=$(rss_kb "$pid2"); fi
