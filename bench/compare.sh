@@ -12,10 +12,14 @@
 #       mTLS connections (each carries one request first, so every handshake is done when
 #       memory is read).
 # Then ratios of mutual to the best peer. Results: $OUT/results.json and $OUT/summary.md.
+# FLOOR=1 adds two reference pairs that carry the keep-alive load without TLS: haproxy and
+# mutual forwarding plaintext (mutual: PeerAuthentication and DestinationRule DISABLE). Their
+# CPU per request is what the same proxies cost with TLS free: the floor of goal (a), which is
+# the kernel's (TCP on loopback, wake-ups). They are references, not peers in the ratios.
 #
 # Usage: bench/compare.sh [MUTUAL_BINARY]   (default: build-bench/mutual, built if missing)
 # Environment: DURATION (s per wrk run, default 10), RUNS (repetitions, median kept, default 3),
-#   PAIRS (default "mutual haproxy nginx stunnel"), IDLE (idle connections, default 1000),
+#   PAIRS (default "mutual haproxy nginx stunnel"), FLOOR (0 or 1, default 0), IDLE (idle connections, default 1000),
 #   OUT (default /tmp/mutual-compare), NGINX_PROTOCOLS (default "TLSv1.2 TLSv1.3": Debian 12's
 #   nginx 1.22 leaves TLS 1.3 off unless told, and then its pair resumes with TLS 1.2's
 #   abbreviated handshake, which has no key exchange at all; every other pair negotiates 1.3).
@@ -257,6 +261,67 @@ CONF
   CLIENT_PORT=$c; SERVER_PORT=$s; wait_port "$s"; wait_port "$c"
 }
 
+# ---- the plaintext references (FLOOR=1): the same proxies with TLS off ---------------------------
+start_mutualplain() {
+  local dir=$out/mutualplain-$2 c s sa ca
+  mkdir -p "$dir/server-policies" "$dir/client-policies"; c=$(port); s=$(port); sa=$(port); ca=$(port)
+  cat > "$dir/server-policies/disable.yaml" <<YAML
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: bench}
+spec: {mtls: {mode: DISABLE}}
+YAML
+  cat > "$dir/client-policies/disable.yaml" <<YAML
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: server, namespace: bench}
+spec: {host: server.bench.svc.cluster.local, trafficPolicy: {tls: {mode: DISABLE}}}
+YAML
+  local who
+  for who in server client; do
+    cat > "$dir/$who.yaml" <<YAML
+workload: {namespace: bench, name: $who, service_account: $who}
+trust_domain: bench.local
+credentials: {files: {cert: $out/pki/$who/tls.crt, key: $out/pki/$who/tls.key, bundle: $out/pki/$who/ca.crt}}
+policies: [$dir/$who-policies]
+admin: 127.0.0.1:$([[ $who == server ]] && echo "$sa" || echo "$ca")
+access_log: "off"
+workers: 1
+YAML
+  done
+  echo "inbound: [{port: 80, listen: 127.0.0.1:$s, forward: 127.0.0.1:$TARGET}]" >> "$dir/server.yaml"
+  echo "outbound: [{listen: 127.0.0.1:$c, destination: \"server.bench.svc.cluster.local:80\", endpoints: [\"127.0.0.1:$s\"]}]" >> "$dir/client.yaml"
+  "$mutual" proxy run -c "$dir/server.yaml" 2>"$dir/server.log" & PAIR_PIDS=($!)
+  "$mutual" proxy run -c "$dir/client.yaml" 2>"$dir/client.log" & PAIR_PIDS+=($!)
+  CLIENT_PORT=$c; SERVER_PORT=$s; wait_port "$s"; wait_port "$c"
+}
+
+start_haproxyplain() {
+  local dir=$out/haproxyplain-$2 c s side listen target
+  mkdir -p "$dir"; c=$(port); s=$(port)
+  for side in server client; do
+    if [[ $side == server ]]; then listen=$s; target=$TARGET; else listen=$c; target=$s; fi
+    cat > "$dir/$side.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 3000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+frontend plain
+  bind 127.0.0.1:$listen
+  default_backend next
+backend next
+  server next 127.0.0.1:$target
+CONF
+  done
+  haproxy -f "$dir/server.cfg" -db 2>"$dir/server.log" & PAIR_PIDS=($!)
+  haproxy -f "$dir/client.cfg" -db 2>"$dir/client.log" & PAIR_PIDS+=($!)
+  CLIENT_PORT=$c; SERVER_PORT=$s; wait_port "$s"; wait_port "$c"
+}
+
 stop_pair() {
   for p in "${PAIR_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PAIR_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -306,10 +371,11 @@ measure_pair() {
     t1=$(cpu_ticks "${MEASURE_PIDS[@]}")
     record $pair keepalive_rps "$rps"; record $pair keepalive_p50_ms "$p50"; record $pair keepalive_p99_ms "$p99"
     record $pair keepalive_errors "$bad"
-    ((run == 1)) && echo "$pair $(server_protocol "$SERVER_PORT")" >> "$out/protocols.txt"
     record $pair cpu_ms_per_1k_requests "$(python3 -c "print(round(($t1-$t0)/$hz*1000/max($rps*$duration/1000,1e-9),3))")"
     record $pair rss_kb "$(rss_kb "${MEASURE_PIDS[@]}")"
     record $pair rss_anon_kb "$(rss_anon_kb "${MEASURE_PIDS[@]}")"
+    if [[ $pair == *plain ]]; then stop_pair; return; fi  # a reference for (a) only
+    ((run == 1)) && echo "$pair $(server_protocol "$SERVER_PORT")" >> "$out/protocols.txt"
     # (e) RSS per 1,000 idle mTLS connections.
     local before after
     before=$(rss_kb "${MEASURE_PIDS[@]}")
@@ -354,6 +420,7 @@ for run in $(seq "$runs"); do
 done
 # Run after run, each run starting one pair later: this VM's speed can change within minutes,
 # and a fixed order would give one pair every slow (or fast) phase.
+[[ ${FLOOR:-0} == 1 ]] && pairs="$pairs mutualplain haproxyplain"
 read -r -a pair_list <<<"$pairs"
 for run in $(seq "$runs"); do
   for ((i = 0; i < ${#pair_list[@]}; i++)); do
@@ -379,15 +446,29 @@ metrics = [("keepalive_rps", "keep-alive req/s", max), ("keepalive_p50_ms", "p50
            ("bulk_gbit_s", "bulk Gbit/s", max), ("rss_kb", "RSS KiB (both sides)", min),
            ("rss_anon_kb", "RSS anonymous KiB (both sides)", min),
            ("idle_rss_kb_per_1k", "RSS KiB / 1k idle", min)]
-pairs = [p for p in ["direct", "mutual", "haproxy", "nginx", "stunnel"] if p in med]
+references = ("direct", "mutual", "mutualplain", "haproxyplain")  # not peers in the ratios
+pairs = [p for p in ["direct", "mutual", "haproxy", "nginx", "stunnel", "mutualplain",
+                     "haproxyplain"] if p in med]
 out = ["| metric | " + " | ".join(pairs) + " | mutual / best peer |", "|---" * (len(pairs) + 2) + "|"]
 for key, label, best in metrics:
     cells = [f"{med[p][key]:g}" if key in med[p] else "-" for p in pairs]
-    peers = [med[p][key] for p in pairs if p not in ("direct", "mutual") and key in med[p]]
+    peers = [med[p][key] for p in pairs if p not in references and key in med[p]]
     ratio = "-"
     if peers and "mutual" in med and key in med["mutual"] and best(peers):
         ratio = f"{med['mutual'][key] / best(peers):.2f}"
     out.append(f"| {label} | " + " | ".join(cells) + f" | {ratio} |")
+# The TLS-free floor of goal (a): the plaintext pairs against the best peer with TLS.
+tls_peers = [p for p in ("haproxy", "nginx", "stunnel") if p in med]
+for ref in ("haproxyplain", "mutualplain"):
+    if ref not in med or not tls_peers:
+        continue
+    best_cpu = min(med[p]["cpu_ms_per_1k_requests"] for p in tls_peers)
+    best_rps = max(med[p]["keepalive_rps"] for p in tls_peers)
+    out.append("")
+    out.append(f"{ref} (no TLS) / best TLS peer: keep-alive req/s "
+               f"{med[ref]['keepalive_rps'] / best_rps:.2f}, CPU per request "
+               f"{med[ref]['cpu_ms_per_1k_requests'] / best_cpu:.2f}, p50 "
+               f"{med[ref]['keepalive_p50_ms'] / min(med[p]['keepalive_p50_ms'] for p in tls_peers):.2f}")
 try:
     protocols = [l.split() for l in open(sys.argv[1].rsplit("/", 1)[0] + "/protocols.txt")]
     out.append("")

@@ -8,6 +8,9 @@
 #   DURATION=10 CLIENTS=4 WARMUP=2 NCSR=256 OUT=/tmp/x PG=auto|0 bench/sign_compare.sh
 #   BATCH=10 (default; 1 to skip): also a mutual run with BATCH CSRs per call, as an agent sends
 #     at rotation; its latency is per call and is not compared with cfssl's
+#   SIGN_BENCH=PATH (default BUILD_DIR/bench/server_sign_bench): measures, after the sides, the
+#     ceiling one CSR verification + one signature allow per core-second, and prints the goal
+#     as a share of it (skipped when the binary is missing)
 #   PERF=1 ...    also a system-wide `perf record -g` over each measured window
 #     ($OUT/NAME.perf.data; report with `perf report --pid $(cat $OUT/NAME.pid)`; needs root)
 #
@@ -242,13 +245,30 @@ else
   pg_stop
 fi
 
+# --- the cryptography's ceiling, in the same run ----------------------------------------------
+# One CSR verification and one signature per certificate (server_sign_bench's
+# BM_RawVerifyAndSign, one thread) bound what any signer can reach per CPU-second on this
+# machine; BM_SignOnly is mutual's signer on its own (no gRPC, no datastore). The goal of 2.5x
+# cfssl reads against these: a goal above the ceiling cannot be met by any server.
+ceiling=null
+SIGN_BENCH=${SIGN_BENCH:-$BUILD/bench/server_sign_bench}
+if [[ -x $SIGN_BENCH ]]; then
+  "$SIGN_BENCH" --benchmark_filter='^BM_(RawVerifyAndSign|SignOnly)$' --benchmark_min_time=2 \
+    --benchmark_format=json >"$OUT/ceiling.json" 2>"$OUT/ceiling.log" ||
+    die "server_sign_bench failed: $(tail -3 "$OUT/ceiling.log")"
+  ceiling=$(jq '[.benchmarks[] | {key: .name, value: .certs}] | from_entries |
+    {crypto_per_core_s: .BM_RawVerifyAndSign, signer_per_core_s: .BM_SignOnly}' "$OUT/ceiling.json")
+else
+  echo "ceiling: skipped (no $SIGN_BENCH; ninja -C BUILD_DIR server_sign_bench)"
+fi
+
 # --- the table and results.json --------------------------------------------------------------
 jq -n --arg date "$(date -u +%FT%TZ)" --argjson clients "$CLIENTS" \
   --argjson duration "$DURATION" --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)" \
-  --argjson cores "$(nproc)" \
+  --argjson cores "$(nproc)" --argjson ceiling "$ceiling" \
   '{date: $date, clients: $clients, duration_s: $duration, cpu: ($cpu|ltrimstr(" ")),
     cores: $cores, goals: {per_cpu_s_vs_cfssl: ">= 2.5", p50_vs_cfssl: "<= 0.5",
-    p99_vs_cfssl: "<= 0.25"}, sides: {}}' >"$OUT/results.json"
+    p99_vs_cfssl: "<= 0.25"}, ceiling: $ceiling, sides: {}}' >"$OUT/results.json"
 for side in "${sides[@]}"; do
   jq --arg side "$side" --slurpfile r "$OUT/$side.json" --slurpfile c "$OUT/cfssl.json" \
     '.sides[$side] = ($r[0] + (if $side == "cfssl" then {} else {vs_cfssl: {
@@ -271,5 +291,12 @@ for side in "${sides[@]}"; do
     | @tsv' "$OUT/results.json" |
     awk -F'\t' '{printf "%-24s %10s %9s %10s %9s %9s %9s %22s\n", $1,$2,$3,$4,$5,$6,$7,$8}'
 done
+if [[ $ceiling != null ]]; then
+  jq -r '.ceiling as $c | (.sides.cfssl.certificates_per_cpu_s * 2.5) as $goal |
+    "ceiling: one verification + one signature \($c.crypto_per_core_s|floor) per core-second;" +
+    " mutual'"'"'s signer alone \($c.signer_per_core_s|floor); the goal (2.5x cfssl) is" +
+    " \($goal|floor) per CPU-second, \($goal / $c.crypto_per_core_s * 100 | round)% of the ceiling"' \
+    "$OUT/results.json"
+fi
 echo "goals: per CPU-second >= 2.5x cfssl, p50 <= 0.5x, p99 <= 0.25x (latencies of batched calls"
 echo "are per call of $BATCH CSRs, not compared); $OUT/results.json"
