@@ -656,6 +656,27 @@ void addServiceAccounts(const Field& f, const std::string& policy_ns,
   }
 }
 
+constexpr std::string_view kCidrShape =
+    "an IPv4 or IPv6 network such as 10.0.0.0/8 or fd00::/8, or one address";
+
+// One CIDR written as a string; an error (and nullopt) when invalid.
+std::optional<IpNetwork> cidrField(const Field& at, Checker& check) {
+  const std::string text = at.nonEmptyString();
+  auto parsed = IpNetwork::parse(text);
+  if (!parsed) check.error(at, "invalid CIDR " + inQuotes(text) + ": " + std::string(kCidrShape));
+  return parsed;
+}
+
+// A list of CIDRs (ipBlocks and the like); invalid entries are errors and left out.
+std::vector<IpNetwork> cidrList(const Field& f, Checker& check) {
+  std::vector<IpNetwork> out;
+  if (!f.isNull() && !f.isList()) f.fail("expected a list of strings, got " + f.describe());
+  for (const auto& item : f.items()) {
+    if (auto net = cidrField(item, check)) out.push_back(std::move(*net));
+  }
+  return out;
+}
+
 AuthzSource sourceFrom(const Field& source, const std::string& policy_ns, Checker& check) {
   source.allowOnly({"principals", "notPrincipals", "namespaces", "notNamespaces", "serviceAccounts",
                     "notServiceAccounts", "ipBlocks", "notIpBlocks", "remoteIpBlocks",
@@ -675,10 +696,14 @@ AuthzSource sourceFrom(const Field& source, const std::string& policy_ns, Checke
   }
   addServiceAccounts(sas, policy_ns, out.principals, check);
   addServiceAccounts(not_sas, policy_ns, out.not_principals, check);
-  for (const char* ignored :
-       {"ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks", "requestPrincipals",
-        "notRequestPrincipals", "trustDomains", "notTrustDomains"}) {
-    (void)stringList(source.get(ignored), check, false);
+  out.trust_domains = stringList(source.get("trustDomains"), check, false);
+  out.not_trust_domains = stringList(source.get("notTrustDomains"), check, false);
+  out.ip_blocks = cidrList(source.get("ipBlocks"), check);
+  out.not_ip_blocks = cidrList(source.get("notIpBlocks"), check);
+  out.remote_ip_blocks = cidrList(source.get("remoteIpBlocks"), check);
+  out.not_remote_ip_blocks = cidrList(source.get("notRemoteIpBlocks"), check);
+  for (const char* jwt : {"requestPrincipals", "notRequestPrincipals"}) {
+    if (!stringList(source.get(jwt), check, false).empty()) out.http_only = true;
   }
   if (source.entries().empty()) check.error(source, "`from.source` must not be empty");
   return out;
@@ -705,8 +730,8 @@ AuthzOperation operationFrom(const Field& op, Checker& check) {
   AuthzOperation out;
   out.ports = authzPorts(op.get("ports"), check);
   out.not_ports = authzPorts(op.get("notPorts"), check);
-  for (const char* ignored : {"hosts", "notHosts", "methods", "notMethods", "paths", "notPaths"}) {
-    (void)stringList(op.get(ignored), check, false);
+  for (const char* http : {"hosts", "notHosts", "methods", "notMethods", "paths", "notPaths"}) {
+    if (!stringList(op.get(http), check, false).empty()) out.http_only = true;
   }
   if (op.entries().empty()) check.error(op, "`to.operation` must not be empty");
   return out;
@@ -740,13 +765,19 @@ AuthzRule ruleFrom(const Field& rule, const std::string& policy_ns, Checker& che
   for (const auto& condition : rule.get("when").items()) {
     condition.allowOnly({"key", "values", "notValues"});
     const Field key = condition.require("key");
-    const std::string name = key.nonEmptyString();
-    const auto values = stringList(condition.get("values"), check, true);
-    const auto not_values = stringList(condition.get("notValues"), check, true);
-    if (values.empty() && not_values.empty()) {
-      check.error(condition, "at least one of `values` or `notValues` must be set for key " + name);
+    AuthzCondition c;
+    c.key = key.nonEmptyString();
+    c.values = stringList(condition.get("values"), check, true);
+    c.not_values = stringList(condition.get("notValues"), check, true);
+    if (c.values.empty() && c.not_values.empty()) {
+      check.error(condition, "at least one of `values` or `notValues` must be set for key " + c.key);
     }
-    out.has_when = true;
+    if (c.key == "source.ip" || c.key == "remote.ip" || c.key == "destination.ip") {
+      for (const char* list : {"values", "notValues"}) {
+        for (const auto& item : condition.get(list).items()) (void)cidrField(item, check);
+      }
+    }
+    out.when.push_back(std::move(c));
   }
   return out;
 }
@@ -773,6 +804,7 @@ AuthorizationPolicy authorizationPolicyFrom(const Manifest& m, Checker& check) {
   const Field provider = spec.get("provider");
   provider.allowOnly({"name"});
   const std::string provider_name = provider.get("name").string();
+  out.provider = provider_name;
 
   const Field rules = spec.get("rules");
   for (const auto& rule : rules.items())
@@ -934,17 +966,6 @@ std::string labelName(const Field& f, Checker& check) {
                        " (a DNS-1123 label: lowercase letters, digits and '-')");
   }
   return name;
-}
-
-constexpr std::string_view kCidrShape =
-    "an IPv4 or IPv6 network such as 10.0.0.0/8 or fd00::/8, or one address";
-
-// One CIDR written as a string; an error (and nullopt) when invalid.
-std::optional<IpNetwork> cidrField(const Field& at, Checker& check) {
-  const std::string text = at.nonEmptyString();
-  auto parsed = IpNetwork::parse(text);
-  if (!parsed) check.error(at, "invalid CIDR " + inQuotes(text) + ": " + std::string(kCidrShape));
-  return parsed;
 }
 
 // networks[]: {cidr, except[]}; Linkerd's admission refuses an exception outside its network

@@ -80,30 +80,76 @@ struct DestinationRule {
 
 // ---- AuthorizationPolicy (security.istio.io/v1, v1beta1) -----------------------------------
 
+// An IPv4 or IPv6 address, as bytes (IPv4 in the first 4).
+struct IpAddress {
+  bool v6 = false;
+  std::array<uint8_t, 16> bytes{};
+
+  // "10.1.2.3", "fd00::1" (no brackets, no zone); nullopt otherwise.
+  static std::optional<IpAddress> parse(std::string_view text);
+  std::string str() const;
+  bool operator==(const IpAddress&) const = default;
+};
+
+// An IP network in CIDR notation, as Linkerd's `networks[].cidr` and `except` take it.
+struct IpNetwork {
+  IpAddress address;    // host bits cleared
+  uint32_t prefix = 0;  // 0..32 for IPv4, 0..128 for IPv6
+  std::string text;     // as written
+
+  // "10.0.0.0/8", "fd00::/8", or one address ("10.1.2.3" is 10.1.2.3/32), as Linkerd's Cidr
+  // reads them; host bits set below the prefix are ignored. nullopt when invalid.
+  static std::optional<IpNetwork> parse(std::string_view text);
+  bool contains(const IpAddress& ip) const;  // false across address families
+  bool contains(const IpNetwork& other) const;
+};
+
 enum class AuthzAction { kAllow, kDeny, kAudit, kCustom };
 
+// A connection carries no HTTP request: fields that only an HTTP request (or its JWT) can
+// satisfy are "HTTP-only", and Istio's TCP rule applies to them: an ALLOW source, operation or
+// condition with one never matches; a DENY one ignores it (both the restrictive choice).
 struct AuthzSource {
   std::vector<std::string> principals;
   std::vector<std::string> not_principals;
   std::vector<std::string> namespaces;
   std::vector<std::string> not_namespaces;
+  std::vector<std::string> trust_domains;  // of the peer's SPIFFE ID
+  std::vector<std::string> not_trust_domains;
+  // ipBlocks and remoteIpBlocks: both the peer's address for a TCP connection (no proxy
+  // protocol, no X-Forwarded-For), but kept apart: a source naming both needs both to match.
+  std::vector<IpNetwork> ip_blocks;
+  std::vector<IpNetwork> not_ip_blocks;
+  std::vector<IpNetwork> remote_ip_blocks;
+  std::vector<IpNetwork> not_remote_ip_blocks;
+  bool http_only = false;  // requestPrincipals / notRequestPrincipals (a request's JWT)
 };
 
 struct AuthzOperation {
   std::vector<std::string> ports;  // strings, as in the API
   std::vector<std::string> not_ports;
+  bool http_only = false;  // hosts, methods or paths (and their negations)
+};
+
+// rules[].when[]: `key` holds if the connection's value is among `values` (when given) and
+// among none of `notValues`.
+struct AuthzCondition {
+  std::string key;
+  std::vector<std::string> values;
+  std::vector<std::string> not_values;
 };
 
 struct AuthzRule {
   std::vector<AuthzSource> from;  // OR of sources; empty: any source
   std::vector<AuthzOperation> to;  // OR of operations; empty: any operation
-  bool has_when = false;           // `when` conditions are not evaluated offline
+  std::vector<AuthzCondition> when;  // AND of conditions
 };
 
 struct AuthorizationPolicy {
   PolicyMeta meta;
   std::optional<Labels> selector;
   AuthzAction action = AuthzAction::kAllow;
+  std::string provider;          // CUSTOM: provider.name (an external authorizer)
   std::vector<AuthzRule> rules;  // absent `rules`: ALLOW matches nothing, DENY matches nothing
 };
 
@@ -137,30 +183,6 @@ struct LinkerdServer {
   std::string proxy_protocol;    // unknown, HTTP/1, HTTP/2, gRPC, opaque, TLS
   // accessPolicy (v1beta3): decides for clients no authorization of the Server admits.
   LinkerdDefaultPolicy access_policy = LinkerdDefaultPolicy::kDeny;
-};
-
-// An IPv4 or IPv6 address, as bytes (IPv4 in the first 4).
-struct IpAddress {
-  bool v6 = false;
-  std::array<uint8_t, 16> bytes{};
-
-  // "10.1.2.3", "fd00::1" (no brackets, no zone); nullopt otherwise.
-  static std::optional<IpAddress> parse(std::string_view text);
-  std::string str() const;
-  bool operator==(const IpAddress&) const = default;
-};
-
-// An IP network in CIDR notation, as Linkerd's `networks[].cidr` and `except` take it.
-struct IpNetwork {
-  IpAddress address;    // host bits cleared
-  uint32_t prefix = 0;  // 0..32 for IPv4, 0..128 for IPv6
-  std::string text;     // as written
-
-  // "10.0.0.0/8", "fd00::/8", or one address ("10.1.2.3" is 10.1.2.3/32), as Linkerd's Cidr
-  // reads them; host bits set below the prefix are ignored. nullopt when invalid.
-  static std::optional<IpNetwork> parse(std::string_view text);
-  bool contains(const IpAddress& ip) const;  // false across address families
-  bool contains(const IpNetwork& other) const;
 };
 
 // networks[]: a client address must be in `cidr` and in none of `except`.

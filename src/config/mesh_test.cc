@@ -978,6 +978,25 @@ TEST(DestinationRuleTest, Fields) {
   EXPECT_TRUE(client.traffic_policy->port_level.empty());
 }
 
+TEST(AuthorizationPolicyTest, AddressesMustBeCidrs) {
+  const Loaded loaded = load(
+      "apiVersion: security.istio.io/v1\n"
+      "kind: AuthorizationPolicy\n"
+      "metadata: {name: nets, namespace: payments}\n"
+      "spec:\n"
+      "  rules:\n"
+      "  - from:\n"
+      "    - source: {ipBlocks: [10.0.0.0/33], requestPrincipals: [\"*\"]}\n"
+      "    when:\n"
+      "    - key: source.ip\n"
+      "      values: [not-an-ip]\n");
+  ASSERT_EQ(loaded.findings.size(), 2u) << lines(loaded.findings);
+  EXPECT_NE(lines(loaded.findings).find("invalid CIDR \"10.0.0.0/33\""), std::string::npos)
+      << lines(loaded.findings);
+  EXPECT_NE(lines(loaded.findings).find("invalid CIDR \"not-an-ip\""), std::string::npos)
+      << lines(loaded.findings);
+}
+
 TEST(AuthorizationPolicyTest, Fields) {
   const Loaded loaded = load(
       "apiVersion: security.istio.io/v1\n"
@@ -1029,11 +1048,17 @@ TEST(AuthorizationPolicyTest, Fields) {
   ASSERT_EQ(rule.to.size(), 1u);
   EXPECT_EQ(rule.to[0].ports, (std::vector<std::string>{"8080"}));
   EXPECT_EQ(rule.to[0].not_ports, (std::vector<std::string>{"9090"}));
-  EXPECT_TRUE(rule.has_when);
+  EXPECT_TRUE(rule.to[0].http_only);  // methods
+  ASSERT_EQ(rule.from[0].ip_blocks.size(), 1u);
+  EXPECT_EQ(rule.from[0].ip_blocks[0].text, "10.0.0.0/8");
+  EXPECT_FALSE(rule.from[0].http_only);
+  ASSERT_EQ(rule.when.size(), 1u);
+  EXPECT_EQ(rule.when[0].key, "request.headers[x-tenant]");
+  EXPECT_EQ(rule.when[0].values, (std::vector<std::string>{"acme"}));
   // An empty rule matches everything.
   EXPECT_TRUE(p.rules[1].from.empty());
   EXPECT_TRUE(p.rules[1].to.empty());
-  EXPECT_FALSE(p.rules[1].has_when);
+  EXPECT_TRUE(p.rules[1].when.empty());
 
   const auto& deny = loaded.config.authorization_policies[1];
   EXPECT_EQ(deny.action, AuthzAction::kDeny);

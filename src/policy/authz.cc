@@ -1,8 +1,10 @@
 #include "policy/authz.h"
 
+#include <algorithm>
 #include <string_view>
 
 #include "policy/peer_authn.h"
+#include "spiffe/spiffe_id.h"
 
 namespace mutual::policy {
 
@@ -52,16 +54,52 @@ bool anyNamespace(const std::vector<std::string>& patterns,
   return false;
 }
 
-bool sourceMatches(const config::AuthzSource& s, const std::optional<std::string>& peer,
-                   const std::string& td) {
+// Whether `address` is in one of `networks`; an unknown address (offline) is assumed to be.
+bool inAny(const std::vector<config::IpNetwork>& networks,
+           const std::optional<config::IpAddress>& address) {
+  if (!address) return true;
+  for (const auto& n : networks) {
+    if (n.contains(*address)) return true;
+  }
+  return false;
+}
+
+bool addressesMatch(const std::vector<config::IpNetwork>& in,
+                    const std::vector<config::IpNetwork>& not_in,
+                    const std::optional<config::IpAddress>& address) {
+  if (!in.empty() && !inAny(in, address)) return false;
+  if (!not_in.empty() && address && inAny(not_in, address)) return false;
+  return true;
+}
+
+bool anyTrustDomain(const std::vector<std::string>& names, const std::optional<std::string>& peer) {
+  if (!peer) return false;
+  auto id = spiffe::SpiffeId::parse(*peer);
+  if (!id) return false;
+  for (const auto& name : names) {
+    if (starMatch(name, id->trustDomain().name())) return true;
+  }
+  return false;
+}
+
+// `allow`: the policy's action is ALLOW (HTTP-only fields then never match; for DENY and
+// CUSTOM they are ignored).
+bool sourceMatches(const config::AuthzSource& s, const AuthzConnection& c, const std::string& td,
+                   bool allow) {
+  if (s.http_only && allow) return false;
+  const auto& peer = c.peer_id;
   if (!s.principals.empty() && !anyPrincipal(s.principals, peer, td)) return false;
   if (!s.not_principals.empty() && anyPrincipal(s.not_principals, peer, td)) return false;
   if (!s.namespaces.empty() && !anyNamespace(s.namespaces, peer)) return false;
   if (!s.not_namespaces.empty() && anyNamespace(s.not_namespaces, peer)) return false;
-  return true;
+  if (!s.trust_domains.empty() && !anyTrustDomain(s.trust_domains, peer)) return false;
+  if (!s.not_trust_domains.empty() && anyTrustDomain(s.not_trust_domains, peer)) return false;
+  return addressesMatch(s.ip_blocks, s.not_ip_blocks, c.source) &&
+         addressesMatch(s.remote_ip_blocks, s.not_remote_ip_blocks, c.source);
 }
 
-bool operationMatches(const config::AuthzOperation& op, uint32_t port) {
+bool operationMatches(const config::AuthzOperation& op, uint32_t port, bool allow) {
+  if (op.http_only && allow) return false;
   const std::string p = std::to_string(port);
   if (!op.ports.empty()) {
     bool hit = false;
@@ -74,25 +112,65 @@ bool operationMatches(const config::AuthzOperation& op, uint32_t port) {
   return true;
 }
 
-bool ruleMatches(const config::AuthzRule& rule, uint32_t port,
-                 const std::optional<std::string>& peer, const std::string& td) {
+std::vector<config::IpNetwork> networksOf(const std::vector<std::string>& values) {
+  std::vector<config::IpNetwork> out;
+  for (const auto& v : values) {
+    if (auto n = config::IpNetwork::parse(v)) out.push_back(std::move(*n));
+  }
+  return out;
+}
+
+bool conditionHolds(const config::AuthzCondition& cond, const AuthzConnection& c, uint32_t port,
+                    const std::string& td, bool allow) {
+  // Each test: does the connection's value match one of `values`?
+  const auto holds = [&](auto&& matches) {
+    if (!cond.values.empty() && !matches(cond.values)) return false;
+    return cond.not_values.empty() || !matches(cond.not_values);
+  };
+  const auto address = [&](const std::optional<config::IpAddress>& ip) {
+    if (!ip) return true;  // unknown (offline): assumed to hold
+    return holds([&](const std::vector<std::string>& v) { return inAny(networksOf(v), ip); });
+  };
+  if (cond.key == "source.ip" || cond.key == "remote.ip") return address(c.source);
+  if (cond.key == "destination.ip") return address(c.destination);
+  if (cond.key == "destination.port") {
+    const std::string p = std::to_string(port);
+    return holds([&](const std::vector<std::string>& v) {
+      return std::find(v.begin(), v.end(), p) != v.end();
+    });
+  }
+  if (cond.key == "source.principal") {
+    return holds([&](const std::vector<std::string>& v) { return anyPrincipal(v, c.peer_id, td); });
+  }
+  if (cond.key == "source.namespace") {
+    return holds([&](const std::vector<std::string>& v) { return anyNamespace(v, c.peer_id); });
+  }
+  return !allow;  // HTTP-only or not known here: ALLOW never matches, DENY ignores it
+}
+
+bool ruleMatches(const config::AuthzRule& rule, uint32_t port, const AuthzConnection& c,
+                 const std::string& td, bool allow) {
   if (!rule.from.empty()) {
     bool hit = false;
-    for (const auto& s : rule.from) hit = hit || sourceMatches(s, peer, td);
+    for (const auto& s : rule.from) hit = hit || sourceMatches(s, c, td, allow);
     if (!hit) return false;
   }
   if (!rule.to.empty()) {
     bool hit = false;
-    for (const auto& op : rule.to) hit = hit || operationMatches(op, port);
+    for (const auto& op : rule.to) hit = hit || operationMatches(op, port, allow);
     if (!hit) return false;
+  }
+  for (const auto& cond : rule.when) {
+    if (!conditionHolds(cond, c, port, td, allow)) return false;
   }
   return true;
 }
 
-bool policyMatches(const config::AuthorizationPolicy& p, uint32_t port,
-                   const std::optional<std::string>& peer, const std::string& td) {
+bool policyMatches(const config::AuthorizationPolicy& p, uint32_t port, const AuthzConnection& c,
+                   const std::string& td) {
+  const bool allow = p.action == config::AuthzAction::kAllow;
   for (const auto& rule : p.rules) {
-    if (ruleMatches(rule, port, peer, td)) return true;
+    if (ruleMatches(rule, port, c, td, allow)) return true;
   }
   return false;
 }
@@ -120,6 +198,15 @@ AuthzDecision authorize(const std::vector<config::AuthorizationPolicy>& policies
                         const config::MeshSettings& mesh, const std::string& namespace_name,
                         const config::Labels& labels, uint32_t port,
                         const std::optional<std::string>& peer_id) {
+  return authorize(policies, mesh, namespace_name, labels, port,
+                   AuthzConnection{.peer_id = peer_id, .source = {}, .destination = {}});
+}
+
+AuthzDecision authorize(const std::vector<config::AuthorizationPolicy>& policies,
+                        const config::MeshSettings& mesh, const std::string& namespace_name,
+                        const config::Labels& labels, uint32_t port,
+                        const AuthzConnection& connection) {
+  const auto& peer_id = connection.peer_id;
   std::vector<const config::AuthorizationPolicy*> applicable;
   for (const auto& p : policies) {
     const bool in_scope = p.meta.namespace_name == namespace_name ||
@@ -133,7 +220,17 @@ AuthzDecision authorize(const std::vector<config::AuthorizationPolicy>& policies
     return peer_id ? *peer_id : std::string("a plaintext peer (no identity)");
   };
   for (const auto* p : applicable) {
-    if (p->action == config::AuthzAction::kDeny && policyMatches(*p, port, peer_id, mesh.trust_domain)) {
+    if (p->action == config::AuthzAction::kCustom &&
+        policyMatches(*p, port, connection, mesh.trust_domain)) {
+      return {false, qualified(*p),
+              "CUSTOM policy " + qualified(*p) + " matches " + who() + ": its external authorizer (" +
+                  (p->provider.empty() ? std::string("no provider") : p->provider) +
+                  ") cannot be asked, mutual has none, so the connection is refused"};
+    }
+  }
+  for (const auto* p : applicable) {
+    if (p->action == config::AuthzAction::kDeny &&
+        policyMatches(*p, port, connection, mesh.trust_domain)) {
       return {false, qualified(*p), "DENY policy " + qualified(*p) + " matches " + who()};
     }
   }
@@ -141,7 +238,7 @@ AuthzDecision authorize(const std::vector<config::AuthorizationPolicy>& policies
   for (const auto* p : applicable) {
     if (p->action != config::AuthzAction::kAllow) continue;
     if (first_allow == nullptr) first_allow = p;
-    if (policyMatches(*p, port, peer_id, mesh.trust_domain)) return {true, qualified(*p), ""};
+    if (policyMatches(*p, port, connection, mesh.trust_domain)) return {true, qualified(*p), ""};
   }
   if (first_allow != nullptr) {
     return {false, qualified(*first_allow),

@@ -124,5 +124,131 @@ TEST(Authorize, PortsAndNamespaces) {
   EXPECT_FALSE(authorize({root}, mesh, "payments", {}, 9090, kFrontend).allowed);
 }
 
+
+// The connection the proxy authorizes: a mesh peer from 127.0.0.1 to 127.0.0.1.
+AuthzConnection loopbackPeer(std::optional<std::string> peer = kFrontend) {
+  return {.peer_id = std::move(peer),
+          .source = config::IpAddress::parse("127.0.0.1"),
+          .destination = config::IpAddress::parse("127.0.0.1")};
+}
+
+config::AuthzRule fromIpBlocks(std::vector<std::string> cidrs, bool remote = false) {
+  config::AuthzRule r;
+  config::AuthzSource s;
+  for (const auto& c : cidrs) {
+    (remote ? s.remote_ip_blocks : s.ip_blocks).push_back(*config::IpNetwork::parse(c));
+  }
+  r.from.push_back(s);
+  return r;
+}
+
+TEST(Authorize, IpBlocksAreTheSourceAddress) {
+  const config::MeshSettings mesh;
+  using config::AuthzAction;
+  const auto ten = policy("payments", "ten", AuthzAction::kAllow, {fromIpBlocks({"10.0.0.0/8"})});
+  const auto lo = policy("payments", "lo", AuthzAction::kAllow, {fromIpBlocks({"127.0.0.0/8"})});
+  const auto lo_remote =
+      policy("payments", "lo", AuthzAction::kAllow, {fromIpBlocks({"127.0.0.1"}, true)});
+  EXPECT_FALSE(authorize({ten}, mesh, "payments", {}, 8080, loopbackPeer()).allowed);
+  EXPECT_TRUE(authorize({lo}, mesh, "payments", {}, 8080, loopbackPeer()).allowed);
+  EXPECT_TRUE(authorize({lo_remote}, mesh, "payments", {}, 8080, loopbackPeer()).allowed);
+  // Plaintext peers have an address too.
+  EXPECT_TRUE(authorize({lo}, mesh, "payments", {}, 8080, loopbackPeer(std::nullopt)).allowed);
+  const auto deny_lo = policy("payments", "deny-lo", AuthzAction::kDeny, {fromIpBlocks({"127.0.0.1"})});
+  EXPECT_FALSE(authorize({deny_lo}, mesh, "payments", {}, 8080, loopbackPeer()).allowed);
+  // notIpBlocks.
+  config::AuthzRule not_lo;
+  config::AuthzSource s;
+  s.not_ip_blocks.push_back(*config::IpNetwork::parse("127.0.0.0/8"));
+  not_lo.from.push_back(s);
+  EXPECT_FALSE(authorize({policy("payments", "not-lo", AuthzAction::kAllow, {not_lo})}, mesh,
+                         "payments", {}, 8080, loopbackPeer())
+                   .allowed);
+  // Offline (addresses unknown), address conditions are assumed to hold.
+  EXPECT_TRUE(authorize({ten}, mesh, "payments", {}, 8080, kFrontend).allowed);
+}
+
+TEST(Authorize, HttpOnlyFieldsNeverAllowAndDoNotNarrowADeny) {
+  const config::MeshSettings mesh;
+  using config::AuthzAction;
+  config::AuthzRule jwt;
+  config::AuthzSource s;
+  s.http_only = true;  // requestPrincipals
+  jwt.from.push_back(s);
+  config::AuthzRule get;
+  config::AuthzOperation op;
+  op.http_only = true;  // methods: ["GET"]
+  get.to.push_back(op);
+  for (const auto& rule : {jwt, get}) {
+    EXPECT_FALSE(authorize({policy("payments", "allow", AuthzAction::kAllow, {rule})}, mesh,
+                           "payments", {}, 8080, loopbackPeer())
+                     .allowed);
+    EXPECT_FALSE(authorize({policy("payments", "deny", AuthzAction::kDeny, {rule})}, mesh,
+                           "payments", {}, 8080, loopbackPeer())
+                     .allowed);
+  }
+}
+
+TEST(Authorize, WhenConditions) {
+  const config::MeshSettings mesh;
+  using config::AuthzAction;
+  const auto allowWhen = [&](std::string key, std::vector<std::string> values,
+                             std::vector<std::string> not_values = {}) {
+    config::AuthzRule r;
+    r.when.push_back({std::move(key), std::move(values), std::move(not_values)});
+    return authorize({policy("payments", "when", AuthzAction::kAllow, {r})}, mesh, "payments", {},
+                     8080, loopbackPeer())
+        .allowed;
+  };
+  EXPECT_FALSE(allowWhen("source.ip", {"10.1.2.3"}));
+  EXPECT_TRUE(allowWhen("source.ip", {"127.0.0.1"}));
+  EXPECT_FALSE(allowWhen("remote.ip", {}, {"127.0.0.0/8"}));
+  EXPECT_TRUE(allowWhen("destination.ip", {"127.0.0.1/32"}));
+  EXPECT_TRUE(allowWhen("destination.port", {"8080"}));
+  EXPECT_FALSE(allowWhen("destination.port", {"9090"}));
+  EXPECT_TRUE(allowWhen("source.principal", {"cluster.local/ns/shop/sa/frontend"}));
+  EXPECT_FALSE(allowWhen("source.principal", {"cluster.local/ns/shop/sa/other"}));
+  EXPECT_TRUE(allowWhen("source.namespace", {"shop"}));
+  EXPECT_FALSE(allowWhen("source.namespace", {"shop"}, {"shop"}));
+  // HTTP-only and unknown keys: an ALLOW never matches.
+  EXPECT_FALSE(allowWhen("request.headers[x-user]", {"alice"}));
+  EXPECT_FALSE(allowWhen("connection.sni", {"cart.shop"}));
+  // ... and a DENY ignores them (denies on the rest of the rule).
+  config::AuthzRule deny;
+  deny.when.push_back({"request.auth.claims[iss]", {"x"}, {}});
+  EXPECT_FALSE(authorize({policy("payments", "deny", AuthzAction::kDeny, {deny})}, mesh,
+                         "payments", {}, 8080, loopbackPeer())
+                   .allowed);
+}
+
+TEST(Authorize, TrustDomains) {
+  const config::MeshSettings mesh;
+  config::AuthzRule r;
+  config::AuthzSource s;
+  s.trust_domains = {"cluster.local"};
+  r.from.push_back(s);
+  const auto p = policy("payments", "td", config::AuthzAction::kAllow, {r});
+  EXPECT_TRUE(authorize({p}, mesh, "payments", {}, 8080, loopbackPeer()).allowed);
+  EXPECT_FALSE(authorize({p}, mesh, "payments", {}, 8080,
+                         loopbackPeer("spiffe://other.org/ns/shop/sa/frontend"))
+                   .allowed);
+  EXPECT_FALSE(authorize({p}, mesh, "payments", {}, 8080, loopbackPeer(std::nullopt)).allowed);
+}
+
+TEST(Authorize, CustomPoliciesDenyForLackOfAnAuthorizer) {
+  const config::MeshSettings mesh;
+  auto custom = policy("payments", "ext", config::AuthzAction::kCustom, {config::AuthzRule{}});
+  custom.provider = "opa";
+  auto d = authorize({custom}, mesh, "payments", {}, 8080, loopbackPeer());
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.policy, "payments/ext");
+  EXPECT_NE(d.reason.find("opa"), std::string::npos) << d.reason;
+  // AUDIT decides nothing.
+  EXPECT_TRUE(authorize({policy("payments", "audit", config::AuthzAction::kAudit,
+                                {config::AuthzRule{}})},
+                        mesh, "payments", {}, 8080, loopbackPeer())
+                  .allowed);
+}
+
 }  // namespace
 }  // namespace mutual::policy

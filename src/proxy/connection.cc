@@ -366,11 +366,12 @@ SteadyClock::duration seconds(Seconds s) { return std::chrono::duration_cast<Ste
 
 // ---- authorization ----------------------------------------------------------------------------
 
-// The downstream's source address, for Linkerd's `networks` (an IPv4-mapped IPv6 address as
-// the IPv4 address it carries); nullopt when the socket no longer has a peer.
-std::optional<config::IpAddress> sourceAddress(const tcp::socket& socket) {
+// An endpoint's address as the policies compare it (an IPv4-mapped IPv6 address as the IPv4
+// address it carries); nullopt when the socket no longer has one. `remote`: the peer's (the
+// source of an inbound connection), else ours (the destination it connected to).
+std::optional<config::IpAddress> endpointAddress(const tcp::socket& socket, bool remote) {
   std::error_code ec;
-  const auto endpoint = socket.remote_endpoint(ec);
+  const auto endpoint = remote ? socket.remote_endpoint(ec) : socket.local_endpoint(ec);
   if (ec) return std::nullopt;
   auto address = endpoint.address();
   if (address.is_v6() && address.to_v6().is_v4_mapped()) {
@@ -397,13 +398,22 @@ bool authorizeInbound(const Snapshot& snapshot, const InboundPlan& plan,
                       const config::ProxyWorkload& workload,
                       const std::optional<std::string>& peer_id, bool mesh_tls,
                       const tcp::socket& down, ConnectionRecord& record) {
-  auto decision = policy::authorize(snapshot.authorization_policies, snapshot.mesh,
-                                    workload.namespace_name, workload.labels, plan.port, peer_id);
+  policy::AuthzConnection connection{.peer_id = peer_id,
+                                     .source = endpointAddress(down, true),
+                                     .destination = endpointAddress(down, false)};
+  policy::AuthzDecision decision;
+  if (!connection.source || !connection.destination) {
+    // Gone already; unknown addresses would make address conditions hold (the offline rule).
+    decision = {false, "", "the connection's addresses are no longer known (the peer left)"};
+  } else {
+    decision = policy::authorize(snapshot.authorization_policies, snapshot.mesh,
+                                 workload.namespace_name, workload.labels, plan.port, connection);
+  }
   if (decision.allowed && plan.linkerd.decides()) {
     policy::LinkerdPeer peer;
     if (peer_id) peer.id = *peer_id;
     peer.mesh_tls = mesh_tls;
-    peer.address = sourceAddress(down);
+    peer.address = connection.source;
     auto linkerd = policy::authorizeLinkerd(plan.linkerd, peer);
     if (!linkerd.allowed || decision.policy.empty() || linkerd.audit) decision = std::move(linkerd);
   }
@@ -661,6 +671,7 @@ asio::awaitable<void> serveOutbound(Worker& worker, size_t index, tcp::socket do
   tls::PeerCheck check;
   check.trust_domain = plan.trust_domain;
   check.allowed_ids = plan.allowed_ids;
+  check.expected_sans = plan.expected_sans;
   check.session_key = plan.name + "|" + record.upstream_host;
   if (plan.insecure_skip_verify) {
     spdlog::warn("conn={} outbound {}: insecureSkipVerify is set by DestinationRule {}: the "

@@ -51,8 +51,22 @@ OutboundPlan planOutbound(const config::ProxyConfig& config,
       plan.sni = tls.sni.empty() ? meshSni(host, port) : tls.sni;
       if (auto td = spiffe::TrustDomain::parse(config.trust_domain)) plan.trust_domain = *td;
       plan.allowed_ids = listener.identities;
+      bool all_spiffe = true;
       for (const auto& san : tls.subject_alt_names) {
-        if (auto id = spiffe::SpiffeId::parse(san)) plan.allowed_ids.push_back(*id);
+        if (auto id = spiffe::SpiffeId::parse(san)) {
+          plan.allowed_ids.push_back(*id);
+        } else {
+          all_spiffe = false;
+        }
+      }
+      if (!all_spiffe) {
+        // A DNS name among them (Envoy matches any SAN type): the leaf's URI and DNS SANs are
+        // matched against every name instead. Dropping the name would accept any server.
+        for (const auto& id : plan.allowed_ids) plan.expected_sans.push_back(id.str());
+        for (const auto& san : tls.subject_alt_names) {
+          if (!spiffe::SpiffeId::parse(san)) plan.expected_sans.push_back(san);
+        }
+        plan.allowed_ids.clear();
       }
       if (!credentials) {
         plan.error = "no certificate loaded yet";
@@ -190,6 +204,7 @@ nlohmann::json toJson(const Snapshot& snapshot) {
                         {"destination_rule", plan.destination_rule},
                         {"sni", plan.sni},
                         {"allowed_ids", ids},
+                        {"expected_sans", plan.expected_sans},
                         {"insecure_skip_verify", plan.insecure_skip_verify},
                         {"error", plan.error}});
   }

@@ -40,6 +40,9 @@ struct OutboundPlan {
   std::string sni;
   std::optional<spiffe::TrustDomain> trust_domain;  // kMesh: the server must be in it
   std::vector<spiffe::SpiffeId> allowed_ids;        // kMesh: when non-empty, one of these
+  // kMesh, when the DestinationRule's subjectAltNames include a name that is not a SPIFFE ID:
+  // the server's leaf must carry one of these as a URI or DNS SAN (allowed_ids is then empty).
+  std::vector<std::string> expected_sans;
   bool insecure_skip_verify = false;
   std::string error;                // why the plan cannot carry traffic; "" when it can
 };

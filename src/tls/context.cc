@@ -61,6 +61,21 @@ int x509ErrorFor(Failure failure) {
   }
 }
 
+// Whether `leaf` carries one of `expected` as a URI or DNS SAN (Envoy's subjectAltNames
+// matching, exact); an empty list expects nothing.
+bool matchesExpectedSans(const crypto::Certificate& leaf, const std::vector<std::string>& expected) {
+  if (expected.empty()) return true;
+  const auto uris = leaf.uriSans();
+  const auto names = leaf.dnsSans();
+  return std::any_of(expected.begin(), expected.end(), [&](const std::string& san) {
+    return std::find(uris.begin(), uris.end(), san) != uris.end() ||
+           std::find(names.begin(), names.end(), san) != names.end();
+  });
+}
+
+constexpr std::string_view kNoExpectedSan =
+    "the server certificate matches none of the DestinationRule's subjectAltNames";
+
 // Replaces OpenSSL's chain verification for mesh contexts: the X509-SVID rules against the
 // bundle of the peer's own trust domain (spiffe::verifyX509Svid), then the PeerCheck's trust
 // domain and allowed IDs. A chain this context verified before skips to the PeerCheck's part
@@ -104,6 +119,11 @@ int verifySvid(X509_STORE_CTX* store_ctx, void* arg) {
   options.trust_domain = check->trust_domain;
   options.allowed_ids = check->allowed_ids;
 
+  // Before our Finished: a server refused here never sees the handshake complete (and so
+  // never connects to its application).
+  if (!matchesExpectedSans(chain.front(), check->expected_sans)) {
+    return refuse(Error{Code::kPermissionDenied, std::string(kNoExpectedSan), "id_not_allowed"});
+  }
   std::string key = chainKey(chain);
   if (auto known = verification->verified_peers.find(key, options.at)) {
     if (auto expected = spiffe::checkExpectedId(*known, options); !expected) {
@@ -569,19 +589,10 @@ Result<PeerInfo> finishHandshake(SSL* ssl, PeerCheck& check, bool mesh) {
       }
       check.peer_id = *id;
     }
-    if (!mesh && !check.expected_sans.empty()) {
-      auto uris = leaf.uriSans();
-      auto names = leaf.dnsSans();
-      bool matched = std::any_of(check.expected_sans.begin(), check.expected_sans.end(),
-                                 [&](const std::string& san) {
-                                   return std::find(uris.begin(), uris.end(), san) != uris.end() ||
-                                          std::find(names.begin(), names.end(), san) != names.end();
-                                 });
-      if (!matched) {
-        check.failure = Failure::kIdNotAllowed;
-        check.detail = "the server certificate matches none of the DestinationRule's subjectAltNames";
-        return fail(Code::kPermissionDenied, check.detail);
-      }
+    if (!matchesExpectedSans(leaf, check.expected_sans)) {
+      check.failure = Failure::kIdNotAllowed;
+      check.detail = kNoExpectedSan;
+      return fail(Code::kPermissionDenied, check.detail);
     }
   } else if (mesh) {
     check.failure = Failure::kNoPeerCertificate;

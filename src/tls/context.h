@@ -59,8 +59,9 @@ struct PeerCheck {
   std::vector<spiffe::SpiffeId> allowed_ids;
   // For client contexts: sessions are cached per key (destination and endpoint).
   std::string session_key;
-  // Set by external client contexts whose subjectAltNames include a URI: the server's leaf
-  // must carry one of these as a URI or DNS SAN (checked in finishHandshake).
+  // Set by external client contexts whose subjectAltNames include a URI, and by mesh clients
+  // whose DestinationRule names a DNS SAN: the server's leaf must carry one of these as a URI
+  // or DNS SAN (checked in finishHandshake, on resumed handshakes too).
   std::vector<std::string> expected_sans;
 
   // Outputs, set during the handshake.

@@ -110,7 +110,7 @@ fi
 pass "backends: http, echo, 4 x openssl s_server${HAVE_HAPROXY:+, haproxy}${HAVE_NGINX:+, nginx}"
 
 # ---- the server proxy (workload cart) ---------------------------------------------------------
-peer_authn cart 8081=PERMISSIVE 8082=DISABLE 8083=PERMISSIVE
+peer_authn cart 8081=PERMISSIVE 8082=DISABLE 8083=PERMISSIVE 8084=DISABLE 8085=DISABLE
 cat >"$TMP/pol/authz.yaml" <<EOF
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -119,6 +119,19 @@ spec:
   action: DENY
   rules:
     - from: [{source: {namespaces: ["evil"]}}]
+---
+# Ports 8084 and 8085 admit by the client's address only: from 10.0.0.0/8 (so not from this
+# loopback client), and when source.ip is 127.0.0.1. Every other port admits everyone.
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-by-address, namespace: shop}
+spec:
+  rules:
+    - to: [{operation: {notPorts: ["8084", "8085"]}}]
+    - from: [{source: {ipBlocks: ["10.0.0.0/8"]}}]
+      to: [{operation: {ports: ["8084"]}}]
+    - to: [{operation: {ports: ["8085"]}}]
+      when: [{key: source.ip, values: ["127.0.0.1"]}]
 EOF
 proxy_config server cart cart pol/ <<EOF
 inbound:
@@ -126,6 +139,8 @@ inbound:
   - {port: 8081, listen: 127.0.0.1:0, forward: 127.0.0.1:$HTTP_PORT, name: permissive-http}
   - {port: 8082, listen: 127.0.0.1:0, forward: 127.0.0.1:$ECHO_PORT, name: disable-echo}
   - {port: 8083, listen: 127.0.0.1:0, forward: 127.0.0.1:$SS_SIMPLE, name: permissive-tls-app}
+  - {port: 8084, listen: 127.0.0.1:0, forward: 127.0.0.1:$HTTP_PORT, name: allow-10-net}
+  - {port: 8085, listen: 127.0.0.1:0, forward: 127.0.0.1:$HTTP_PORT, name: allow-when-loopback}
 workers: 2
 EOF
 start_proxy server "$TMP/server.yaml"
@@ -133,6 +148,8 @@ STRICT=$(in_addr server 0)
 PERM=$(in_addr server 1)
 DISABLE=$(in_addr server 2)
 PERM_TLS=$(in_addr server 3)
+ALLOW_10=$(in_addr server 4)
+ALLOW_WHEN=$(in_addr server 5)
 
 # ---- the client proxy (workload web) ----------------------------------------------------------
 ext_mutual="{mode: MUTUAL, clientCertificate: $TMP/client.pem, privateKey: $TMP/client.key,"
@@ -150,6 +167,10 @@ ext_mutual+=" caCertificates: $TMP/eca.pem, sni: localhost}"
     "{mode: SIMPLE, caCertificates: $TMP/eca.pem, sni: not-the-server.example}"
   destination_rule insecure insecure.example.com '{mode: SIMPLE, insecureSkipVerify: true, sni: localhost}'
   destination_rule plain plain.example.com '{mode: DISABLE}'
+  destination_rule san-dns cart-san-dns.shop.svc.cluster.local \
+    '{mode: ISTIO_MUTUAL, subjectAltNames: ["cart.shop.example"]}'
+  destination_rule san-mixed cart-san-mixed.shop.svc.cluster.local \
+    '{mode: ISTIO_MUTUAL, subjectAltNames: ["cart.shop.example", "spiffe://cluster.local/ns/shop/sa/cart"]}'
 } >"$TMP/pol-client.yaml"
 proxy_config client web web pol-client.yaml <<EOF
 outbound:
@@ -165,6 +186,8 @@ outbound:
   - {name: wrong-sni, listen: 127.0.0.1:0, destination: wrong-sni.example.com:443, endpoints: [127.0.0.1:$SS_SIMPLE]}
   - {name: insecure, listen: 127.0.0.1:0, destination: insecure.example.com:443, endpoints: [127.0.0.1:$SS_SELF]}
   - {name: plain, listen: 127.0.0.1:0, destination: plain.example.com:80, endpoints: [127.0.0.1:$HTTP_PORT]}
+  - {name: san-dns, listen: 127.0.0.1:0, destination: cart-san-dns.shop.svc.cluster.local:8080, endpoints: [$STRICT]}
+  - {name: san-mixed, listen: 127.0.0.1:0, destination: cart-san-mixed.shop.svc.cluster.local:8080, endpoints: [$STRICT]}
 workers: 1
 EOF
 start_proxy client "$TMP/client.yaml"
@@ -212,6 +235,18 @@ sleep 0.3
 [[ $(conns) -eq $before ]] || fail "authz deny: the backend saw a connection"
 pass "STRICT + AuthorizationPolicy DENY: mTLS completes, then closed before any upstream: $(jq -c '{peer_principal, authz_decision, authz_rule, connection_termination_details, upstream_host}' <<<"$LAST_LOG")"
 
+# ALLOW by address: ipBlocks and a `when` on source.ip are evaluated (not assumed to hold).
+before=$(conns)
+mark server
+got=$(curl -sS --max-time 5 "http://$ALLOW_10/ten-net" 2>&1) &&
+  fail "ALLOW ipBlocks 10.0.0.0/8: a client from 127.0.0.1 got through: $got"
+expect_log server '.downstream_local_address == "'"$ALLOW_10"'" and .authz_decision == "deny"' "ALLOW ipBlocks"
+[[ $(conns) -eq $before ]] || fail "ALLOW ipBlocks 10.0.0.0/8: the backend saw a connection"
+pass "AuthorizationPolicy ALLOW ipBlocks 10.0.0.0/8: a loopback client is denied: $(jq -c '{authz_rule, authz_reason}' <<<"$LAST_LOG")"
+out=$(curl -sS --max-time 5 "http://$ALLOW_WHEN/when") || fail "ALLOW when source.ip 127.0.0.1: curl failed"
+[[ "$out" == "backend ok /when" ]] || fail "ALLOW when source.ip 127.0.0.1: got '$out'"
+pass "AuthorizationPolicy ALLOW when source.ip 127.0.0.1: admitted"
+
 # ---- inbound PERMISSIVE and DISABLE -----------------------------------------------------------
 mark server
 out=$(curl -sS --max-time 10 "http://$PERM/permissive-plain") || fail "PERMISSIVE plaintext: curl failed"
@@ -257,7 +292,13 @@ refused_out() {
 before=$(conns)
 refused_out 3 "ISTIO_MUTUAL with subjectAltNames naming another ID" spiffe_id_not_allowed
 refused_out 4 "ISTIO_MUTUAL to a server of another trust domain (signed by our root)" spiffe_id_not_allowed
+# A DNS name among subjectAltNames is matched against the server's SANs, not dropped (which
+# would admit any server of the trust domain): the cart SVID has no such name.
+refused_out 12 "ISTIO_MUTUAL with a DNS subjectAltName the server does not carry" spiffe_id_not_allowed
 [[ $(conns) -eq $before ]] || fail "a refused ISTIO_MUTUAL connection reached the backend"
+out=$(curl_out 13 /san-mixed) || fail "ISTIO_MUTUAL, a DNS name and the server's SPIFFE ID: curl failed"
+[[ "$out" == "backend ok /san-mixed" ]] || fail "ISTIO_MUTUAL, a DNS name and the server's ID: got '$out'"
+pass "ISTIO_MUTUAL with a DNS name and the server's SPIFFE ID among subjectAltNames: admitted by the ID"
 
 out=$(curl_out 5) || fail "MUTUAL to openssl s_server: curl failed"
 grep -q 'Subject: O = Ext, CN = client\|Subject: O=Ext, CN=client' <<<"$out" ||
@@ -352,7 +393,7 @@ pass "valid files renamed into place: ready after ${ready_ms} ms; inbound and ou
 
 # ---- policy reload ----------------------------------------------------------------------------
 out=$(curl -sS --max-time 5 "http://$PERM/before-reload") || fail "before reload: plaintext to 8081 failed"
-peer_authn cart 8081=STRICT 8082=DISABLE 8083=PERMISSIVE
+peer_authn cart 8081=STRICT 8082=DISABLE 8083=PERMISSIVE 8084=DISABLE 8085=DISABLE
 reload_start=$SECONDS
 wait_for "port 8081 STRICT after the reload" 5 sh -c "! curl -sf --max-time 2 http://$PERM/after-reload"
 mark server
@@ -408,12 +449,15 @@ jq -e --arg s "$want_serial" '.identity == "spiffe://cluster.local/ns/shop/sa/ca
   and (.bundles[0].trust_domain == "cluster.local") and (.bundles[0].roots | length) == 1 and .last_error == ""' \
   <<<"$certs" >/dev/null || fail "/certs: $certs"
 pass "/certs: identity, serial $want_serial, chain of 2 (leaf + intermediate), bundle"
-curl -sf "http://$(admin server)/config_dump" | jq -e '.config and (.snapshot.inbound | length) == 4 and
-  ([.snapshot.inbound[].mode] == ["STRICT", "STRICT", "DISABLE", "PERMISSIVE"])' >/dev/null ||
+curl -sf "http://$(admin server)/config_dump" | jq -e '.config and (.snapshot.inbound | length) == 6 and
+  ([.snapshot.inbound[].mode] == ["STRICT", "STRICT", "DISABLE", "PERMISSIVE", "DISABLE", "DISABLE"])' >/dev/null ||
   fail "/config_dump: $(curl -s "http://$(admin server)/config_dump" | head -c 800)"
 curl -sf "http://$(admin client)/config_dump" | jq -e '[.snapshot.outbound[].tls_mode] |
-  . == ["ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","MUTUAL","MUTUAL","MUTUAL","SIMPLE","SIMPLE","SIMPLE","DISABLE"]' \
+  . == ["ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","MUTUAL","MUTUAL","MUTUAL","SIMPLE","SIMPLE","SIMPLE","DISABLE","ISTIO_MUTUAL","ISTIO_MUTUAL"]' \
   >/dev/null || fail "client /config_dump outbound modes: $(curl -s "http://$(admin client)/config_dump" | jq -c '[.snapshot.outbound[].tls_mode]')"
+curl -sf "http://$(admin client)/config_dump" | jq -e '.snapshot.outbound[12] |
+  .allowed_ids == [] and .expected_sans == ["cart.shop.example"]' >/dev/null ||
+  fail "client /config_dump: the DNS subjectAltName: $(curl -s "http://$(admin client)/config_dump" | jq -c '.snapshot.outbound[12]')"
 pass "/config_dump: effective inbound modes and outbound TLS modes"
 
 "$MUTUAL" proxy-config secret --admin "$(admin server)" >"$TMP/secret.txt" || fail "proxy-config secret"
