@@ -1,5 +1,7 @@
 #include "admin/admin_server.h"
 
+#include <sys/socket.h>
+
 #include <httplib.h>
 
 #include "proxy/proxy.h"
@@ -47,7 +49,15 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(const config::HostPort& 
   server.Get("/edges", [&proxy](const httplib::Request&, httplib::Response& response) {
     json(response, proxy.edges());
   });
-  server.Get("/logging", [](const httplib::Request&, httplib::Response& response) {
+  server.Get("/logging", [](const httplib::Request& request, httplib::Response& response) {
+    if (request.has_param("level")) {
+      // A GET must not change state, and answering it with the unchanged level would look
+      // like success.
+      response.status = 405;
+      response.set_header("Allow", "POST");
+      response.set_content("the level is changed with POST /logging?level=LEVEL\n", "text/plain");
+      return;
+    }
     json(response, {{"level", std::string(telemetry::logLevel())}});
   });
   // Operators type `curl -X POST host:port/logging?level=debug` (Envoy's admin habit): no body
@@ -72,6 +82,12 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(const config::HostPort& 
     json(response, {{"level", std::string(telemetry::logLevel())}});
   });
 
+  // cpp-httplib's default options add SO_REUSEPORT, with which a second process of the same
+  // user could bind the same admin port and take half of its requests: address reuse only.
+  server.set_socket_options([](socket_t sock) {
+    int one = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  });
   int port = address.port;
   if (port == 0) {
     port = server.bind_to_any_port(address.host);

@@ -39,6 +39,22 @@ Result<tcp::endpoint> resolve(const config::HostPort& address) {
 // others reuse it.
 Result<void> listenAll(std::vector<std::unique_ptr<Worker>>& workers, tcp::endpoint endpoint,
                        bool inbound, const std::string& what) {
+  const auto failed = [&](const std::error_code& ec) {
+    return fail(Code::kUnavailable, what + " " + endpoint.address().to_string() + ":" +
+                                        std::to_string(endpoint.port()) + ": " + ec.message());
+  };
+  if (endpoint.port() != 0) {
+    // SO_REUSEPORT would also let this bind join another process's listeners on the port (of
+    // the same user: a second proxy started by mistake) and take part of its connections. A
+    // bind without it fails when anyone listens there.
+    asio::io_context io;
+    tcp::acceptor probe(io);
+    std::error_code ec;
+    probe.open(endpoint.protocol(), ec);
+    if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) probe.bind(endpoint, ec);
+    if (ec) return failed(ec);
+  }
   for (auto& worker : workers) {
     auto acceptor = std::make_unique<tcp::acceptor>(worker->io);
     std::error_code ec;
@@ -55,10 +71,7 @@ Result<void> listenAll(std::vector<std::unique_ptr<Worker>>& workers, tcp::endpo
     if (!ec) acceptor->set_option(tcp::no_delay(true), ec);
     if (!ec) acceptor->bind(endpoint, ec);
     if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return fail(Code::kUnavailable, what + " " + endpoint.address().to_string() + ":" +
-                                          std::to_string(endpoint.port()) + ": " + ec.message());
-    }
+    if (ec) return failed(ec);
     endpoint = acceptor->local_endpoint();
     (inbound ? worker->inbound_acceptors : worker->outbound_acceptors).push_back(std::move(acceptor));
   }

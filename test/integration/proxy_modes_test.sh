@@ -486,7 +486,33 @@ curl -sf "http://$(admin server)/logging" | jq -e '.level == "debug"' >/dev/null
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://$(admin server)/logging?level=loud")
 [[ $code == 400 ]] || fail "POST /logging?level=loud: HTTP $code, want 400"
 curl -sf -X POST "http://$(admin server)/logging?level=info" >/dev/null
-pass "/logging: POST level=debug applied, a bad level is 400"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://$(admin server)/logging?level=debug")
+[[ $code == 405 ]] || fail "GET /logging?level=debug: HTTP $code, want 405 (a GET changes nothing)"
+curl -sf "http://$(admin server)/logging" | jq -e '.level == "info"' >/dev/null ||
+  fail "GET /logging?level=debug changed the level"
+pass "/logging: POST level=debug applied, a bad level is 400, a GET with a level is 405"
+
+# ---- a second proxy on the ports of a running one ----------------------------------------------
+# Its listeners would join the running proxy's (SO_REUSEPORT) and take part of its traffic.
+for clash in inbound admin; do
+  if [[ $clash == inbound ]]; then
+    proxy_config dup cart cart pol/ <<EOF
+inbound: [{port: 8080, listen: $STRICT, forward: 127.0.0.1:$HTTP_PORT}]
+EOF
+    taken=$STRICT
+  else
+    proxy_config dup cart cart pol/ <<EOF
+inbound: [{port: 8080, listen: 127.0.0.1:0, forward: 127.0.0.1:$HTTP_PORT}]
+EOF
+    sed -i "s/^admin: .*/admin: $(admin server)/" "$TMP/dup.yaml"
+    taken=$(admin server)
+  fi
+  rc=0
+  out=$(cd "$TMP" && timeout 10 "$MUTUAL" proxy run -c "$TMP/dup.yaml" 2>&1) || rc=$?
+  [[ $rc -ne 0 && $rc -ne 124 ]] || fail "a second proxy on the $clash address $taken started (rc $rc): $out"
+  [[ $out == *"$taken"* && $out == *"in use"* ]] || fail "second proxy on $taken: unclear error: $out"
+  pass "a second proxy on the running one's $clash address is refused: $(grep -m1 "in use" <<<"$out")"
+done
 
 alive server
 alive client
