@@ -96,6 +96,7 @@ OutboundPlan planOutbound(const config::ProxyConfig& config,
       settings.client_certificate = resolvePath(tls.client_certificate, config.base_dir);
       settings.private_key = resolvePath(tls.private_key, config.base_dir);
       settings.ca_certificates = resolvePath(tls.ca_certificates, config.base_dir);
+      settings.ca_crl = resolvePath(tls.ca_crl, config.base_dir);
       settings.subject_alt_names = tls.subject_alt_names;
       settings.insecure_skip_verify = tls.insecure_skip_verify;
       auto context = tls::ClientContext::external(settings);

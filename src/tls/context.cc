@@ -466,6 +466,16 @@ Result<std::shared_ptr<ClientContext>> ClientContext::external(
           (settings.ca_certificates.empty() ? "system trust store" : settings.ca_certificates) +
               ": cannot load"));
     }
+    if (!settings.ca_crl.empty()) {
+      X509_STORE* store = SSL_CTX_get_cert_store(ctx->get());
+      X509_LOOKUP* lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+      if (lookup == nullptr ||
+          X509_load_crl_file(lookup, settings.ca_crl.c_str(), X509_FILETYPE_PEM) <= 0) {
+        return fail(crypto::openSslError(Code::kInvalidArgument,
+                                         settings.ca_crl + ": cannot load a CRL from it"));
+      }
+      X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    }
     SSL_CTX_set_verify(ctx->get(), SSL_VERIFY_PEER, verifyExternal);
   }
   SSL_CTX_set_session_cache_mode(ctx->get(),

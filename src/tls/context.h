@@ -137,6 +137,9 @@ struct ExternalTlsSettings {
   std::string client_certificate;  // PEM file
   std::string private_key;         // PEM file
   std::string ca_certificates;     // PEM file; "" means the system trust store
+  // PEM file of CRLs (caCrl); "" for none. As Envoy applies one: every CA of the server's chain
+  // must then have its CRL in the file, and a revoked certificate anywhere fails the handshake.
+  std::string ca_crl;
   std::vector<std::string> subject_alt_names;  // DNS names or URIs; empty: any (SNI checked)
   bool insecure_skip_verify = false;
 };

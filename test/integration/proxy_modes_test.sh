@@ -167,11 +167,34 @@ ext_mutual+=" caCertificates: $TMP/eca.pem, sni: localhost}"
     "{mode: SIMPLE, caCertificates: $TMP/eca.pem, sni: not-the-server.example}"
   destination_rule insecure insecure.example.com '{mode: SIMPLE, insecureSkipVerify: true, sni: localhost}'
   destination_rule plain plain.example.com '{mode: DISABLE}'
+  destination_rule crl-revoked crl-revoked.example.com \
+    "{mode: SIMPLE, caCertificates: $TMP/eca.pem, caCrl: $TMP/revoked.crl, sni: localhost}"
+  destination_rule crl-clean crl-clean.example.com \
+    "{mode: SIMPLE, caCertificates: $TMP/eca.pem, caCrl: $TMP/clean.crl, sni: localhost}"
   destination_rule san-dns cart-san-dns.shop.svc.cluster.local \
     '{mode: ISTIO_MUTUAL, subjectAltNames: ["cart.shop.example"]}'
   destination_rule san-mixed cart-san-mixed.shop.svc.cluster.local \
     '{mode: ISTIO_MUTUAL, subjectAltNames: ["cart.shop.example", "spiffe://cluster.local/ns/shop/sa/cart"]}'
 } >"$TMP/pol-client.yaml"
+# caCrl: one CRL of the external root revoking the s_server certificate, one revoking nothing.
+python3 - "$TMP" <<'PY'
+import datetime, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+d = sys.argv[1]
+ca = x509.load_pem_x509_certificate(open(f"{d}/eca.pem", "rb").read())
+key = serialization.load_pem_private_key(open(f"{d}/eca.key", "rb").read(), None)
+served = x509.load_pem_x509_certificate(open(f"{d}/server.pem", "rb").read())
+now = datetime.datetime.now(datetime.timezone.utc)
+for name, revoked in (("revoked", [served.serial_number]), ("clean", [])):
+    b = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
+         .last_update(now - datetime.timedelta(minutes=5)).next_update(now + datetime.timedelta(days=1)))
+    for serial in revoked:
+        b = b.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(serial)
+                                      .revocation_date(now - datetime.timedelta(minutes=5)).build())
+    crl = b.sign(key, hashes.SHA256())
+    open(f"{d}/{name}.crl", "wb").write(crl.public_bytes(serialization.Encoding.PEM))
+PY
 proxy_config client web web pol-client.yaml <<EOF
 outbound:
   - {name: auto-strict, listen: 127.0.0.1:0, destination: cart.shop.svc.cluster.local:8080, endpoints: [$STRICT]}
@@ -188,6 +211,8 @@ outbound:
   - {name: plain, listen: 127.0.0.1:0, destination: plain.example.com:80, endpoints: [127.0.0.1:$HTTP_PORT]}
   - {name: san-dns, listen: 127.0.0.1:0, destination: cart-san-dns.shop.svc.cluster.local:8080, endpoints: [$STRICT]}
   - {name: san-mixed, listen: 127.0.0.1:0, destination: cart-san-mixed.shop.svc.cluster.local:8080, endpoints: [$STRICT]}
+  - {name: crl-revoked, listen: 127.0.0.1:0, destination: crl-revoked.example.com:443, endpoints: [127.0.0.1:$SS_SIMPLE]}
+  - {name: crl-clean, listen: 127.0.0.1:0, destination: crl-clean.example.com:443, endpoints: [127.0.0.1:$SS_SIMPLE]}
 workers: 1
 EOF
 start_proxy client "$TMP/client.yaml"
@@ -299,6 +324,13 @@ refused_out 12 "ISTIO_MUTUAL with a DNS subjectAltName the server does not carry
 out=$(curl_out 13 /san-mixed) || fail "ISTIO_MUTUAL, a DNS name and the server's SPIFFE ID: curl failed"
 [[ "$out" == "backend ok /san-mixed" ]] || fail "ISTIO_MUTUAL, a DNS name and the server's ID: got '$out'"
 pass "ISTIO_MUTUAL with a DNS name and the server's SPIFFE ID among subjectAltNames: admitted by the ID"
+
+# caCrl: the server's certificate revoked by the CRL fails the handshake; a CRL without it passes.
+refused_out 14 "SIMPLE with caCrl revoking the server's certificate" verify_failed
+out=$(curl_out 15) || fail "SIMPLE with a clean caCrl: curl failed"
+grep -q 'Ciphers supported in s_server binary' <<<"$out" ||
+  fail "SIMPLE with a clean caCrl: got $(head -c 300 <<<"$out")"
+pass "SIMPLE with a caCrl that does not revoke the server: connected"
 
 out=$(curl_out 5) || fail "MUTUAL to openssl s_server: curl failed"
 grep -q 'Subject: O = Ext, CN = client\|Subject: O=Ext, CN=client' <<<"$out" ||
@@ -453,7 +485,7 @@ curl -sf "http://$(admin server)/config_dump" | jq -e '.config and (.snapshot.in
   ([.snapshot.inbound[].mode] == ["STRICT", "STRICT", "DISABLE", "PERMISSIVE", "DISABLE", "DISABLE"])' >/dev/null ||
   fail "/config_dump: $(curl -s "http://$(admin server)/config_dump" | head -c 800)"
 curl -sf "http://$(admin client)/config_dump" | jq -e '[.snapshot.outbound[].tls_mode] |
-  . == ["ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","MUTUAL","MUTUAL","MUTUAL","SIMPLE","SIMPLE","SIMPLE","DISABLE","ISTIO_MUTUAL","ISTIO_MUTUAL"]' \
+  . == ["ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","MUTUAL","MUTUAL","MUTUAL","SIMPLE","SIMPLE","SIMPLE","DISABLE","ISTIO_MUTUAL","ISTIO_MUTUAL","SIMPLE","SIMPLE"]' \
   >/dev/null || fail "client /config_dump outbound modes: $(curl -s "http://$(admin client)/config_dump" | jq -c '[.snapshot.outbound[].tls_mode]')"
 curl -sf "http://$(admin client)/config_dump" | jq -e '.snapshot.outbound[12] |
   .allowed_ids == [] and .expected_sans == ["cart.shop.example"]' >/dev/null ||
