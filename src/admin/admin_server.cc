@@ -28,14 +28,10 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(const config::HostPort& 
     response.set_content(proxy.metricsText(), "text/plain; version=0.0.4; charset=utf-8");
   });
   server.Get("/ready", [&proxy](const httplib::Request&, httplib::Response& response) {
-    if (proxy.ready()) {
+    const std::string why = proxy.notReadyReason();
+    if (why.empty()) {
       response.set_content("ready\n", "text/plain");
       return;
-    }
-    auto certs = proxy.certs();
-    std::string why = certs["identity"].is_null() ? "no SVID loaded yet" : "draining";
-    if (certs["identity"].is_null() && !certs["last_error"].get<std::string>().empty()) {
-      why += ": " + certs["last_error"].get<std::string>();
     }
     response.status = 503;
     response.set_content("not ready: " + why + "\n", "text/plain");

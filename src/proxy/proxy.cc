@@ -267,9 +267,19 @@ bool Proxy::admit() {
 
 void Proxy::release() { active_connections_.fetch_sub(1, std::memory_order_relaxed); }
 
-bool Proxy::ready() const {
+std::string Proxy::notReadyReason() const {
   std::lock_guard lock(mu_);
-  return started_.load() && !draining_.load() && credentials_ != nullptr;
+  if (!started_.load()) return "starting";
+  if (draining_.load()) return "draining";
+  if (credentials_ == nullptr) {
+    return "no SVID loaded yet" + (credentials_error_.empty() ? "" : ": " + credentials_error_);
+  }
+  // Fail closed once the SVID has expired and nothing replaced it: peers refuse it anyway.
+  if (std::chrono::system_clock::now() > credentials_->leaf().notAfter()) {
+    return "the SVID expired at " + formatRfc3339(credentials_->leaf().notAfter()) +
+           (credentials_error_.empty() ? "" : "; the last refused update: " + credentials_error_);
+  }
+  return "";
 }
 
 // ---- the control thread -----------------------------------------------------------------------

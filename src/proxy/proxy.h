@@ -49,8 +49,11 @@ class Proxy {
   // timeout, then closes what is left and joins every thread. Idempotent.
   void shutdown();
 
-  // Listeners are up, an SVID is loaded, and the proxy is not draining.
-  bool ready() const;
+  // Listeners are up, an SVID is loaded and still valid, and the proxy is not draining.
+  bool ready() const { return notReadyReason().empty(); }
+  // Why the proxy is not ready ("no SVID loaded yet: <last refusal>", "the SVID expired at
+  // <time>", "draining"); "" when it is.
+  std::string notReadyReason() const;
   // Admin views; callable from any thread.
   nlohmann::json certs() const;
   nlohmann::json configDump() const;

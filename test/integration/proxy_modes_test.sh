@@ -546,6 +546,17 @@ EOF
   pass "a second proxy on the running one's $clash address is refused: $(grep -m1 "in use" <<<"$out")"
 done
 
+# ---- an SVID that expires with nothing to replace it: not ready (fail closed) -------------------
+issue short spiffe://cluster.local/ns/shop/sa/cart ca --ttl 6s
+proxy_config exp cart short pol/ <<EOF
+inbound: [{port: 8080, listen: 127.0.0.1:0, forward: 127.0.0.1:$HTTP_PORT}]
+EOF
+start_proxy exp "$TMP/exp.yaml"
+wait_ready exp
+wait_for "an expired SVID makes the proxy not ready" 12 \
+  sh -c "curl -s http://$(admin exp)/ready | grep -q 'not ready: the SVID expired at'"
+pass "an SVID that expired unreplaced: $(curl -s "http://$(admin exp)/ready")"
+
 alive server
 alive client
 alive fc
