@@ -311,11 +311,11 @@ void Proxy::pollFiles() {
   }
   std::vector<std::string> policy_paths;
   for (const auto& path : config_.policies) policy_paths.push_back(path.resolved);
-  std::string signature = signatureOf(policy_paths);
   bool differs;
   {
     std::lock_guard lock(mu_);
-    differs = signature != policy_signature_;
+    policy_paths.insert(policy_paths.end(), tls_files_.begin(), tls_files_.end());
+    differs = signatureOf(policy_paths) != policy_signature_;
   }
   if (differs) {
     if (auto loaded = reloadPolicies(); !loaded) {
@@ -336,10 +336,11 @@ Result<void> Proxy::reloadPolicies() {
     paths.push_back(path.resolved);
     fs_paths.push_back(path.resolved);
   }
-  std::string signature = signatureOf(paths);
   auto fail_with = [&](Error error) -> Result<void> {
     std::lock_guard lock(mu_);
-    policy_signature_ = signature;  // do not retry until the files change again
+    auto watched = paths;
+    watched.insert(watched.end(), tls_files_.begin(), tls_files_.end());
+    policy_signature_ = signatureOf(watched);  // do not retry until the files change again
     policies_error_ = error.message;
     return fail(std::move(error));
   };
@@ -355,8 +356,12 @@ Result<void> Proxy::reloadPolicies() {
       spdlog::warn("policies: {}", finding.str());
     }
   }
+  auto files = filesNamedBy(mesh, config_.base_dir);
+  paths.insert(paths.end(), files.begin(), files.end());
+  std::string signature = signatureOf(paths);
   std::lock_guard lock(mu_);
   policies_ = std::move(mesh);
+  tls_files_ = std::move(files);
   policy_signature_ = signature;
   policies_error_.clear();
   return {};

@@ -111,7 +111,8 @@ class Proxy {
   std::string policies_error_;
   uint64_t rotations_ = 0;
   std::string file_signature_;       // credential files, to notice changes
-  std::string policy_signature_;
+  std::string policy_signature_;     // policy files and tls_files_
+  std::vector<std::string> tls_files_;  // named by the DestinationRules loaded (filesNamedBy)
 
   std::thread control_thread_;
   std::mutex control_mu_;

@@ -1,5 +1,6 @@
 #include "proxy/snapshot.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "policy/destination_rule.h"
@@ -112,6 +113,30 @@ OutboundPlan planOutbound(const config::ProxyConfig& config,
 }
 
 }  // namespace
+
+std::vector<std::string> filesNamedBy(const config::MeshConfig& policies,
+                                      const std::string& base_dir) {
+  std::vector<std::string> out;
+  const auto add = [&](const std::optional<config::ClientTls>& tls) {
+    if (!tls) return;
+    for (const auto* path :
+         {&tls->client_certificate, &tls->private_key, &tls->ca_certificates, &tls->ca_crl}) {
+      if (!path->empty()) out.push_back(resolvePath(*path, base_dir));
+    }
+  };
+  const auto addPolicy = [&](const std::optional<config::TrafficPolicy>& policy) {
+    if (!policy) return;
+    add(policy->tls);
+    for (const auto& [port, tls] : policy->port_level) add(tls);
+  };
+  for (const auto& rule : policies.destination_rules) {
+    addPolicy(rule.traffic_policy);
+    for (const auto& subset : rule.subsets) addPolicy(subset.traffic_policy);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
 
 std::string serviceNamespace(const std::string& host, const std::string& domain_suffix) {
   const std::string tail = ".svc." + domain_suffix;

@@ -71,6 +71,12 @@ std::shared_ptr<const Snapshot> buildSnapshot(const config::ProxyConfig& config,
                                               const config::MeshConfig& policies,
                                               uint64_t generation);
 
+// The files DestinationRules name for SIMPLE and MUTUAL (client certificates and keys, CAs,
+// CRLs; top level, per port and per subset), resolved as buildSnapshot resolves them: the proxy
+// watches them with the policies, so a rotated client certificate is picked up.
+std::vector<std::string> filesNamedBy(const config::MeshConfig& policies,
+                                      const std::string& base_dir);
+
 // The namespace of a Kubernetes service host "<name>.<ns>.svc.<suffix>", "" for other hosts.
 std::string serviceNamespace(const std::string& host, const std::string& domain_suffix);
 

@@ -171,6 +171,8 @@ ext_mutual+=" caCertificates: $TMP/eca.pem, sni: localhost}"
     "{mode: SIMPLE, caCertificates: $TMP/eca.pem, caCrl: $TMP/revoked.crl, sni: localhost}"
   destination_rule crl-clean crl-clean.example.com \
     "{mode: SIMPLE, caCertificates: $TMP/eca.pem, caCrl: $TMP/clean.crl, sni: localhost}"
+  destination_rule late-files late.example.com \
+    "{mode: MUTUAL, clientCertificate: $TMP/late/client.pem, privateKey: $TMP/late/client.key, caCertificates: $TMP/eca.pem, sni: localhost}"
   destination_rule san-dns cart-san-dns.shop.svc.cluster.local \
     '{mode: ISTIO_MUTUAL, subjectAltNames: ["cart.shop.example"]}'
   destination_rule san-mixed cart-san-mixed.shop.svc.cluster.local \
@@ -213,6 +215,7 @@ outbound:
   - {name: san-mixed, listen: 127.0.0.1:0, destination: cart-san-mixed.shop.svc.cluster.local:8080, endpoints: [$STRICT]}
   - {name: crl-revoked, listen: 127.0.0.1:0, destination: crl-revoked.example.com:443, endpoints: [127.0.0.1:$SS_SIMPLE]}
   - {name: crl-clean, listen: 127.0.0.1:0, destination: crl-clean.example.com:443, endpoints: [127.0.0.1:$SS_SIMPLE]}
+  - {name: late-files, listen: 127.0.0.1:0, destination: late.example.com:443, endpoints: [127.0.0.1:$SS_MUTUAL]}
 workers: 1
 EOF
 start_proxy client "$TMP/client.yaml"
@@ -336,6 +339,14 @@ out=$(curl_out 5) || fail "MUTUAL to openssl s_server: curl failed"
 grep -q 'Subject: O = Ext, CN = client\|Subject: O=Ext, CN=client' <<<"$out" ||
   fail "MUTUAL to openssl s_server -Verify 1: the server did not see our client certificate: $(head -c 600 <<<"$out")"
 pass "MUTUAL to openssl s_server -Verify 1 -verify_return_error: it verified 'O=Ext, CN=client'"
+
+# Files a DestinationRule names are watched with the policies: MUTUAL whose client certificate
+# does not exist yet fails, and works once the files appear, with no change to any manifest.
+refused_out 16 "MUTUAL whose client certificate file does not exist yet" no_certificate_loaded
+mkdir -p "$TMP/late" && cp "$TMP/client.pem" "$TMP/client.key" "$TMP/late/"
+wait_for "MUTUAL once its client certificate files appear" 5 \
+  sh -c "curl -s --max-time 3 http://$(out_addr client 16)/ | grep -q 'CN = client\|CN=client'"
+pass "MUTUAL picks up the client certificate files it names once they appear"
 if [[ -n "$HAVE_HAPROXY" ]]; then
   out=$(curl_out 6) || fail "MUTUAL to haproxy: curl failed"
   [[ "$out" == "haproxy verify=0 dn=/O=Ext/CN=client" ]] || fail "MUTUAL to haproxy: got '$out'"
@@ -485,7 +496,7 @@ curl -sf "http://$(admin server)/config_dump" | jq -e '.config and (.snapshot.in
   ([.snapshot.inbound[].mode] == ["STRICT", "STRICT", "DISABLE", "PERMISSIVE", "DISABLE", "DISABLE"])' >/dev/null ||
   fail "/config_dump: $(curl -s "http://$(admin server)/config_dump" | head -c 800)"
 curl -sf "http://$(admin client)/config_dump" | jq -e '[.snapshot.outbound[].tls_mode] |
-  . == ["ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","MUTUAL","MUTUAL","MUTUAL","SIMPLE","SIMPLE","SIMPLE","DISABLE","ISTIO_MUTUAL","ISTIO_MUTUAL","SIMPLE","SIMPLE"]' \
+  . == ["ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","ISTIO_MUTUAL","MUTUAL","MUTUAL","MUTUAL","SIMPLE","SIMPLE","SIMPLE","DISABLE","ISTIO_MUTUAL","ISTIO_MUTUAL","SIMPLE","SIMPLE","MUTUAL"]' \
   >/dev/null || fail "client /config_dump outbound modes: $(curl -s "http://$(admin client)/config_dump" | jq -c '[.snapshot.outbound[].tls_mode]')"
 curl -sf "http://$(admin client)/config_dump" | jq -e '.snapshot.outbound[12] |
   .allowed_ids == [] and .expected_sans == ["cart.shop.example"]' >/dev/null ||
