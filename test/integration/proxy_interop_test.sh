@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The proxy's STRICT inbound against stock TLS clients, and a mutual pair carrying HTTP:
 #   proxy_interop_test.sh MUTUAL_BINARY REPO_ROOT
-# - openssl s_client with a mesh SVID and -alpn istio gets through; without a certificate or
+# - openssl s_client with a mesh SVID and -alpn istio gets through (TLS 1.1 and CBC ciphers do
+#   not, even with one); without a certificate or
 #   with one from another CA it gets no application data;
 # - curl with --cert/--key: the SVID has only a URI SAN, which curl cannot match against a host
 #   name, so curl's own verification fails (exit 60) by design; the test then uses -k together
@@ -49,6 +50,15 @@ refused_tls server "$STRICT" "openssl s_client without a certificate" no_client_
   -CAfile "$TMP/ca/ca.crt"
 refused_tls server "$STRICT" "openssl s_client with a certificate from another CA" unknown_ca \
   -cert "$TMP/rogue/tls.crt" -key "$TMP/rogue/tls.key"
+# TLS 1.2 at least, AEAD ciphers only: a valid SVID does not make up for either.
+svid=(-cert "$TMP/web/tls.crt" -key "$TMP/web/tls.key")
+refused_tls server "$STRICT" "TLS 1.1 with a valid SVID" protocol_error -tls1_1 "${svid[@]}"
+refused_tls server "$STRICT" "TLS 1.2 with a CBC cipher and a valid SVID" protocol_error -tls1_2 \
+  -cipher ECDHE-ECDSA-AES128-SHA256 "${svid[@]}"
+cipher=$(openssl s_client -connect "$STRICT" -tls1_2 -alpn istio "${svid[@]}" -CAfile "$TMP/ca/ca.crt" \
+  </dev/null 2>/dev/null | awk '/Cipher is/ {print $NF; exit}')
+[[ $cipher == *GCM* || $cipher == *CHACHA20* ]] || fail "TLS 1.2 with an SVID: cipher '$cipher'"
+pass "TLS 1.2 with an SVID: $cipher"
 
 # ---- curl ------------------------------------------------------------------------------------
 # The SVID names no host, so curl's hostname check cannot pass: prove that first.
