@@ -181,7 +181,9 @@ Result<std::unique_ptr<Proxy>> Proxy::create(config::ProxyConfig config) {
     auto* raw = proxy->access_log_.get();
     proxy->metrics_->setAccessLogDroppedSource([raw] { return raw->dropped(); });
   }
-  if (auto loaded = proxy->reloadPolicies(); !loaded) return fail(loaded.error());
+  if (auto loaded = proxy->reloadPolicies(); !loaded) {
+    return fail(loaded.error().prefix(cfg.file.empty() ? "policies" : cfg.file + ": policies"));
+  }
   if (std::holds_alternative<config::FileCredentials>(cfg.credentials)) {
     proxy->reloadCredentialFiles();
   }
