@@ -382,7 +382,8 @@ Result<std::vector<Certificate>> verifyChain(const Certificate& leaf,
     return fail(openSslError(Code::kInternal, "cannot initialise verification"));
   }
   X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
-  X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN);
+  X509_VERIFY_PARAM_set_flags(param, (options.strict ? X509_V_FLAG_X509_STRICT : 0) |
+                                         X509_V_FLAG_PARTIAL_CHAIN);
   X509_VERIFY_PARAM_set_time(param, static_cast<time_t>(toUnix(options.at)));
   X509_VERIFY_PARAM_set_auth_level(param, 2);
   X509_STORE_CTX_set_verify_cb(ctx.get(), inclusiveNotAfter);

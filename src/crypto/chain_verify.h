@@ -19,6 +19,10 @@ struct ChainOptions {
   std::optional<std::string> dns_name;    // hostname to match (SANs only, no CN fallback)
   std::optional<std::string> ip_address;  // IP to match
   std::optional<int> max_intermediates;
+  // RFC 5280's stricter profile (OpenSSL's X509_STRICT: a CA must carry keyUsage, ...), which
+  // SPIFFE requires of SVID chains. Off for chains other software makes, as Go's x509.Verify
+  // accepts them (x509pop's fleet CAs, often `openssl req -x509` without keyUsage).
+  bool strict = true;
 };
 
 // A set of trust anchors, built once and reused read-only. Every certificate in it is a trust

@@ -117,6 +117,7 @@ Result<X509PopAttestor::Challenge> X509PopAttestor::begin(const std::vector<std:
   crypto::ChainOptions options;
   options.at = now;
   options.max_intermediates = 4;  // SPIRE's max_intermediates default
+  options.strict = false;         // as SPIRE (Go's x509.Verify): a fleet CA without keyUsage is fine
   std::vector<crypto::Certificate> intermediates(chain.begin() + 1, chain.end());
   auto path = crypto::verifyChain(leaf, intermediates, trust_, options);
   if (!path) {

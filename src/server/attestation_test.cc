@@ -9,6 +9,7 @@
 #include "base/testing.h"
 #include "base/time.h"
 #include "ca/authority.h"
+#include "crypto/cert_builder.h"
 #include "crypto/csr.h"
 #include "server/svid_signer.h"
 
@@ -85,6 +86,35 @@ Provisioning provisioning(const char* cn, TimePoint at = kNow - hours(1)) {
   request.usages.server_auth = false;
   ca::Issued agent = must(ca::issueCertificate(root, request, clock));
   return {std::move(root), std::move(agent)};
+}
+
+// A fleet CA as `openssl req -x509` makes it: no keyUsage. SPIRE (Go's x509.Verify) accepts
+// it, so x509pop does too; SVID chains keep the strict profile.
+TEST_F(AttestationTest, X509PopAcceptsAFleetCaWithoutKeyUsage) {
+  const auto ca_key = must(crypto::PrivateKey::generate(crypto::KeyType::kEcP256));
+  crypto::CertSpec ca_spec;
+  ca_spec.common_name = "fleet CA";
+  ca_spec.serial = must(crypto::randomSerial());
+  ca_spec.not_before = kNow - hours(1);
+  ca_spec.not_after = kNow + hours(24);
+  ca_spec.is_ca = true;  // and no key_usage: no extension
+  const auto ca_cert = must(crypto::signCertificate(ca_spec, ca_key.get(), nullptr, ca_key));
+  const auto leaf_key = must(crypto::PrivateKey::generate(crypto::KeyType::kEcP256));
+  crypto::CertSpec leaf_spec;
+  leaf_spec.common_name = "node-7";
+  leaf_spec.serial = must(crypto::randomSerial());
+  leaf_spec.not_before = kNow - hours(1);
+  leaf_spec.not_after = kNow + hours(24);
+  leaf_spec.key_usage = crypto::kDigitalSignature;
+  leaf_spec.client_auth = true;
+  const auto leaf = must(crypto::signCertificate(leaf_spec, leaf_key.get(), &ca_cert, ca_key));
+
+  must(writeFileAtomic(dir_.path() / "fleet.pem", must(ca_cert.toPem())));
+  auto attestor = must(X509PopAttestor::load(dir_.path() / "fleet.pem", td_));
+  auto challenge = must(attestor.begin({must(leaf.toDer())}, kNow));
+  const std::string response = must(signX509PopChallenge(leaf_key, challenge.nonce));
+  AttestedAgent agent = must(attestor.finish(challenge, response));
+  EXPECT_NE(agent.id.str().find("/spire/agent/x509pop/"), std::string::npos) << agent.id.str();
 }
 
 TEST_F(AttestationTest, X509PopProvesPossessionOfATrustedCertificate) {
