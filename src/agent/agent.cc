@@ -46,6 +46,12 @@ spiffe::JwtBundle jwtBundleOf(const spiffe::TrustDomain& td, const server::Bundl
   return std::move(*parsed);
 }
 
+// The server no longer accepts this node SVID (the agent was evicted or banned, the SVID was
+// superseded or its authority revoked): only a new attestation can help.
+bool nodeRefused(const Error& error) {
+  return error.code == Code::kPermissionDenied || error.code == Code::kUnauthenticated;
+}
+
 Entry toEntry(const server::Entry& entry) {
   Entry out{entry.id, *spiffe::SpiffeId::parse(entry.spiffe_id), {}, entry.federates_with,
             entry.dns_names, entry.x509_svid_ttl, entry.jwt_svid_ttl, entry.hint};
@@ -149,6 +155,9 @@ Result<void> Agent::ensureNodeSvid() {
       }
     }
   }
+  if (!node_chain_.empty() && clock_.now() >= node_chain_.front().notAfter()) {
+    dropNodeSvid("the node SVID expired at " + formatRfc3339(node_chain_.front().notAfter()));
+  }
   bool renew = !node_chain_.empty() &&
                shouldRenew(clock_.now(), node_chain_.front().notBefore(),
                            node_chain_.front().notAfter(), 0.0);
@@ -169,6 +178,7 @@ Result<void> Agent::ensureNodeSvid() {
     auto client = server::NodeClient::connect(options);
     if (!client) return fail(client.error());
     svid = (*client)->renew(*csr);
+    if (!svid && nodeRefused(svid.error())) dropNodeSvid(svid.error().message);
   } else {
     auto client = server::NodeClient::connect(options);
     if (!client) return fail(client.error());
@@ -193,22 +203,62 @@ Result<void> Agent::ensureNodeSvid() {
   if (!svid) return fail(svid.error());
   auto key_pem = key->toPkcs8Pem();
   auto chain_pem = crypto::toPem(svid->chain);
-  auto roots = fromDer(svid->bundle.x509_authorities_der);
   if (!key_pem || !chain_pem) return fail(Code::kInternal, "cannot encode the node SVID");
   if (auto w = writeFileAtomic(key_path, *key_pem, kPrivateKeyMode); !w) return fail(w.error());
   if (auto w = writeFileAtomic(svid_path, *chain_pem, 0644); !w) return fail(w.error());
-  if (!roots.empty()) {
-    if (auto pem = crypto::toPem(roots)) (void)writeFileAtomic(bundle_path, *pem, 0644);
-  }
+  keepTrustBundle(fromDer(svid->bundle.x509_authorities_der));
   std::lock_guard lock(mu_);
   node_chain_ = svid->chain;
   node_key_ = std::make_shared<const crypto::PrivateKey>(std::move(*key));
   agent_id_ = svid->spiffe_id;
-  if (!roots.empty()) trust_bundle_ = std::move(roots);
   client_.reset();  // reconnect with the new SVID
   spdlog::info("agent: {} as {} (expires {})", renew ? "renewed" : "attested", svid->spiffe_id,
                formatRfc3339(node_chain_.front().notAfter()));
   return {};
+}
+
+void Agent::dropNodeSvid(const std::string& why) {
+  const std::string dir = path(conf_.data_dir);
+  std::error_code ignored;
+  fs::remove(dir + "/agent_svid.pem", ignored);
+  fs::remove(dir + "/agent_svid.key", ignored);
+  {
+    std::lock_guard lock(mu_);
+    node_chain_.clear();
+    node_key_.reset();
+    agent_id_.clear();
+    client_.reset();
+  }
+  if (conf_.node_attestor.kind == config::spire::AgentNodeAttestor::Kind::kX509Pop) {
+    spdlog::warn("agent: node SVID dropped ({}); attesting again with x509pop", why);
+  } else if (conf_.join_token.empty()) {
+    spdlog::error(
+        "agent: node SVID dropped ({}); a new join token is needed to attest again: generate "
+        "one with `mutual server token generate`, set join_token in agent.conf and restart the "
+        "agent",
+        why);
+  } else {
+    // A join token is single use: the configured one most likely attested this agent already.
+    spdlog::warn(
+        "agent: node SVID dropped ({}); attesting again with agent.conf's join_token, which "
+        "works only if it is unused: if it is refused, a new join token is needed (`mutual "
+        "server token generate`; set join_token and restart the agent)",
+        why);
+  }
+}
+
+void Agent::keepTrustBundle(std::vector<crypto::Certificate> roots) {
+  if (roots.empty()) return;
+  auto pem = crypto::toPem(roots);
+  if (!pem) return;
+  std::lock_guard lock(mu_);
+  if (auto held = crypto::toPem(trust_bundle_); held && *held == *pem) return;
+  // Atomic: a crash mid-write must not leave a restarted agent unable to verify the server.
+  if (auto w = writeFileAtomic(path(conf_.data_dir) + "/bundle.pem", *pem, 0644); !w) {
+    spdlog::warn("agent: trust bundle not saved: {}", w.error().message);
+  }
+  trust_bundle_ = std::move(roots);
+  spdlog::info("agent: trust bundle updated ({} root(s))", trust_bundle_.size());
 }
 
 Result<void> Agent::syncOnce() {
@@ -229,7 +279,12 @@ Result<void> Agent::syncOnce() {
     client = client_.get();
   }
   auto synced = client->sync();
-  if (!synced) return fail(synced.error());
+  if (!synced) {
+    if (nodeRefused(synced.error())) dropNodeSvid(synced.error().message);
+    return fail(synced.error());
+  }
+  // The server's roots change with CA rotations: the next connection must verify against them.
+  keepTrustBundle(fromDer(synced->bundle.x509_authorities_der));
   std::vector<Entry> entries;
   for (const auto& entry : synced->entries) {
     if (spiffe::SpiffeId::parse(entry.spiffe_id)) entries.push_back(toEntry(entry));
@@ -244,7 +299,6 @@ Result<void> Agent::syncOnce() {
       jwt_bundles.emplace(*td, jwtBundleOf(*td, federated));
     }
   }
-  const auto own_roots = bundles[trust_domain_];
   cache_->setEntries(std::move(entries));
   cache_->setBundles(std::move(bundles), std::move(jwt_bundles));
 
@@ -270,8 +324,9 @@ Result<void> Agent::syncOnce() {
       for (auto& svid : *signed_svids) {
         auto id = spiffe::SpiffeId::parse(svid.spiffe_id);
         if (!id || svid.chain.empty()) continue;
+        // No bundle or hint: the cache serves the current ones (Cache::setSvid).
         cache_->setSvid(svid.entry_id,
-                        workloadapi::X509Svid{*id, svid.chain, keys[svid.entry_id], own_roots, ""});
+                        workloadapi::X509Svid{*id, svid.chain, keys[svid.entry_id], {}, ""});
       }
       signed_count += signed_svids->size();
     }

@@ -30,7 +30,9 @@ std::vector<std::pair<size_t, size_t>> callRanges(size_t count, size_t per_call)
 // x509pop) unless a valid node SVID is already in data_dir, then sync entries and bundles
 // every `sync_interval`, sign an X509-SVID for each entry that has none or is at half-life
 // (with jitter), renew its own SVID at half-life; on any failure keep serving what the cache
-// holds and retry with backoff. The Workload API is served from the cache throughout.
+// holds and retry with backoff. A node SVID that expired, or that the server refuses (an
+// evicted agent), is dropped and the node attests again. The Workload API is served from the
+// cache throughout.
 class Agent {
  public:
   struct Options {
@@ -52,6 +54,12 @@ class Agent {
   void run();
   Result<void> ensureNodeSvid();
   Result<void> syncOnce();
+  // Forgets the node SVID (memory and data_dir) the server refused or that expired, so that
+  // the next ensureNodeSvid attests again; logs `why` and whether a new join token is needed.
+  void dropNodeSvid(const std::string& why);
+  // Makes `roots` (the server's bundle, from an attestation, renewal or sync) the bundle the
+  // server is verified with, in memory and in data_dir/bundle.pem; an empty set is ignored.
+  void keepTrustBundle(std::vector<crypto::Certificate> roots);
   std::string path(const std::string& p) const;
 
   config::spire::AgentConf conf_;

@@ -124,7 +124,13 @@ Result<workloadapi::X509Context> Cache::x509Context(const workloadapi::Caller& c
     auto it = svids_.find(entry.id);
     // Never hand out an expired SVID: the workload is better told it has none.
     if (it == svids_.end() || it->second.leaf().notAfter() <= now) continue;
-    context.svids.push_back(it->second);
+    // The bundle and hint as they are now, not as they were when the SVID was signed: a root
+    // added by a CA rotation reaches workloads at the next sync, not at each SVID's renewal.
+    workloadapi::X509Svid svid = it->second;
+    auto own = x509_bundles_.find(svid.id.trustDomain());
+    svid.bundle = own != x509_bundles_.end() ? own->second : std::vector<crypto::Certificate>{};
+    svid.hint = entry.hint;
+    context.svids.push_back(std::move(svid));
     for (const auto& td_name : entry.federates_with) {
       auto td = spiffe::TrustDomain::parse(td_name);
       if (!td) continue;

@@ -40,7 +40,8 @@ class Cache final : public workloadapi::IdentityProvider {
 
   // Replaces the entries; SVIDs of entries that are gone are dropped.
   void setEntries(std::vector<Entry> entries);
-  // Stores the SVID of an entry (a rotation replaces the previous one).
+  // Stores the SVID of an entry (a rotation replaces the previous one). Its bundle and hint are
+  // ignored: x509Context serves the current bundle of its trust domain and the entry's hint.
   void setSvid(const std::string& entry_id, workloadapi::X509Svid svid);
   // The bundles: every trust domain's CA certificates (the agent's own included) and JWT keys.
   void setBundles(workloadapi::X509BundleMap x509, spiffe::JwtBundles jwt);

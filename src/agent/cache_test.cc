@@ -96,6 +96,31 @@ TEST_F(CacheTest, EveryChangeBumpsTheGeneration) {
   EXPECT_EQ(cache_.waitForChange(g2, std::chrono::milliseconds(1)), g2);
 }
 
+// After `mutual server authority prepare --new-root` the next sync brings the new root: workloads
+// must get it with their SVIDs at once, not when each SVID renews.
+TEST_F(CacheTest, SvidsCarryTheCurrentBundleAndHint) {
+  Entry web = entry("a", "/web", {uidSelector()});
+  web.hint = "internal";
+  cache_.setEntries({web});
+  cache_.setBundles({{td_, {root_.cert}}}, {});
+  cache_.setSvid("a", svid("/web"));
+  cache_.setReady(true);
+  auto before = must(cache_.x509Context(me_));
+  ASSERT_EQ(before.svids.size(), 1u);
+  EXPECT_EQ(before.svids[0].bundle.size(), 1u);
+  EXPECT_EQ(before.svids[0].hint, "internal");
+
+  auto next =
+      must(ca::createRoot(ca::RootOptions{td_, hours(24), crypto::KeyType::kEcP256, ""}, clock_));
+  uint64_t seen = cache_.generation();
+  cache_.setBundles({{td_, {root_.cert, next.cert}}}, {});
+  EXPECT_GT(cache_.generation(), seen);  // FetchX509SVID streams send the new bundle
+  auto after = must(cache_.x509Context(me_));
+  ASSERT_EQ(after.svids.size(), 1u);
+  ASSERT_EQ(after.svids[0].bundle.size(), 2u);
+  EXPECT_EQ(must(after.svids[0].bundle[1].toDer()), must(next.cert.toDer()));
+}
+
 TEST_F(CacheTest, DroppedEntriesLoseTheirSvids) {
   cache_.setEntries({entry("a", "/web", {uidSelector()})});
   cache_.setSvid("a", svid("/web"));

@@ -41,8 +41,13 @@ struct AdminClient::Impl {
     if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       e.code = Code::kUnavailable;
-      e.message = std::string(what) + ": the server's admin socket " + socket_path +
-                  " does not answer (" + status.error_message() + ")";
+      // A status the server sent carries its Error's reason (proto::toStatus), e.g. a datastore
+      // that is down; gRPC's own failures (no connection, no answer in time) carry none.
+      e.message = status.error_details().empty()
+                      ? std::string(what) + ": the server's admin socket " + socket_path +
+                            " does not answer (" + status.error_message() + ")"
+                      : std::string(what) + ": the server at " + socket_path +
+                            " answered that it is not ready: " + status.error_message();
     }
     return fail(std::move(e));
   }

@@ -16,6 +16,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 #include <asio.hpp>
+#include <nlohmann/json.hpp>
 
 #include "base/file.h"
 #include "base/time.h"
@@ -225,12 +226,15 @@ Result<void> Server::State::startHealth() {
   });
   health->Get(hc.ready_path, [this](const httplib::Request&, httplib::Response& res) {
     std::string why;
-    if (ready(why)) {
-      res.set_content("{\"ready\":true}\n", "application/json");
-    } else {
+    nlohmann::json body = {{"ready", ready(why)}};
+    if (!body["ready"].get<bool>()) {
       res.status = 503;
-      res.set_content("{\"ready\":false,\"reason\":\"" + why + "\"}\n", "application/json");
+      body["reason"] = why;
     }
+    // The reason may quote a datastore's message (PostgreSQL's names hosts in quotes, and may
+    // be in another encoding): JSON escaping, and bytes that are not UTF-8 replaced, not thrown.
+    res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                    "application/json");
   });
   if (!health->bind_to_port(hc.bind_address, hc.bind_port)) {
     return fail(Code::kUnavailable, hc.location.str() + ": health_checks: cannot listen on " +

@@ -5,11 +5,18 @@
 #include <fstream>
 #include <regex>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <httplib.h>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "base/file.h"
 #include "base/testing.h"
@@ -533,6 +540,59 @@ TEST_F(ServerTest, TwoServersShareOnePostgresDatabase) {
   auto replay = client(*first, *a1)->attestJoinToken(token.token, must(crypto::createCsr(key)));
   ASSERT_FALSE(replay);
   EXPECT_EQ(replay.error().code, Code::kPermissionDenied);
+}
+
+// A port free on 127.0.0.1 now (the health listener takes no port 0).
+int freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// PostgreSQL's errors quote host names: /ready must still answer valid JSON, and the admin
+// client must say the server answered (not ready, and why), not that its socket is silent.
+TEST_F(ServerTest, ADatastoreThatIsDownIsReportedAsNotReady) {
+  auto pg = datastore::testing::PostgresServer::start();
+  if (!pg) GTEST_SKIP() << "no PostgreSQL server binaries: " << pg.error().message;
+  const std::string connection = must((*pg)->createSchema("ready_test"));
+  const int health_port = freePort();
+  const fs::path dir = dir_.path() / "pg";
+  fs::create_directories(dir);
+  fs::copy_file(dir_.path() / "agent-ca.pem", dir / "agent-ca.pem");
+  must(writeFileAtomic(dir / "server.conf",
+                       serverConf("postgres", connection, (dir / "api.sock").string()) +
+                           "health_checks {\n    listener_enabled = true\n"
+                           "    bind_address = \"127.0.0.1\"\n    bind_port = \"" +
+                           std::to_string(health_port) + "\"\n}\n"));
+  auto server = must(Server::startFromFile((dir / "server.conf").string()));
+  httplib::Client http("127.0.0.1", health_port);
+  auto ready = http.Get("/ready");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
+  EXPECT_TRUE(nlohmann::json::parse(ready->body)["ready"].get<bool>());
+
+  must((*pg)->stop());
+  auto down = http.Get("/ready");
+  ASSERT_TRUE(down);
+  EXPECT_EQ(down->status, 503);
+  auto body = nlohmann::json::parse(down->body, nullptr, false);
+  ASSERT_FALSE(body.is_discarded()) << down->body;
+  EXPECT_FALSE(body["ready"].get<bool>());
+  EXPECT_NE(body["reason"].get<std::string>().find("datastore"), std::string::npos) << down->body;
+
+  auto listed = admin(*server)->listEntries({});
+  ASSERT_FALSE(listed);
+  EXPECT_EQ(listed.error().code, Code::kUnavailable);
+  EXPECT_NE(listed.error().message.find("answered that it is not ready"), std::string::npos)
+      << listed.error().message;
+  EXPECT_EQ(listed.error().message.find("does not answer"), std::string::npos)
+      << listed.error().message;
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 # The control plane end to end: `mutual server run` (SQLite), a join token, `mutual agent run`
 # attesting with it, syncing an entry for this test's uid and serving its X509-SVID over the
 # Workload API; the token cannot be replayed; a stopped server does not take the workload's
-# SVID away; a restarted agent reuses its node SVID (no new token needed).
+# SVID away; a restarted agent reuses its node SVID (no new token needed); an evicted agent
+# attests again with x509pop, or says that a new join token is needed.
 # Usage: agent_test.sh MUTUAL_BINARY REPO_ROOT
 set -euo pipefail
 mutual=$1
@@ -23,6 +24,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/ports_lib.sh"
 port=$(free_port)
 cd "$tmp"
 
+# The fleet CA x509pop agents chain to, and one node's certificate.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=fleet-ca -days 1 \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+  -keyout fleet-ca.key -out fleet-ca.pem 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=node-2 \
+  -keyout node2.key -out node2.csr 2>/dev/null
+printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n' > node2.ext
+openssl x509 -req -in node2.csr -CA fleet-ca.pem -CAkey fleet-ca.key -CAcreateserial -days 1 \
+  -extfile node2.ext -out node2.pem 2>/dev/null || fail "cannot make the x509pop certificate"
+
 cat > server.conf <<CONF
 server {
     bind_address = "127.0.0.1"
@@ -42,6 +53,7 @@ plugins {
         }
     }
     NodeAttestor "join_token" { plugin_data {} }
+    NodeAttestor "x509pop" { plugin_data { ca_bundle_path = "$tmp/fleet-ca.pem" } }
     KeyManager "disk" { plugin_data = { keys_path = "./data/server/keys.json" } }
 }
 CONF
@@ -63,7 +75,8 @@ token=$("$mutual" server token generate "${admin[@]}" --spiffe-id spiffe://examp
 "$mutual" server bundle show "${admin[@]}" > bundle.pem
 openssl x509 -in bundle.pem -noout || fail "the bundle is not PEM"
 "$mutual" server entry create "${admin[@]}" --parent-id spiffe://example.org/node/n1 \
-  --spiffe-id spiffe://example.org/ns/shop/sa/web --selector "unix:uid:$(id -u)" >/dev/null
+  --spiffe-id spiffe://example.org/ns/shop/sa/web --selector "unix:uid:$(id -u)" \
+  --hint internal >/dev/null
 
 write_agent_conf() {  # DIR SOCKET TOKEN
   mkdir -p "$1"
@@ -112,7 +125,21 @@ grep -q "attested as spiffe://example.org/spire/agent/join_token/$token" agent.l
 openssl verify -CAfile svid/bundle.0.pem -untrusted svid/svid.0.pem svid/svid.0.pem >/dev/null \
   || fail "openssl does not verify the SVID against the bundle"
 [[ $(stat -c %a svid/svid.0.key) == 600 ]] || fail "the key file is not 0600"
-echo "ok: attested, synced, SVID served and verified by openssl"
+fetch | jq -e '.svids[0].hint == "internal"' >/dev/null || fail "the entry's hint is not served"
+echo "ok: attested, synced, SVID (with its hint) served and verified by openssl"
+
+# A new root (CA rotation): the next sync brings it to workloads with their current SVIDs, not
+# at each SVID's renewal, and to the bundle the agent verifies the server with.
+"$mutual" server authority prepare "${admin[@]}" --new-root >/dev/null || fail "authority prepare"
+for _ in $(seq 60); do
+  fetch | jq -e '.svids[0].bundle | length == 2' >/dev/null && break
+  sleep 0.2
+done
+fetch | jq -e '.svids[0].bundle | length == 2' >/dev/null \
+  || fail "the new root did not reach the workload: $(fetch | jq -c '.svids[0].bundle')"
+[[ $(grep -c 'BEGIN CERTIFICATE' agent/data/bundle.pem) == 2 ]] \
+  || fail "the agent's data_dir/bundle.pem lacks the new root"
+echo "ok: a new root reaches workloads and the agent's own bundle at the next sync"
 
 # JWT-SVIDs: minted by the server, checked by the agent against the JWT keys it synced.
 jwt_out=$("$mutual" agent api fetch jwt --socket "$tmp/agent.sock" --audience db -o json) \
@@ -154,4 +181,51 @@ sed -i "s/join_token = \"$token\"/join_token = \"\"/" agent/agent.conf
 start_agent
 wait_svid
 echo "ok: a restarted agent reuses its node SVID"
+
+# Evicted, the agent drops its refused node SVID. Its join token was single use: it says a new
+# one is needed, and keeps serving the SVIDs it holds.
+"$mutual" server agent evict "${admin[@]}" \
+  --spiffe-id "spiffe://example.org/spire/agent/join_token/$token" >/dev/null || fail "agent evict"
+for _ in $(seq 150); do grep -q "a new join token is needed" agent.log && break; sleep 0.2; done
+grep -q "a new join token is needed" agent.log \
+  || fail "an evicted join_token agent does not say that a new token is needed"
+[[ ! -e agent/data/agent_svid.pem ]] || fail "the refused node SVID is still in data_dir"
+fetch | jq -e '.svids | length == 1' >/dev/null || fail "the SVID was lost when the agent was evicted"
+echo "ok: an evicted join_token agent says a new token is needed"
+
+# An x509pop agent attests again by itself once evicted.
+mkdir -p pop
+cat > pop/agent.conf <<CONF
+agent {
+    data_dir = "./data"
+    log_level = "INFO"
+    trust_domain = "example.org"
+    server_address = "127.0.0.1"
+    server_port = "$port"
+    socket_path = "$tmp/pop.sock"
+    trust_bundle_path = "$tmp/bundle.pem"
+}
+plugins {
+    NodeAttestor "x509pop" {
+        plugin_data {
+            private_key_path = "$tmp/node2.key"
+            certificate_path = "$tmp/node2.pem"
+        }
+    }
+    KeyManager "memory" { plugin_data {} }
+    WorkloadAttestor "unix" { plugin_data {} }
+}
+CONF
+"$mutual" agent run -c pop/agent.conf > pop.log 2>&1 &
+pids+=($!)
+attestations() { grep -c "attested as spiffe://example.org/spire/agent/x509pop/" pop.log || true; }
+for _ in $(seq 100); do [[ $(attestations) -ge 1 ]] && break; sleep 0.2; done
+[[ $(attestations) -ge 1 ]] || fail "the x509pop agent did not attest"
+pop_id=$(grep -o "attested as spiffe://[^ ]*" pop.log | head -1 | cut -d' ' -f3)
+"$mutual" server agent evict "${admin[@]}" --spiffe-id "$pop_id" >/dev/null || fail "evict $pop_id"
+for _ in $(seq 150); do [[ $(attestations) -ge 2 ]] && break; sleep 0.2; done
+[[ $(attestations) -ge 2 ]] || fail "the evicted x509pop agent did not attest again"
+"$mutual" server agent list "${admin[@]}" -o json | jq -e --arg id "$pop_id" \
+  'map(select(.spiffe_id == $id)) | length == 1' >/dev/null || fail "$pop_id is not attested again"
+echo "ok: an evicted x509pop agent attests again"
 echo "PASS"
