@@ -20,10 +20,13 @@ namespace {
 struct AgentFlags {
   std::string config;
   bool expand_env = false;
+  std::string join_token;  // spire-agent's -joinToken: takes the place of agent.conf's
 };
 
 Result<config::spire::AgentConf> load(const AgentFlags& flags) {
-  return config::spire::loadAgentConf(flags.config, {flags.expand_env});
+  auto conf = config::spire::loadAgentConf(flags.config, {flags.expand_env});
+  if (conf && !flags.join_token.empty()) conf->join_token = flags.join_token;
+  return conf;
 }
 
 int runAgent(const AgentFlags& flags) {
@@ -71,6 +74,8 @@ void registerAgentRole(CLI::App& root, int& exit_code) {
     CLI::App* cmd = agent->add_subcommand(name, help);
     cmd->add_option("-c,--config", flags->config, "agent.conf")->required();
     cmd->add_flag("--expand-env", flags->expand_env, "Expand $VAR and ${VAR} in the file first");
+    cmd->add_option("--join-token", flags->join_token,
+                    "Join token to attest with (in place of agent.conf's join_token)");
     std::string which = name;
     cmd->callback([flags, which, &exit_code] {
       exit_code = which == "run" ? runAgent(*flags) : validateAgent(*flags);

@@ -16,8 +16,9 @@ void registerProxyRole(CLI::App& root, int& exit_code);
 void registerServerRole(CLI::App& root, int& exit_code);
 
 // SPIRE's single-dash camelCase flags for `mutual server ...` (`-spiffeID`, `-parentID`,
-// `-selector`, `-x509SVIDTTL`, `-socketPath`, ...) rewritten to ours, so spire-server command
-// lines work unchanged. Other arguments, and other commands, are returned as they are.
+// `-selector`, `-x509SVIDTTL`, `-socketPath`, ...) and `mutual agent ...` (`-config`,
+// `-joinToken`, `-socketPath`, `-write`) rewritten to ours, so spire-server and spire-agent
+// command lines work unchanged. Other arguments, and other commands, are returned as they are.
 std::vector<std::string> spireFlagAliases(std::vector<std::string> args);
 
 // `mutual agent run|validate -c agent.conf` (agent_role.cc).

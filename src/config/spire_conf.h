@@ -52,8 +52,8 @@ struct HealthChecks {
 struct SqlDataStore {
   enum class DatabaseType { kSqlite3, kPostgres };
   DatabaseType database_type = DatabaseType::kSqlite3;
-  // sqlite3: a file name (relative names are relative to the working directory, as in SPIRE)
-  // or a `file:` URI; postgres: a libpq connection string. Kept as written.
+  // sqlite3: a file name or a `file:` URI; postgres: a libpq connection string. Kept as
+  // written (the server resolves a relative file name as any other path: resolvePath).
   std::string connection_string;
   Location location;  // the plugin block
 };
