@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <filesystem>
+
 namespace mutual::agent {
 namespace {
 
@@ -28,6 +31,29 @@ TEST(UnixAttestor, SelectorsOfThisProcess) {
   EXPECT_FALSE(selectors.count("unix:path:/usr/bin/app"));  // only when discovery is on
   auto with_path = unixSelectors(me, {.discover_workload_path = true});
   EXPECT_TRUE(with_path.count("unix:path:/usr/bin/app"));
+}
+
+// unix:sha256 is the hash of the running binary, as `sha256sum` prints it; a size limit below
+// the binary's size, or a negative one, leaves it out.
+TEST(UnixAttestor, Sha256OfTheRunningBinary) {
+  workloadapi::Caller me;
+  me.pid = getpid();
+  me.binary_path = std::filesystem::read_symlink("/proc/self/exe").string();
+  std::string expected;
+  if (FILE* p = popen(("sha256sum " + me.binary_path).c_str(), "r")) {
+    char line[200] = {};
+    if (fgets(line, sizeof line, p) != nullptr) expected = std::string(line).substr(0, 64);
+    pclose(p);
+  }
+  ASSERT_EQ(expected.size(), 64u);
+  const auto has_hash = [&](int64_t limit) {
+    return unixSelectors(me, {.discover_workload_path = true, .workload_size_limit = limit})
+        .count("unix:sha256:" + expected) == 1;
+  };
+  EXPECT_TRUE(has_hash(0));
+  EXPECT_TRUE(has_hash(int64_t{1} << 40));
+  EXPECT_FALSE(has_hash(1024));
+  EXPECT_FALSE(has_hash(-1));
 }
 
 TEST(UnixAttestor, EntryMatchesWhenItsSelectorsAreASubset) {
