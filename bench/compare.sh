@@ -127,35 +127,25 @@ YAML
   CLIENT_PORT=$c; SERVER_PORT=$s; wait_port "$s"; wait_port "$c"
 }
 
+# haproxy_head [GLOBAL_LINE]: the global and defaults sections of every haproxy side here.
+haproxy_head() {
+  printf 'global\n  nbthread 1\n  maxconn 3000\n'
+  [[ -z ${1:-} ]] || printf '  %s\n' "$1"
+  printf 'defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\n'
+}
+
 start_haproxy() {
   local resume=$1 dir=$out/haproxy-$2 c s reuse=""
   mkdir -p "$dir"; c=$(port); s=$(port)
   [[ $resume == false ]] && reuse="no-ssl-reuse"
-  cat > "$dir/server.cfg" <<CONF
-global
-  nbthread 1
-  maxconn 3000
-  tune.ssl.default-dh-param 2048
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 1h
-  timeout server 1h
+  { haproxy_head "tune.ssl.default-dh-param 2048"; cat <<CONF; } > "$dir/server.cfg"
 frontend mtls
   bind 127.0.0.1:$s ssl crt $out/pki/server/combined.pem ca-file $out/pki/server/ca.crt verify required
   default_backend app
 backend app
   server app 127.0.0.1:$TARGET
 CONF
-  cat > "$dir/client.cfg" <<CONF
-global
-  nbthread 1
-  maxconn 3000
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 1h
-  timeout server 1h
+  { haproxy_head; cat <<CONF; } > "$dir/client.cfg"
 frontend plain
   bind 127.0.0.1:$c
   default_backend mesh
@@ -301,15 +291,7 @@ start_haproxyplain() {
   mkdir -p "$dir"; c=$(port); s=$(port)
   for side in server client; do
     if [[ $side == server ]]; then listen=$s; target=$TARGET; else listen=$c; target=$s; fi
-    cat > "$dir/$side.cfg" <<CONF
-global
-  nbthread 1
-  maxconn 3000
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 1h
-  timeout server 1h
+    { haproxy_head; cat <<CONF; } > "$dir/$side.cfg"
 frontend plain
   bind 127.0.0.1:$listen
   default_backend next
