@@ -100,6 +100,7 @@ Result<std::unique_ptr<Agent>> Agent::start(config::spire::AgentConf conf, Optio
   UnixAttestorOptions attestor;
   if (!a.conf_.workload_attestors.empty()) {
     attestor.discover_workload_path = a.conf_.workload_attestors.front().discover_workload_path;
+    attestor.workload_size_limit = a.conf_.workload_attestors.front().workload_size_limit;
   }
   Agent* self = agent.get();
   a.cache_ = std::make_unique<Cache>(
@@ -131,14 +132,19 @@ void Agent::stop() {
   if (api_) api_->stop();
 }
 
+std::string Agent::nodeSvidDir() const {
+  if (conf_.key_manager.kind != config::spire::AgentKeyManager::Kind::kDisk) return "";
+  return path(conf_.key_manager.directory);
+}
+
 Result<void> Agent::ensureNodeSvid() {
-  const std::string dir = path(conf_.data_dir);
+  const std::string dir = nodeSvidDir();
   const std::string svid_path = dir + "/agent_svid.pem";
   const std::string key_path = dir + "/agent_svid.key";
-  const std::string bundle_path = dir + "/bundle.pem";
+  const std::string bundle_path = path(conf_.data_dir) + "/bundle.pem";
   // A node SVID from an earlier run, still valid: no new attestation (a join token is single
   // use, so a restarted agent must not need it again).
-  if (node_chain_.empty()) {
+  if (node_chain_.empty() && !dir.empty()) {
     auto chain_pem = readFile(svid_path);
     auto key_pem = readFile(key_path);
     if (chain_pem && key_pem) {
@@ -195,7 +201,9 @@ Result<void> Agent::ensureNodeSvid() {
     } else {
       if (conf_.join_token.empty()) {
         return fail(Code::kFailedPrecondition,
-                    "no node SVID in " + dir + " and no join_token in agent.conf to attest with");
+                    (dir.empty() ? std::string("no node SVID (KeyManager \"memory\")")
+                                 : "no node SVID in " + dir) +
+                        " and no join_token in agent.conf to attest with");
       }
       svid = (*client)->attestJoinToken(conf_.join_token, *csr);
     }
@@ -204,8 +212,13 @@ Result<void> Agent::ensureNodeSvid() {
   auto key_pem = key->toPkcs8Pem();
   auto chain_pem = crypto::toPem(svid->chain);
   if (!key_pem || !chain_pem) return fail(Code::kInternal, "cannot encode the node SVID");
-  if (auto w = writeFileAtomic(key_path, *key_pem, kPrivateKeyMode); !w) return fail(w.error());
-  if (auto w = writeFileAtomic(svid_path, *chain_pem, 0644); !w) return fail(w.error());
+  if (!dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return fail(Code::kFailedPrecondition, dir + ": " + ec.message());
+    if (auto w = writeFileAtomic(key_path, *key_pem, kPrivateKeyMode); !w) return fail(w.error());
+    if (auto w = writeFileAtomic(svid_path, *chain_pem, 0644); !w) return fail(w.error());
+  }
   keepTrustBundle(fromDer(svid->bundle.x509_authorities_der));
   std::lock_guard lock(mu_);
   node_chain_ = svid->chain;
@@ -218,10 +231,11 @@ Result<void> Agent::ensureNodeSvid() {
 }
 
 void Agent::dropNodeSvid(const std::string& why) {
-  const std::string dir = path(conf_.data_dir);
-  std::error_code ignored;
-  fs::remove(dir + "/agent_svid.pem", ignored);
-  fs::remove(dir + "/agent_svid.key", ignored);
+  if (const std::string dir = nodeSvidDir(); !dir.empty()) {
+    std::error_code ignored;
+    fs::remove(dir + "/agent_svid.pem", ignored);
+    fs::remove(dir + "/agent_svid.key", ignored);
+  }
   {
     std::lock_guard lock(mu_);
     node_chain_.clear();
@@ -300,6 +314,7 @@ Result<void> Agent::syncOnce() {
     }
   }
   cache_->setEntries(std::move(entries));
+  cache_->setTaintedAuthorities(synced->tainted_authority_ids);
   cache_->setBundles(std::move(bundles), std::move(jwt_bundles));
 
   auto due = cache_->dueForRenewal(clock_.now());

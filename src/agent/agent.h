@@ -27,12 +27,12 @@ inline constexpr size_t kSvidsPerCall = 500;
 std::vector<std::pair<size_t, size_t>> callRanges(size_t count, size_t per_call);
 
 // The node agent (`mutual agent run -c agent.conf`). One control thread: attest (join token or
-// x509pop) unless a valid node SVID is already in data_dir, then sync entries and bundles
-// every `sync_interval`, sign an X509-SVID for each entry that has none or is at half-life
-// (with jitter), renew its own SVID at half-life; on any failure keep serving what the cache
-// holds and retry with backoff. A node SVID that expired, or that the server refuses (an
-// evicted agent), is dropped and the node attests again. The Workload API is served from the
-// cache throughout.
+// x509pop) unless a valid node SVID is already on disk (KeyManager "disk"), then sync entries
+// and bundles every `sync_interval`, sign an X509-SVID for each entry that has none, is at
+// half-life (with jitter), was signed for other certificate fields or by a tainted authority,
+// renew its own SVID at half-life; on any failure keep serving what the cache holds and retry
+// with backoff. A node SVID that expired, or that the server refuses (an evicted agent), is
+// dropped and the node attests again. The Workload API is served from the cache throughout.
 class Agent {
  public:
   struct Options {
@@ -54,7 +54,10 @@ class Agent {
   void run();
   Result<void> ensureNodeSvid();
   Result<void> syncOnce();
-  // Forgets the node SVID (memory and data_dir) the server refused or that expired, so that
+  // Where the node SVID and its key are kept: KeyManager "disk"'s directory; "" for "memory"
+  // (never written: a restarted agent attests again, as in SPIRE).
+  std::string nodeSvidDir() const;
+  // Forgets the node SVID (memory and nodeSvidDir) the server refused or that expired, so that
   // the next ensureNodeSvid attests again; logs `why` and whether a new join token is needed.
   void dropNodeSvid(const std::string& why);
   // Makes `roots` (the server's bundle, from an attestation, renewal or sync) the bundle the

@@ -1,6 +1,7 @@
 #include "agent/cache.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "base/rotation.h"
 
@@ -13,6 +14,22 @@ std::string audienceKey(const std::vector<std::string>& audience) {
   std::string key;
   for (const auto& a : sorted) key += a + "\n";
   return key;
+}
+
+// Lowercase hex without colons: the server's form of an authority ID.
+std::string plainHex(std::string_view id) {
+  std::string out;
+  for (char c : id) {
+    if (c != ':') out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  return out;
+}
+
+// The fields that go into the certificate; hint and federates_with are served from the
+// current entry, so their changes need no new SVID.
+bool sameCertificateFields(const Entry& a, const Entry& b) {
+  return a.spiffe_id == b.spiffe_id && a.dns_names == b.dns_names &&
+         a.x509_svid_ttl == b.x509_svid_ttl;
 }
 
 }  // namespace
@@ -28,11 +45,16 @@ void Cache::setEntries(std::vector<Entry> entries) {
   {
     std::lock_guard lock(mu_);
     std::map<std::string, workloadapi::X509Svid> kept;
+    std::map<std::string, Entry> kept_signed_for;
     for (const auto& entry : entries) {
       if (auto it = svids_.find(entry.id); it != svids_.end()) kept.emplace(entry.id, it->second);
+      if (auto it = signed_for_.find(entry.id); it != signed_for_.end()) {
+        kept_signed_for.emplace(entry.id, it->second);
+      }
       if (!jitter_.count(entry.id)) jitter_[entry.id] = unitRandom() * 2 - 1;
     }
     svids_ = std::move(kept);
+    signed_for_ = std::move(kept_signed_for);
     entries_ = std::move(entries);
   }
   changes_.notify();
@@ -42,6 +64,13 @@ void Cache::setSvid(const std::string& entry_id, workloadapi::X509Svid svid) {
   {
     std::lock_guard lock(mu_);
     svids_.insert_or_assign(entry_id, std::move(svid));
+    auto entry = std::find_if(entries_.begin(), entries_.end(),
+                              [&entry_id](const Entry& e) { return e.id == entry_id; });
+    if (entry != entries_.end()) {
+      signed_for_.insert_or_assign(entry_id, *entry);
+    } else {
+      signed_for_.erase(entry_id);
+    }
     for (auto it = jwt_cache_.begin(); it != jwt_cache_.end();) {
       it = it->first.first == entry_id ? jwt_cache_.erase(it) : std::next(it);
     }
@@ -58,6 +87,14 @@ void Cache::setBundles(workloadapi::X509BundleMap x509, spiffe::JwtBundles jwt) 
   changes_.notify();
 }
 
+void Cache::setTaintedAuthorities(const std::vector<std::string>& ids) {
+  std::lock_guard lock(mu_);
+  tainted_.clear();
+  for (const auto& id : ids) {
+    if (!id.empty()) tainted_.insert(plainHex(id));
+  }
+}
+
 void Cache::setReady(bool ready) {
   {
     std::lock_guard lock(mu_);
@@ -72,7 +109,9 @@ std::vector<Entry> Cache::dueForRenewal(TimePoint now) const {
   std::vector<Entry> due;
   for (const auto& entry : entries_) {
     auto it = svids_.find(entry.id);
-    if (it == svids_.end() || it->second.id != entry.spiffe_id) {
+    auto signed_for = signed_for_.find(entry.id);
+    if (it == svids_.end() || it->second.id != entry.spiffe_id || signed_for == signed_for_.end() ||
+        !sameCertificateFields(signed_for->second, entry) || issuedByTainted(it->second)) {
       due.push_back(entry);
       continue;
     }
@@ -81,6 +120,16 @@ std::vector<Entry> Cache::dueForRenewal(TimePoint now) const {
     if (shouldRenew(now, leaf.notBefore(), leaf.notAfter(), jitter)) due.push_back(entry);
   }
   return due;
+}
+
+bool Cache::issuedByTainted(const workloadapi::X509Svid& svid) const {
+  if (tainted_.empty() || svid.chain.empty()) return false;
+  // The leaf's issuer is named by its AKI; intermediates in the chain by their SKI.
+  if (tainted_.count(plainHex(svid.chain.front().authorityKeyId()))) return true;
+  for (size_t i = 1; i < svid.chain.size(); ++i) {
+    if (tainted_.count(plainHex(svid.chain[i].subjectKeyId()))) return true;
+  }
+  return false;
 }
 
 size_t Cache::entryCount() const {

@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,16 +41,22 @@ class Cache final : public workloadapi::IdentityProvider {
 
   // Replaces the entries; SVIDs of entries that are gone are dropped.
   void setEntries(std::vector<Entry> entries);
-  // Stores the SVID of an entry (a rotation replaces the previous one). Its bundle and hint are
-  // ignored: x509Context serves the current bundle of its trust domain and the entry's hint.
+  // Stores the SVID of an entry (a rotation replaces the previous one), signed for the entry as
+  // last set by setEntries (unknown entry: as if signed for nothing, so it is due). Its bundle
+  // and hint are ignored: x509Context serves the current bundle of its trust domain and the
+  // entry's hint.
   void setSvid(const std::string& entry_id, workloadapi::X509Svid svid);
+  // The authority IDs (hex SKI, as the server sends them) the operator tainted; replaces the
+  // previous set.
+  void setTaintedAuthorities(const std::vector<std::string>& ids);
   // The bundles: every trust domain's CA certificates (the agent's own included) and JWT keys.
   void setBundles(workloadapi::X509BundleMap x509, spiffe::JwtBundles jwt);
   // Ready: synced at least once. Before that, every call answers Unavailable.
   void setReady(bool ready);
 
   // Entries without an SVID, or whose SVID is due (half of its life, moved by a per-entry
-  // jitter), or whose SVID no longer matches the entry's SPIFFE ID.
+  // jitter), or was signed for other certificate fields (SPIFFE ID, DNS names, X.509 TTL), or
+  // was issued by a tainted authority.
   std::vector<Entry> dueForRenewal(TimePoint now) const;
   size_t entryCount() const;
   size_t svidCount() const;
@@ -74,6 +81,8 @@ class Cache final : public workloadapi::IdentityProvider {
  private:
   // The entries matching the caller's selectors; Unavailable before the first sync.
   Result<std::vector<Entry>> entriesFor(const workloadapi::Caller& caller) const;
+  // Whether a tainted authority signed the SVID or an intermediate of its chain. Needs mu_.
+  bool issuedByTainted(const workloadapi::X509Svid& svid) const;
 
   const spiffe::TrustDomain trust_domain_;
   const UnixAttestorOptions attestor_;
@@ -85,6 +94,8 @@ class Cache final : public workloadapi::IdentityProvider {
   bool ready_ = false;
   std::vector<Entry> entries_;
   std::map<std::string, workloadapi::X509Svid> svids_;  // by entry id
+  std::map<std::string, Entry> signed_for_;             // by entry id, beside svids_
+  std::set<std::string> tainted_;                       // lowercase hex, no colons
   std::map<std::string, double> jitter_;                 // by entry id, in [-1, 1]
   workloadapi::X509BundleMap x509_bundles_;
   spiffe::JwtBundles jwt_bundles_;

@@ -85,6 +85,52 @@ TEST_F(CacheTest, RenewsAtHalfLifeAndNeverServesExpiredSvids) {
   EXPECT_TRUE(must(cache_.x509Context(me_)).svids.empty());
 }
 
+// `mutual server entry update --dns ...` and the like: the SVID held no longer says what the
+// entry asks for, so it is re-signed at the next sync, not at half-life.
+TEST_F(CacheTest, ReSignsWhenTheCertificateFieldsChange) {
+  Entry web = entry("a", "/web", {uidSelector()});
+  cache_.setEntries({web});
+  cache_.setSvid("a", svid("/web"));
+  EXPECT_TRUE(cache_.dueForRenewal(clock_.now()).empty());
+
+  Entry hinted = web;
+  hinted.hint = "internal";
+  hinted.federates_with = {"other.org"};
+  cache_.setEntries({hinted});
+  EXPECT_TRUE(cache_.dueForRenewal(clock_.now()).empty());  // served from the entry as it is
+
+  Entry dns = web;
+  dns.dns_names = {"b.local"};
+  cache_.setEntries({dns});
+  EXPECT_EQ(cache_.dueForRenewal(clock_.now()).size(), 1u);
+  cache_.setSvid("a", svid("/web"));
+  EXPECT_TRUE(cache_.dueForRenewal(clock_.now()).empty());
+
+  Entry ttl = dns;
+  ttl.x509_svid_ttl = 600;
+  cache_.setEntries({ttl});
+  EXPECT_EQ(cache_.dueForRenewal(clock_.now()).size(), 1u);
+}
+
+TEST_F(CacheTest, ReSignsWhenItsIssuerIsTainted) {
+  cache_.setEntries({entry("a", "/web", {uidSelector()})});
+  cache_.setSvid("a", svid("/web"));
+  auto other =
+      must(ca::createRoot(ca::RootOptions{td_, hours(24), crypto::KeyType::kEcP256, ""}, clock_));
+  auto serverForm = [](std::string ski) {  // the server sends hex without colons
+    std::erase(ski, ':');
+    return ski;
+  };
+  ASSERT_FALSE(root_.cert.subjectKeyId().empty());
+  cache_.setTaintedAuthorities({serverForm(other.cert.subjectKeyId())});
+  EXPECT_TRUE(cache_.dueForRenewal(clock_.now()).empty());
+  cache_.setTaintedAuthorities({serverForm(other.cert.subjectKeyId()),
+                                serverForm(root_.cert.subjectKeyId())});
+  EXPECT_EQ(cache_.dueForRenewal(clock_.now()).size(), 1u);
+  cache_.setTaintedAuthorities({});
+  EXPECT_TRUE(cache_.dueForRenewal(clock_.now()).empty());
+}
+
 TEST_F(CacheTest, EveryChangeBumpsTheGeneration) {
   uint64_t g0 = cache_.generation();
   cache_.setEntries({entry("a", "/web", {uidSelector()})});

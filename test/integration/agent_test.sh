@@ -74,9 +74,10 @@ token=$("$mutual" server token generate "${admin[@]}" --spiffe-id spiffe://examp
 [[ -n $token && $token != null ]] || fail "no token"
 "$mutual" server bundle show "${admin[@]}" > bundle.pem
 openssl x509 -in bundle.pem -noout || fail "the bundle is not PEM"
-"$mutual" server entry create "${admin[@]}" --parent-id spiffe://example.org/node/n1 \
+web_entry=$("$mutual" server entry create "${admin[@]}" --parent-id spiffe://example.org/node/n1 \
   --spiffe-id spiffe://example.org/ns/shop/sa/web --selector "unix:uid:$(id -u)" \
-  --hint internal >/dev/null
+  --hint internal -o json | jq -r '.[0].id')
+[[ -n $web_entry && $web_entry != null ]] || fail "no entry ID"
 
 write_agent_conf() {  # DIR SOCKET TOKEN
   mkdir -p "$1"
@@ -93,7 +94,7 @@ agent {
 }
 plugins {
     NodeAttestor "join_token" { plugin_data {} }
-    KeyManager "memory" { plugin_data {} }
+    KeyManager "disk" { plugin_data { directory = "./keys" } }
     WorkloadAttestor "unix" { plugin_data {} }
 }
 CONF
@@ -126,7 +127,22 @@ openssl verify -CAfile svid/bundle.0.pem -untrusted svid/svid.0.pem svid/svid.0.
   || fail "openssl does not verify the SVID against the bundle"
 [[ $(stat -c %a svid/svid.0.key) == 600 ]] || fail "the key file is not 0600"
 fetch | jq -e '.svids[0].hint == "internal"' >/dev/null || fail "the entry's hint is not served"
+[[ -s agent/keys/agent_svid.pem && $(stat -c %a agent/keys/agent_svid.key) == 600 ]] \
+  || fail "KeyManager \"disk\": no node SVID (or a key not 0600) in its directory"
+[[ ! -e agent/data/agent_svid.pem && ! -e agent/data/agent_svid.key ]] \
+  || fail "KeyManager \"disk\": the node SVID is in data_dir, not in its directory"
 echo "ok: attested, synced, SVID (with its hint) served and verified by openssl"
+
+# The entry's DNS names change: the SVID is re-signed at the next sync, not at half-life.
+"$mutual" server entry update "${admin[@]}" --entry-id "$web_entry" --dns b.local >/dev/null \
+  || fail "entry update --dns"
+served_dns() {
+  rm -rf dns && "$mutual" agent api fetch x509 --socket "$tmp/agent.sock" --write dns \
+    >/dev/null 2>&1 && openssl x509 -in dns/svid.0.pem -noout -ext subjectAltName 2>/dev/null
+}
+for _ in $(seq 75); do served_dns | grep -q 'DNS:b.local' && break; sleep 0.2; done
+served_dns | grep -q 'DNS:b.local' || fail "the SVID did not get the entry's new DNS name"
+echo "ok: an entry's new DNS name reaches its SVID at the next sync"
 
 # A new root (CA rotation): the next sync brings it to workloads with their current SVIDs, not
 # at each SVID's renewal, and to the bundle the agent verifies the server with.
@@ -140,6 +156,26 @@ fetch | jq -e '.svids[0].bundle | length == 2' >/dev/null \
 [[ $(grep -c 'BEGIN CERTIFICATE' agent/data/bundle.pem) == 2 ]] \
   || fail "the agent's data_dir/bundle.pem lacks the new root"
 echo "ok: a new root reaches workloads and the agent's own bundle at the next sync"
+
+# The new authority active and the old one tainted: SVIDs it signed are re-signed at the next
+# sync, by the new one.
+served_aki() {
+  rm -rf aki && "$mutual" agent api fetch x509 --socket "$tmp/agent.sock" --write aki \
+    >/dev/null 2>&1 && openssl x509 -in aki/svid.0.pem -noout -ext authorityKeyIdentifier \
+    | grep -oE '([0-9A-Fa-f]{2}:)+[0-9A-Fa-f]{2}' | tr -d : | tr A-F a-f
+}
+old_aki=$(served_aki)
+[[ -n $old_aki ]] || fail "the served SVID has no authority key ID"
+"$mutual" server authority activate "${admin[@]}" >/dev/null || fail "authority activate"
+"$mutual" server authority taint "${admin[@]}" --authority-id "$old_aki" >/dev/null \
+  || fail "authority taint $old_aki"
+for _ in $(seq 75); do
+  new_aki=$(served_aki)
+  [[ -n $new_aki && $new_aki != "$old_aki" ]] && break
+  sleep 0.2
+done
+[[ -n $new_aki && $new_aki != "$old_aki" ]] || fail "the SVID signed by tainted $old_aki was kept"
+echo "ok: an SVID signed by a tainted authority is re-signed at the next sync"
 
 # JWT-SVIDs: minted by the server, checked by the agent against the JWT keys it synced.
 jwt_out=$("$mutual" agent api fetch jwt --socket "$tmp/agent.sock" --audience db -o json) \
@@ -174,7 +210,7 @@ fetch | jq -e '.svids | length == 1' >/dev/null || fail "the SVID was lost while
 start_server
 echo "ok: the SVID is served while the server is down"
 
-# The agent restarts without a token: it reuses its node SVID from data_dir.
+# The agent restarts without a token: it reuses its node SVID from KeyManager "disk".
 kill $agent_pid
 wait $agent_pid 2>/dev/null || true
 sed -i "s/join_token = \"$token\"/join_token = \"\"/" agent/agent.conf
@@ -189,11 +225,13 @@ echo "ok: a restarted agent reuses its node SVID"
 for _ in $(seq 150); do grep -q "a new join token is needed" agent.log && break; sleep 0.2; done
 grep -q "a new join token is needed" agent.log \
   || fail "an evicted join_token agent does not say that a new token is needed"
-[[ ! -e agent/data/agent_svid.pem ]] || fail "the refused node SVID is still in data_dir"
+[[ ! -e agent/keys/agent_svid.pem ]] || fail "the refused node SVID is still on disk"
 fetch | jq -e '.svids | length == 1' >/dev/null || fail "the SVID was lost when the agent was evicted"
 echo "ok: an evicted join_token agent says a new token is needed"
 
-# An x509pop agent attests again by itself once evicted.
+# An x509pop agent attests again by itself once evicted. It starts from the current bundle: the
+# server's certificate now chains to the new root.
+"$mutual" server bundle show "${admin[@]}" > bundle.pem || fail "bundle show"
 mkdir -p pop
 cat > pop/agent.conf <<CONF
 agent {
@@ -221,6 +259,7 @@ pids+=($!)
 attestations() { grep -c "attested as spiffe://example.org/spire/agent/x509pop/" pop.log || true; }
 for _ in $(seq 100); do [[ $(attestations) -ge 1 ]] && break; sleep 0.2; done
 [[ $(attestations) -ge 1 ]] || fail "the x509pop agent did not attest"
+[[ -z $(find pop -name 'agent_svid*') ]] || fail "KeyManager \"memory\" wrote the node SVID"
 pop_id=$(grep -o "attested as spiffe://[^ ]*" pop.log | head -1 | cut -d' ' -f3)
 "$mutual" server agent evict "${admin[@]}" --spiffe-id "$pop_id" >/dev/null || fail "evict $pop_id"
 for _ in $(seq 150); do [[ $(attestations) -ge 2 ]] && break; sleep 0.2; done
