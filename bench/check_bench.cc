@@ -146,6 +146,18 @@ config::MeshConfig generateMesh() {
     m.destination_rules.push_back(std::move(dr));
   }
 
+  const auto fromNamespaces = [](std::vector<std::string> namespaces) {
+    config::AuthzSource source;
+    source.namespaces = std::move(namespaces);
+    config::AuthzRule rule;
+    rule.from.push_back(std::move(source));
+    return rule;
+  };
+  const auto onPort = [](std::string port) {
+    config::AuthzOperation op;
+    op.ports = {std::move(port)};
+    return op;
+  };
   // 79 AuthorizationPolicies, to 200 policies in all: a root-namespace DENY; per Service an
   // ALLOW (its own namespace's accounts, two other namespaces, or any authenticated peer on
   // 8080; anyone on 9090), every seventh a DENY of one namespace instead.
@@ -153,7 +165,7 @@ config::MeshConfig generateMesh() {
     config::AuthorizationPolicy ap;
     ap.meta = meta("deny-quarantine", "istio-system", n++);
     ap.action = config::AuthzAction::kDeny;
-    ap.rules.push_back({{config::AuthzSource{{}, {}, {"quarantine"}, {}}}, {}, false});
+    ap.rules.push_back(fromNamespaces({"quarantine"}));
     m.authorization_policies.push_back(std::move(ap));
   }
   for (int i = 0; n < 200; ++i) {
@@ -163,17 +175,23 @@ config::MeshConfig generateMesh() {
     if (i % 7 == 6) {
       ap.meta = meta(svc(s) + "-deny", ns(s), n++);
       ap.action = config::AuthzAction::kDeny;
-      ap.rules.push_back({{config::AuthzSource{{}, {}, {ns(s + 1)}, {}}}, {}, false});
+      ap.rules.push_back(fromNamespaces({ns(s + 1)}));
     } else {
       ap.meta = meta(svc(s) + "-allow", ns(s), n++);
       ap.action = config::AuthzAction::kAllow;
       config::AuthzRule rule;
-      rule.from.push_back(config::AuthzSource{
-          {"cluster.local/ns/" + ns(s) + "/sa/*"}, {}, {ns(s + 2), ns(s + 3)}, {}});
-      rule.from.push_back(config::AuthzSource{{"*"}, {}, {}, {}});
-      rule.to.push_back(config::AuthzOperation{{"8080"}, {}});
+      config::AuthzSource accounts;
+      accounts.principals = {"cluster.local/ns/" + ns(s) + "/sa/*"};
+      accounts.namespaces = {ns(s + 2), ns(s + 3)};
+      rule.from.push_back(std::move(accounts));
+      config::AuthzSource anyone;
+      anyone.principals = {"*"};
+      rule.from.push_back(std::move(anyone));
+      rule.to.push_back(onPort("8080"));
       ap.rules.push_back(std::move(rule));
-      ap.rules.push_back({{}, {config::AuthzOperation{{"9090"}, {}}}, false});
+      config::AuthzRule open_port;
+      open_port.to.push_back(onPort("9090"));
+      ap.rules.push_back(std::move(open_port));
     }
     m.authorization_policies.push_back(std::move(ap));
   }
