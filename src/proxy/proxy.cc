@@ -338,11 +338,12 @@ Result<void> Proxy::reloadPolicies() {
     paths.push_back(path.resolved);
     fs_paths.push_back(path.resolved);
   }
+  // Taken before the files are read: a change while they are read is seen at the next poll.
+  const std::string files_signature = signatureOf(paths);
   auto fail_with = [&](Error error) -> Result<void> {
     std::lock_guard lock(mu_);
-    auto watched = paths;
-    watched.insert(watched.end(), tls_files_.begin(), tls_files_.end());
-    policy_signature_ = signatureOf(watched);  // do not retry until the files change again
+    // Do not retry until the files change again.
+    policy_signature_ = files_signature + signatureOf(tls_files_);
     policies_error_ = error.message;
     return fail(std::move(error));
   };
@@ -359,12 +360,11 @@ Result<void> Proxy::reloadPolicies() {
     }
   }
   auto files = filesNamedBy(mesh, config_.base_dir);
-  paths.insert(paths.end(), files.begin(), files.end());
-  std::string signature = signatureOf(paths);
+  std::string signature = files_signature + signatureOf(files);  // before the snapshot reads them
   std::lock_guard lock(mu_);
   policies_ = std::move(mesh);
   tls_files_ = std::move(files);
-  policy_signature_ = signature;
+  policy_signature_ = std::move(signature);
   policies_error_.clear();
   return {};
 }
