@@ -79,9 +79,14 @@ web_entry=$("$mutual" server entry create "${admin[@]}" --parent-id spiffe://exa
   --hint internal -o json | jq -r '.[0].id')
 [[ -n $web_entry && $web_entry != null ]] || fail "no entry ID"
 
-write_agent_conf() {  # DIR SOCKET TOKEN
+# write_agent_conf DIR SOCKET [JOIN_TOKEN]: DIR/agent.conf; its NodeAttestor and KeyManager
+# plugins come on stdin.
+write_agent_conf() {
   mkdir -p "$1"
-  cat > "$1/agent.conf" <<CONF
+  local token_line=""
+  [[ -z ${3:-} ]] || token_line="    join_token = \"$3\""
+  {
+    cat <<CONF
 agent {
     data_dir = "./data"
     log_level = "INFO"
@@ -90,16 +95,18 @@ agent {
     server_port = "$port"
     socket_path = "$2"
     trust_bundle_path = "$tmp/bundle.pem"
-    join_token = "$3"
+$token_line
 }
 plugins {
+CONF
+    cat
+    printf '    WorkloadAttestor "unix" { plugin_data {} }\n}\n'
+  } > "$1/agent.conf"
+}
+write_agent_conf agent "$tmp/agent.sock" "$token" <<'CONF'
     NodeAttestor "join_token" { plugin_data {} }
     KeyManager "disk" { plugin_data { directory = "./keys" } }
-    WorkloadAttestor "unix" { plugin_data {} }
-}
 CONF
-}
-write_agent_conf agent "$tmp/agent.sock" "$token"
 "$mutual" agent validate -c agent/agent.conf >/dev/null || fail "agent validate"
 start_agent() {
   "$mutual" agent run -c agent/agent.conf >> agent.log 2>&1 &
@@ -192,7 +199,10 @@ fi
 echo "ok: JWT-SVID fetched, its bundle synced, validated (and refused for another audience)"
 
 # The token is single use: a second agent with it is refused.
-write_agent_conf replay "$tmp/replay.sock" "$token"
+write_agent_conf replay "$tmp/replay.sock" "$token" <<'CONF'
+    NodeAttestor "join_token" { plugin_data {} }
+    KeyManager "disk" { plugin_data { directory = "./keys" } }
+CONF
 "$mutual" agent run -c replay/agent.conf > replay.log 2>&1 &
 replay_pid=$!
 pids+=($replay_pid)
@@ -232,18 +242,7 @@ echo "ok: an evicted join_token agent says a new token is needed"
 # An x509pop agent attests again by itself once evicted. It starts from the current bundle: the
 # server's certificate now chains to the new root.
 "$mutual" server bundle show "${admin[@]}" > bundle.pem || fail "bundle show"
-mkdir -p pop
-cat > pop/agent.conf <<CONF
-agent {
-    data_dir = "./data"
-    log_level = "INFO"
-    trust_domain = "example.org"
-    server_address = "127.0.0.1"
-    server_port = "$port"
-    socket_path = "$tmp/pop.sock"
-    trust_bundle_path = "$tmp/bundle.pem"
-}
-plugins {
+write_agent_conf pop "$tmp/pop.sock" <<CONF
     NodeAttestor "x509pop" {
         plugin_data {
             private_key_path = "$tmp/node2.key"
@@ -251,8 +250,6 @@ plugins {
         }
     }
     KeyManager "memory" { plugin_data {} }
-    WorkloadAttestor "unix" { plugin_data {} }
-}
 CONF
 "$mutual" agent run -c pop/agent.conf > pop.log 2>&1 &
 pids+=($!)
