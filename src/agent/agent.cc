@@ -117,9 +117,30 @@ Result<std::unique_ptr<Agent>> Agent::start(config::spire::AgentConf conf, Optio
   auto api = workloadapi::WorkloadApiServer::start({a.socket_path_}, *a.cache_);
   if (!api) return fail(api.error());
   a.api_ = std::move(*api);
+  if (a.conf_.health_checks && a.conf_.health_checks->listener_enabled) {
+    auto health = admin::HealthListener::start(
+        *a.conf_.health_checks, [self](std::string& why) { return self->ready(why); });
+    if (!health) {
+      a.api_->stop();
+      return fail(health.error());
+    }
+    a.health_ = std::move(*health);
+    spdlog::info("agent: health checks on http://{}{} and {}", a.health_->address(),
+                 a.conf_.health_checks->live_path, a.conf_.health_checks->ready_path);
+  }
   a.thread_ = std::thread([self] { self->run(); });
   return agent;
 }
+
+bool Agent::ready(std::string& why) const {
+  if (cache_->ready()) return true;
+  std::lock_guard lock(mu_);
+  why = "not synced with the server yet" +
+        (last_sync_error_.empty() ? std::string() : ": " + last_sync_error_);
+  return false;
+}
+
+std::string Agent::healthAddress() const { return health_ ? health_->address() : ""; }
 
 void Agent::stop() {
   {
@@ -128,6 +149,7 @@ void Agent::stop() {
     stopping_ = true;
   }
   stop_cv_.notify_all();
+  if (health_) health_->stop();
   if (thread_.joinable()) thread_.join();
   if (api_) api_->stop();
 }
@@ -362,11 +384,14 @@ void Agent::run() {
       {
         std::lock_guard lock(mu_);
         if (synced.error().code == Code::kUnavailable) client_.reset();
+        last_sync_error_ = synced.error().message;
       }
       wait = backoffDelay(failures++, std::chrono::milliseconds(500), options_.sync_interval,
                           unitRandom());
     } else {
       failures = 0;
+      std::lock_guard lock(mu_);
+      last_sync_error_.clear();
     }
     std::unique_lock lock(stop_mu_);
     if (stop_cv_.wait_for(lock, wait, [this] { return stopping_; })) return;

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "admin/health_listener.h"
 #include "agent/cache.h"
 #include "base/clock.h"
 #include "config/spire_conf.h"
@@ -48,6 +49,12 @@ class Agent {
   const std::string& socketPath() const { return socket_path_; }
   // The agent's own SPIFFE ID once attested ("" before).
   std::string agentId() const;
+  // Ready once the Workload API serves (synced with the server at least once; then it stays
+  // ready while the server is away, serving what it holds, as SPIRE's agent does). Otherwise
+  // false, with the reason (the last failure to sync) in `why`.
+  bool ready(std::string& why) const;
+  // "host:port" of the health_checks listener ("" when not enabled).
+  std::string healthAddress() const;
 
  private:
   Agent(config::spire::AgentConf conf, Options options);
@@ -71,6 +78,7 @@ class Agent {
   spiffe::TrustDomain trust_domain_;
   std::unique_ptr<Cache> cache_;
   std::unique_ptr<workloadapi::WorkloadApiServer> api_;
+  std::unique_ptr<admin::HealthListener> health_;
   std::string socket_path_;
 
   mutable std::mutex mu_;
@@ -79,6 +87,7 @@ class Agent {
   std::shared_ptr<const crypto::PrivateKey> node_key_;
   std::string agent_id_;
   std::unique_ptr<server::NodeClient> client_;
+  std::string last_sync_error_;  // "" after a successful sync
 
   std::thread thread_;
   std::mutex stop_mu_;

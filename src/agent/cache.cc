@@ -104,6 +104,11 @@ void Cache::setReady(bool ready) {
   changes_.notify();
 }
 
+bool Cache::ready() const {
+  std::lock_guard lock(mu_);
+  return ready_;
+}
+
 std::vector<Entry> Cache::dueForRenewal(TimePoint now) const {
   std::lock_guard lock(mu_);
   std::vector<Entry> due;

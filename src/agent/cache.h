@@ -53,6 +53,7 @@ class Cache final : public workloadapi::IdentityProvider {
   void setBundles(workloadapi::X509BundleMap x509, spiffe::JwtBundles jwt);
   // Ready: synced at least once. Before that, every call answers Unavailable.
   void setReady(bool ready);
+  bool ready() const;
 
   // Entries without an SVID, or whose SVID is due (half of its life, moved by a per-entry
   // jitter), or was signed for other certificate fields (SPIFFE ID, DNS names, X.509 TTL), or

@@ -33,11 +33,6 @@ int runAgent(const AgentFlags& flags) {
   auto conf = load(flags);
   if (!conf) return cli::reportError(conf.error());
   for (const auto& warning : conf->warnings) std::cerr << "warning: " << warning << "\n";
-  if (conf->health_checks && conf->health_checks->listener_enabled) {
-    std::cerr << "warning: " << conf->health_checks->location.str()
-              << ": health_checks: the agent does not serve a health listener yet; "
-                 "probe the Workload API socket instead\n";
-  }
   std::string level(config::spire::logLevelName(conf->log_level));
   for (auto& c : level) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (auto logging = telemetry::setupLogging(level); !logging) return cli::reportError(logging.error());

@@ -78,9 +78,11 @@ int runProxy(const std::string& path) {
   for (size_t i = 0; i < outbound.size(); ++i) {
     spdlog::info("outbound {} -> {}", outbound[i], cfg.outbound[i].destination.str());
   }
-  spdlog::info("admin http://{}/ ; {} as {}", (*admin)->address(),
-               (*proxy)->ready() ? "ready" : "not ready (no valid SVID yet)",
-               cfg.workloadSpiffeId());
+  // The identity is the one the credentials carry (logged when they load), which need not be
+  // the one proxy.yaml's workload implies: a Workload API agent decides it.
+  const std::string not_ready = (*proxy)->notReadyReason();
+  spdlog::info("admin http://{}/ ; {}", (*admin)->address(),
+               not_ready.empty() ? "ready" : "not ready: " + not_ready);
 
   for (;;) {
     int signal = 0;

@@ -13,11 +13,10 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
-#include <httplib.h>
 #include <spdlog/spdlog.h>
 #include <asio.hpp>
-#include <nlohmann/json.hpp>
 
+#include "admin/health_listener.h"
 #include "base/file.h"
 #include "base/time.h"
 #include "crypto/csr.h"
@@ -149,9 +148,7 @@ struct Server::State {
   uint64_t bundle_file_sequence = 0;  // of the bundle in tls/bundle.crt
 
   // health_checks { listener_enabled = true }: SPIRE's HTTP liveness and readiness.
-  std::unique_ptr<httplib::Server> health;
-  std::thread health_thread;
-  std::string health_address;
+  std::unique_ptr<admin::HealthListener> health;
 
   asio::io_context io;
   std::unique_ptr<asio::steady_timer> timer;
@@ -159,7 +156,6 @@ struct Server::State {
   std::atomic<bool> stopped{false};
 
   Result<void> writeBundleFile();
-  Result<void> startHealth();
   bool ready(std::string& why) const;
   Result<void> renewServerSvid();
   void tick_once();
@@ -216,34 +212,6 @@ bool Server::State::ready(std::string& why) const {
     return false;
   }
   return true;
-}
-
-Result<void> Server::State::startHealth() {
-  const auto& hc = *conf.health_checks;
-  health = std::make_unique<httplib::Server>();
-  health->Get(hc.live_path, [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("{\"live\":true}\n", "application/json");
-  });
-  health->Get(hc.ready_path, [this](const httplib::Request&, httplib::Response& res) {
-    std::string why;
-    nlohmann::json body = {{"ready", ready(why)}};
-    if (!body["ready"].get<bool>()) {
-      res.status = 503;
-      body["reason"] = why;
-    }
-    // The reason may quote a datastore's message (PostgreSQL's names hosts in quotes, and may
-    // be in another encoding): JSON escaping, and bytes that are not UTF-8 replaced, not thrown.
-    res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
-                    "application/json");
-  });
-  if (!health->bind_to_port(hc.bind_address, hc.bind_port)) {
-    return fail(Code::kUnavailable, hc.location.str() + ": health_checks: cannot listen on " +
-                                        hostPort(hc.bind_address, hc.bind_port));
-  }
-  health_address = hostPort(hc.bind_address, hc.bind_port);
-  httplib::Server* raw = health.get();
-  health_thread = std::thread([raw] { raw->listen_after_bind(); });
-  return {};
 }
 
 void Server::State::tick_once() {
@@ -464,11 +432,15 @@ Result<std::unique_ptr<Server>> Server::start(ServerConf conf, const fs::path& b
   ::chmod(s->socket_path.c_str(), 0600);
 
   if (conf.health_checks && conf.health_checks->listener_enabled) {
-    if (auto ok = s->startHealth(); !ok) {
+    const State* raw = s.get();
+    auto health = admin::HealthListener::start(
+        *conf.health_checks, [raw](std::string& why) { return raw->ready(why); });
+    if (!health) {
       s->node_server->Shutdown();
       s->admin_server->Shutdown();
-      return fail(ok.error());
+      return fail(health.error());
     }
+    s->health = std::move(*health);
   }
 
   // The control thread.
@@ -488,8 +460,8 @@ Result<std::unique_ptr<Server>> Server::start(ServerConf conf, const fs::path& b
       "datastore {}, CA authority {}",
       s->server_id, plane.td.name(), hostPort(conf.bind_address, s->node_port),
       s->socket_path.string(), s->store->backend(), s->ca->current()->authority_id);
-  if (!s->health_address.empty()) {
-    spdlog::info("health checks on http://{}{} and {}", s->health_address,
+  if (s->health) {
+    spdlog::info("health checks on http://{}{} and {}", s->health->address(),
                  conf.health_checks->live_path, conf.health_checks->ready_path);
   }
   for (const auto& warning : conf.warnings) spdlog::warn("{}", warning);
@@ -514,10 +486,7 @@ void Server::shutdown(std::chrono::seconds grace) {
   if (state_->node_server) state_->node_server->Shutdown(deadline);
   if (state_->admin_server) state_->admin_server->Shutdown(deadline);
   if (state_->blocking) state_->blocking->join();
-  if (state_->health) {
-    state_->health->stop();
-    if (state_->health_thread.joinable()) state_->health_thread.join();
-  }
+  if (state_->health) state_->health->stop();
   state_->ca->setOnChange(nullptr);
   state_->io.stop();
   if (state_->control.joinable()) state_->control.join();

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The control plane end to end: `mutual server run` (SQLite), a join token, `mutual agent run`
 # attesting with it, syncing an entry for this test's uid and serving its X509-SVID over the
-# Workload API; the token cannot be replayed; a stopped server does not take the workload's
-# SVID away; a restarted agent reuses its node SVID (no new token needed); an evicted agent
-# attests again with x509pop, or says that a new join token is needed.
+# Workload API (to `mutual agent api` and to the independent Python client); SVIDs re-signed
+# when entries or authorities change; the health listener; the token cannot be replayed; a
+# stopped server does not take the workload's SVID away, and the agent syncs again once it is
+# back; a restarted agent reuses its node SVID (no new token needed); an evicted agent attests
+# again with x509pop, or says that a new join token is needed.
 # Usage: agent_test.sh MUTUAL_BINARY REPO_ROOT
 set -euo pipefail
 mutual=$1
+root=$(cd "${2:?usage: agent_test.sh MUTUAL_BINARY REPO_ROOT}" && pwd)
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
@@ -79,12 +82,17 @@ web_entry=$("$mutual" server entry create "${admin[@]}" --parent-id spiffe://exa
   --hint internal -o json | jq -r '.[0].id')
 [[ -n $web_entry && $web_entry != null ]] || fail "no entry ID"
 
-# write_agent_conf DIR SOCKET [JOIN_TOKEN]: DIR/agent.conf; its NodeAttestor and KeyManager
-# plugins come on stdin.
+# write_agent_conf DIR SOCKET [JOIN_TOKEN [HEALTH_PORT]]: DIR/agent.conf; its NodeAttestor and
+# KeyManager plugins come on stdin; with HEALTH_PORT, a health_checks listener on it.
 write_agent_conf() {
   mkdir -p "$1"
-  local token_line=""
+  local token_line="" health=""
   [[ -z ${3:-} ]] || token_line="    join_token = \"$3\""
+  [[ -z ${4:-} ]] || health="health_checks {
+    listener_enabled = true
+    bind_address = \"127.0.0.1\"
+    bind_port = \"$4\"
+}"
   {
     cat <<CONF
 agent {
@@ -100,10 +108,11 @@ $token_line
 plugins {
 CONF
     cat
-    printf '    WorkloadAttestor "unix" { plugin_data {} }\n}\n'
+    printf '    WorkloadAttestor "unix" { plugin_data {} }\n}\n%s\n' "$health"
   } > "$1/agent.conf"
 }
-write_agent_conf agent "$tmp/agent.sock" "$token" <<'CONF'
+health_port=$(free_port)
+write_agent_conf agent "$tmp/agent.sock" "$token" "$health_port" <<'CONF'
     NodeAttestor "join_token" { plugin_data {} }
     KeyManager "disk" { plugin_data { directory = "./keys" } }
 CONF
@@ -140,9 +149,32 @@ fetch | jq -e '.svids[0].hint == "internal"' >/dev/null || fail "the entry's hin
   || fail "KeyManager \"disk\": the node SVID is in data_dir, not in its directory"
 echo "ok: attested, synced, SVID (with its hint) served and verified by openssl"
 
-# The entry's DNS names change: the SVID is re-signed at the next sync, not at half-life.
-"$mutual" server entry update "${admin[@]}" --entry-id "$web_entry" --dns b.local >/dev/null \
-  || fail "entry update --dns"
+# health_checks: SPIRE's /live and /ready.
+# probe PORT PATH: "STATUS BODY" of a GET.
+probe() {
+  curl -s --max-time 5 -o probe.body -w '%{http_code}' "http://127.0.0.1:$1$2" || true
+  echo " $(cat probe.body 2>/dev/null)"
+}
+[[ $(probe "$health_port" /live) == '200 {"live":true}' ]] || fail "agent /live: $(probe "$health_port" /live)"
+[[ $(probe "$health_port" /ready) == '200 {"ready":true}' ]] || fail "agent /ready: $(probe "$health_port" /ready)"
+echo "ok: the agent's health listener answers /live and /ready"
+
+# The entry's DNS names change: the SVID is re-signed at the next sync, not at half-life. The
+# change is made by the independent Python client of the Workload API (written from the spec,
+# test/interop/workload_client.py) while it holds a FetchX509SVID stream open to this agent:
+# the re-signed SVID must arrive on that stream. It also checks the header refusal, the bundle
+# and JWT-SVIDs against the real agent and server.
+rotate="'$mutual' server entry update --socket '$tmp/server.sock' --entry-id '$web_entry' --dns b.local"
+if /usr/bin/python3 -c 'import grpc, grpc_tools, cryptography, jwt' 2>/dev/null; then
+  /usr/bin/python3 "$root/test/interop/workload_client.py" --proto-root "$root/proto" \
+    --socket "$tmp/agent.sock" --spiffe-id spiffe://example.org/ns/shop/sa/web \
+    --rotate-command "$rotate" > python.log 2>&1 || fail "the Python Workload API client failed"
+  sed 's/^/  python /' python.log
+  echo "ok: the independent Python client against the real agent (rotation on its open stream)"
+else
+  echo "SKIP (part): /usr/bin/python3 lacks grpc, grpc_tools, cryptography or jwt; entry updated without it"
+  eval "$rotate" >/dev/null || fail "entry update --dns"
+fi
 served_dns() {
   rm -rf dns && "$mutual" agent api fetch x509 --socket "$tmp/agent.sock" --write dns \
     >/dev/null 2>&1 && openssl x509 -in dns/svid.0.pem -noout -ext subjectAltName 2>/dev/null
@@ -198,27 +230,43 @@ if "$mutual" agent api validate jwt --socket "$tmp/agent.sock" --audience other 
 fi
 echo "ok: JWT-SVID fetched, its bundle synced, validated (and refused for another audience)"
 
-# The token is single use: a second agent with it is refused.
-write_agent_conf replay "$tmp/replay.sock" "$token" <<'CONF'
+# The token is single use: a second agent with it is refused. (It starts from the current
+# bundle: the server's certificate chains to the new root by now, and a TLS failure must not
+# pass for the refusal.)
+"$mutual" server bundle show "${admin[@]}" > bundle.pem || fail "bundle show"
+replay_health=$(free_port)
+write_agent_conf replay "$tmp/replay.sock" "$token" "$replay_health" <<'CONF'
     NodeAttestor "join_token" { plugin_data {} }
     KeyManager "disk" { plugin_data { directory = "./keys" } }
 CONF
 "$mutual" agent run -c replay/agent.conf > replay.log 2>&1 &
 replay_pid=$!
 pids+=($replay_pid)
-for _ in $(seq 50); do grep -qiE 'permission|used|unknown|invalid' replay.log && break; sleep 0.2; done
+refused='join_token: the token was already used'
+for _ in $(seq 50); do grep -q "$refused" replay.log && break; sleep 0.2; done
+grep -q "$refused" replay.log || fail "a replayed join token was not refused: $(cat replay.log)"
+# Not ready, saying why.
+replay_ready=$(probe "$replay_health" /ready)
+[[ $replay_ready == '503 {"ready":false,"reason":"not synced with the server yet: '*"$refused"* ]] \
+  || fail "a refused agent's /ready: $replay_ready"
+echo "  $replay_ready"
 kill $replay_pid 2>/dev/null || true
-grep -qiE 'permission|used|unknown|invalid' replay.log \
-  || fail "a replayed join token was not refused: $(cat replay.log)"
-echo "ok: a replayed join token is refused"
+echo "ok: a replayed join token is refused (and the agent's /ready says so)"
 
 # The server goes away: the workload keeps its SVID.
 kill $server_pid
 wait $server_pid 2>/dev/null || true
 sleep 1
 fetch | jq -e '.svids | length == 1' >/dev/null || fail "the SVID was lost while the server was down"
+[[ $(probe "$health_port" /ready) == '200 {"ready":true}' ]] \
+  || fail "the agent is not ready while the server is down: $(probe "$health_port" /ready)"
 start_server
-echo "ok: the SVID is served while the server is down"
+# Back: the agent reconnects and follows the entries again (a change re-signs the SVID).
+"$mutual" server entry update "${admin[@]}" --entry-id "$web_entry" --dns c.local >/dev/null \
+  || fail "entry update --dns c.local"
+for _ in $(seq 100); do served_dns | grep -q 'DNS:c.local' && break; sleep 0.2; done
+served_dns | grep -q 'DNS:c.local' || fail "after the server's restart, the agent did not sync again"
+echo "ok: the SVID is served (and the agent ready) while the server is down; synced again after"
 
 # The agent restarts without a token: it reuses its node SVID from KeyManager "disk".
 kill $agent_pid
@@ -239,9 +287,8 @@ grep -q "a new join token is needed" agent.log \
 fetch | jq -e '.svids | length == 1' >/dev/null || fail "the SVID was lost when the agent was evicted"
 echo "ok: an evicted join_token agent says a new token is needed"
 
-# An x509pop agent attests again by itself once evicted. It starts from the current bundle: the
-# server's certificate now chains to the new root.
-"$mutual" server bundle show "${admin[@]}" > bundle.pem || fail "bundle show"
+# An x509pop agent attests again by itself once evicted (from the current bundle.pem, taken
+# before the replay above).
 write_agent_conf pop "$tmp/pop.sock" <<CONF
     NodeAttestor "x509pop" {
         plugin_data {

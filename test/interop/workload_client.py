@@ -10,15 +10,16 @@ time (nothing generated is checked in), then, against the server on --socket:
   2. FetchX509SVID: the first message holds an X509-SVID whose leaf carries the SPIFFE ID as its
      only URI SAN, whose PKCS#8 DER key matches the leaf, and whose bundle signed the leaf
      (checked with `cryptography`, not with our code);
-  3. a rotation (SIGUSR1 to --rotate-pid) arrives as a new message on the same open stream,
-     with a new serial and the same SPIFFE ID;
+  3. a rotation arrives as a new message on the same open stream, with a new serial and the
+     same SPIFFE ID (caused by SIGUSR1 to --rotate-pid, a test server, or by running
+     --rotate-command, e.g. a registration entry update that makes a real agent re-sign);
   4. FetchX509Bundles carries the trust domain's bundle under its SPIFFE ID key;
   5. FetchJWTSVID + FetchJWTBundles: the token verifies with PyJWT against the JWKS bundle;
      ValidateJWTSVID accepts it and returns its claims; a token signed by a foreign key and an
      HS256 token are refused with INVALID_ARGUMENT.
 
 Usage: /usr/bin/python3 workload_client.py --proto-root ROOT/proto --socket PATH
-           --spiffe-id ID --rotate-pid PID
+           --spiffe-id ID (--rotate-pid PID | --rotate-command 'SHELL COMMAND')
 Needs python3-grpcio, python3-grpc-tools, python3-cryptography, python3-jwt (Debian's
 /usr/bin/python3 has them). Prints "ok: ..." per check; exits 1 on the first failure.
 """
@@ -27,6 +28,7 @@ import importlib
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 
@@ -154,7 +156,9 @@ def main():
     parser.add_argument("--proto-root", required=True)
     parser.add_argument("--socket", required=True)
     parser.add_argument("--spiffe-id", required=True)
-    parser.add_argument("--rotate-pid", type=int, required=True)
+    rotate = parser.add_mutually_exclusive_group(required=True)
+    rotate.add_argument("--rotate-pid", type=int)
+    rotate.add_argument("--rotate-command")
     args = parser.parse_args()
 
     import grpc
@@ -192,7 +196,13 @@ def main():
            f"chains to the bundle ({len(bundle)} root)")
 
         # 3. A rotation on the open stream.
-        os.kill(args.rotate_pid, signal.SIGUSR1)
+        if args.rotate_pid is not None:
+            os.kill(args.rotate_pid, signal.SIGUSR1)
+        else:
+            done = subprocess.run(args.rotate_command, shell=True, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+            if done.returncode != 0:
+                fail(f"--rotate-command exited {done.returncode}: {done.stderr.strip()}")
         second = next(stream)
         leaf2, _ = check_svid(second.svids[0], args.spiffe_id)
         if leaf2.serial_number == leaf.serial_number:
