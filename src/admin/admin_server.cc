@@ -1,9 +1,8 @@
 #include "admin/admin_server.h"
 
-#include <sys/socket.h>
-
 #include <httplib.h>
 
+#include "admin/health_listener.h"
 #include "proxy/proxy.h"
 #include "telemetry/logging.h"
 
@@ -21,8 +20,6 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(const config::HostPort& 
   std::unique_ptr<AdminServer> admin(new AdminServer());
   admin->server_ = std::make_unique<httplib::Server>();
   auto& server = *admin->server_;
-  // Two threads are plenty for scrapes and operators; the default pool is eight.
-  server.new_task_queue = [] { return new httplib::ThreadPool(2); };
 
   server.Get("/metrics", [&proxy](const httplib::Request&, httplib::Response& response) {
     response.set_content(proxy.metricsText(), "text/plain; version=0.0.4; charset=utf-8");
@@ -78,19 +75,8 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(const config::HostPort& 
     json(response, {{"level", std::string(telemetry::logLevel())}});
   });
 
-  // cpp-httplib's default options add SO_REUSEPORT, with which a second process of the same
-  // user could bind the same admin port and take half of its requests: address reuse only.
-  server.set_socket_options([](socket_t sock) {
-    int one = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  });
-  int port = address.port;
-  if (port == 0) {
-    port = server.bind_to_any_port(address.host);
-    if (port < 0) return fail(Code::kUnavailable, "admin " + address.str() + ": cannot bind");
-  } else if (!server.bind_to_port(address.host, port)) {
-    return fail(Code::kUnavailable, "admin " + address.str() + ": cannot bind (in use?)");
-  }
+  const int port = bindOperational(server, address.host, address.port);
+  if (port < 0) return fail(Code::kUnavailable, "admin " + address.str() + ": cannot bind (in use?)");
   config::HostPort bound{address.host, static_cast<uint16_t>(port)};
   admin->address_ = bound.str();
   admin->thread_ = std::thread([&server] { server.listen_after_bind(); });

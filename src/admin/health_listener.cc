@@ -9,6 +9,16 @@
 
 namespace mutual::admin {
 
+int bindOperational(httplib::Server& server, const std::string& host, int port) {
+  server.new_task_queue = [] { return new httplib::ThreadPool(2); };
+  server.set_socket_options([](socket_t sock) {
+    int one = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  });
+  if (port == 0) return server.bind_to_any_port(host);
+  return server.bind_to_port(host, port) ? port : -1;
+}
+
 Result<std::unique_ptr<HealthListener>> HealthListener::start(
     const config::spire::HealthChecks& conf, ReadyCheck ready) {
   std::unique_ptr<HealthListener> listener(new HealthListener);
@@ -32,18 +42,7 @@ Result<std::unique_ptr<HealthListener>> HealthListener::start(
     res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
                     "application/json");
   });
-  // cpp-httplib's default options add SO_REUSEPORT, with which a second process could bind the
-  // same port and answer half of the probes: address reuse only.
-  server.set_socket_options([](socket_t sock) {
-    int one = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  });
-  int port = conf.bind_port;
-  if (port == 0) {
-    port = server.bind_to_any_port(conf.bind_address);
-  } else if (!server.bind_to_port(conf.bind_address, port)) {
-    port = -1;
-  }
+  const int port = bindOperational(server, conf.bind_address, conf.bind_port);
   config::HostPort where{conf.bind_address, static_cast<uint16_t>(port < 0 ? conf.bind_port : port)};
   if (port < 0) {
     return fail(Code::kUnavailable,
