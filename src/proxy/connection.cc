@@ -635,20 +635,26 @@ asio::awaitable<void> serveOutbound(Worker& worker, size_t index, tcp::socket do
     co_return;
   }
 
-  // Dial the endpoints in turn (round robin), trying each at most once.
+  // Dial the endpoints in the rotation's order, each at most once.
   const auto& endpoints = worker.routes.outbound_endpoints[index];
+  EndpointRotation& rotation = worker.endpoints[index];
   tcp::socket up(worker.io);
   live.add(up);
   std::error_code connect_error = std::make_error_code(std::errc::host_unreachable);
-  for (size_t attempt = 0; attempt < endpoints.size(); ++attempt) {
-    auto endpoint = endpoints[worker.next_endpoint[index]++ % endpoints.size()];
-    record.upstream_host = addressOf(endpoint);
-    if (attempt > 0) {
+  bool first = true;
+  for (size_t e : rotation.order(EndpointRotation::Clock::now())) {
+    record.upstream_host = addressOf(endpoints[e]);
+    if (!first) {
       std::error_code ignored;
       up.close(ignored);
     }
-    connect_error = co_await connectWithin(up, endpoint, seconds(config.timeouts.connect));
-    if (!connect_error) break;
+    first = false;
+    connect_error = co_await connectWithin(up, endpoints[e], seconds(config.timeouts.connect));
+    if (!connect_error) {
+      rotation.succeeded(e);
+      break;
+    }
+    rotation.failed(e, EndpointRotation::Clock::now());
   }
   if (connect_error) {
     record.response_flags = "UF";

@@ -129,7 +129,10 @@ void Worker::start() {
   for (size_t i = 0; i < inbound_acceptors.size(); ++i) {
     asio::co_spawn(io, acceptLoop(*this, *inbound_acceptors[i], true, i), asio::detached);
   }
-  next_endpoint.assign(outbound_acceptors.size(), index);
+  // Workers start their rotations at different endpoints.
+  for (const auto& listener_endpoints : routes.outbound_endpoints) {
+    endpoints.emplace_back(listener_endpoints.size(), index);
+  }
   for (size_t i = 0; i < outbound_acceptors.size(); ++i) {
     asio::co_spawn(io, acceptLoop(*this, *outbound_acceptors[i], false, i), asio::detached);
   }

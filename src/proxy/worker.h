@@ -9,6 +9,7 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 
+#include "proxy/endpoints.h"
 #include "proxy/snapshot.h"
 #include "telemetry/metrics.h"
 
@@ -47,7 +48,7 @@ class Worker {
   std::shared_ptr<const Snapshot> snapshot;
   std::vector<std::unique_ptr<tcp::acceptor>> inbound_acceptors;   // per inbound listener
   std::vector<std::unique_ptr<tcp::acceptor>> outbound_acceptors;  // per outbound listener
-  std::vector<size_t> next_endpoint;                               // round robin, per outbound
+  std::vector<EndpointRotation> endpoints;                         // per outbound listener
   std::unordered_set<tcp::socket*> live_sockets;                   // for the forced close
 
  private:

@@ -53,7 +53,16 @@ Result<Credentials> loadCredentialFiles(const std::string& cert_path, const std:
   auto credentials = makeCredentials(std::move(*chain), std::move(*key), std::move(bundles),
                                      trust_domain, now,
                                      "files " + cert_path + " " + key_path + " " + bundle_path);
-  if (!credentials) return fail(credentials.error().prefix(cert_path));
+  if (!credentials) {
+    // Name the file to look at: the key for a mismatch, else the certificate and the bundle
+    // it was checked against (either may be the one that changed).
+    Error error = credentials.error();
+    if (error.reason == "key_mismatch") {
+      error.message = key_path + ": does not match the certificate in " + cert_path;
+      return fail(error);
+    }
+    return fail(error.prefix(cert_path + " (checked against " + bundle_path + ")"));
+  }
   return credentials;
 }
 

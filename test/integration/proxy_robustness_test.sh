@@ -4,7 +4,8 @@
 # garbage and oversized ClientHellos; a ClientHello in 1-byte writes; clients that stall
 # mid-handshake (timeouts.handshake 2s); resets mid-stream both ways; half-close in both
 # directions through a mutual client proxy and mTLS; 10,000 idle connections (fd count back to
-# baseline, VmRSS recorded) and 1,000 idle mTLS connections; an upstream that refuses (UF);
+# baseline, VmRSS recorded) and 1,000 idle mTLS connections; an upstream that refuses (UF); one
+# that never answers the SYN, given up on after timeouts.connect 1s (UF), then the next endpoint;
 # SIGTERM drain (stops accepting at once, open connections finish, exit after timeouts.drain);
 # max_connections (UO); timeouts.idle (a silent connection closed, a busy one kept). After each
 # case the proxies must still be running.
@@ -211,6 +212,105 @@ expect_log rb '.response_flags == "UF" and .peer_principal != null' "refused ups
 pass "application refuses behind the mTLS pair: the client sees a close"
 alive rb
 alive cl
+
+# ---- an upstream that never answers (timeouts.connect: 1s) -------------------------------------
+# A black hole on loopback: a listener with listen(0) that never accepts, its accept queue filled
+# by connections of its own. Linux then drops every further SYN to it (tcp_conn_request:
+# sk_acceptq_is_full), so a connect() to it stays pending, as to a host that is down, until the
+# dialer gives up. It checks that on this machine first: a connection that does not complete.
+cat >"$TMP/blackhole.py" <<'EOF'
+import signal, socket, sys
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen(0)
+addr = listener.getsockname()
+held = []
+for _ in range(8):
+    s = socket.socket()
+    s.settimeout(1)
+    try:
+        s.connect(addr)
+    except socket.timeout:
+        s.close()
+        break
+    held.append(s)  # queued, never accepted: kept open until this process ends
+else:
+    sys.exit("a listener with a full accept queue still completes connections: no black hole")
+print("listening", addr[1], f"(accept queue full with {len(held)} connection(s))", flush=True)
+signal.pause()
+EOF
+bg blackhole python3 -u "$TMP/blackhole.py"
+BH=$LAST_PID
+wait_for "the black hole to listen" 15 grep -q '^listening ' "$TMP/blackhole.out"
+kill -0 "$BH" 2>/dev/null || fail "black hole: $(cat "$TMP/blackhole.out")"
+BLACKHOLE=127.0.0.1:$(awk '/^listening /{print $2; exit}' "$TMP/blackhole.out")
+# workers: 1, so the round robin of the failover listener starts at its first endpoint.
+proxy_config ct cart cart pol/ <<EOF
+inbound:
+  - {port: 8086, listen: 127.0.0.1:0, forward: $BLACKHOLE, name: black-hole-in}
+  - {port: 8080, listen: 127.0.0.1:0, forward: $BLACKHOLE, name: black-hole-in-mtls}
+outbound:
+  - {name: black-hole-out, listen: 127.0.0.1:0, destination: cart.shop.svc.cluster.local:8081, endpoints: [$BLACKHOLE]}
+  - {name: failover, listen: 127.0.0.1:0, destination: cart.shop.svc.cluster.local:8081, endpoints: [$BLACKHOLE, $HTTP]}
+workers: 1
+timeouts: {connect: 1s}
+EOF
+start_proxy ct "$TMP/ct.yaml"
+wait_ready ct
+sleep 0.5
+CT_FD0=$(fd_count "${PROXY_PID[ct]}")
+# within_connect_timeout MS: MS is about timeouts.connect (1s), well short of the 5s default.
+within_connect_timeout() { ((900 <= $1 && $1 < 3500)); }
+BH_UF='.response_flags == "UF" and .upstream_host == "'"$BLACKHOLE"'" and .upstream_transport_failure_reason == "upstream_connect_failure: Connection timed out"'
+for case in "0 inbound (DISABLE)" "-1 outbound"; do
+  i=${case%% *}
+  what=${case#* }
+  if ((i >= 0)); then target=$(in_addr ct "$i"); else target=$(out_addr ct 0); fi
+  mark ct
+  res=$(python3 "$PEERS" stall --target "$target" --wait 10)
+  [[ "$res" == eof* || "$res" == reset* ]] || fail "black-holed upstream, $what: not closed: $res"
+  ms=$(awk '{printf "%d", $3 * 1000}' <<<"$res")
+  within_connect_timeout "$ms" || fail "black-holed upstream, $what: closed after $ms ms, want ~1000 (timeouts.connect 1s)"
+  expect_log ct "$BH_UF" "black-holed upstream, $what"
+  within_connect_timeout "$(jq .duration <<<"$LAST_LOG")" || fail "black-holed upstream, $what: logged duration $(jq .duration <<<"$LAST_LOG") ms"
+  pass "timeouts.connect 1s, $what to a black hole: the client sees $res; $(jq -c '{direction, duration, response_flags, upstream_transport_failure_reason}' <<<"$LAST_LOG")"
+done
+mark ct
+start_ns=$(date +%s%N)
+rc=0
+res=$(python3 "$PEERS" tls-get --target "$(in_addr ct 1)" --ca "$TMP/ca/ca.crt" --cert "$TMP/web/tls.crt" \
+  --key "$TMP/web/tls.key" --alpn istio 2>&1) || rc=$?
+ms=$((($(date +%s%N) - start_ns) / 1000000))
+((rc == 4)) || fail "black-holed upstream, inbound mTLS: want the handshake, then a close without a reply (exit 4), got exit $rc: $res"
+# ms includes Python's start and the handshake (up to 1 s more on a loaded machine); the logged
+# duration (accept to close) is the proxy's own.
+((900 <= ms && ms < 4500)) || fail "black-holed upstream, inbound mTLS: closed after $ms ms, want ~1000 (timeouts.connect 1s)"
+expect_log ct "$BH_UF"' and .peer_principal == "spiffe://cluster.local/ns/shop/sa/web"' "black-holed upstream, inbound mTLS"
+within_connect_timeout "$(jq .duration <<<"$LAST_LOG")" || fail "black-holed upstream, inbound mTLS: logged duration $(jq .duration <<<"$LAST_LOG") ms"
+pass "timeouts.connect 1s, inbound mTLS to a black hole: the handshake completes, the request gets a close after $ms ms; $(jq -c '{duration, response_flags, peer_principal}' <<<"$LAST_LOG")"
+# Outbound, a black hole then a live endpoint: given up on after timeouts.connect, the next one serves.
+mark ct
+start_ns=$(date +%s%N)
+res=$(curl -sS --max-time 10 "http://$(out_addr ct 1)/failover" 2>&1) || fail "failover past a black-holed endpoint: $res"
+ms=$((($(date +%s%N) - start_ns) / 1000000))
+[[ "$res" == "backend ok /failover" ]] || fail "failover past a black-holed endpoint: $res"
+within_connect_timeout "$ms" || fail "failover past a black-holed endpoint: answered after $ms ms, want ~1000 (timeouts.connect 1s)"
+expect_log ct '.upstream_host == "'"$HTTP"'" and .response_flags == null' "failover past a black-holed endpoint"
+pass "timeouts.connect 1s, outbound endpoints [black hole, live]: answered after $ms ms by $(jq -r .upstream_host <<<"$LAST_LOG")"
+# The black hole is now held down (EndpointRotation, 10 s): the next connections, the black
+# hole's turn among them, go to the live endpoint first and do not wait for timeouts.connect.
+for turn in 1 2; do
+  mark ct
+  res=$(curl -sS --max-time 10 "http://$(out_addr ct 1)/held-down" 2>&1) || fail "after the failover, connection $turn: $res"
+  [[ "$res" == "backend ok /held-down" ]] || fail "after the failover, connection $turn: $res"
+  expect_log ct '.upstream_host == "'"$HTTP"'" and .response_flags == null and .duration < 900' \
+    "after the failover, connection $turn: the live endpoint, without a connect timeout"
+done
+pass "the failed endpoint is held down: the next 2 connections went straight to $HTTP (logged durations under 900 ms)"
+back_to_baseline ct "${PROXY_PID[ct]}" "$CT_FD0" "after the black-holed connects"
+alive ct
+stop_pid "$BH"
+wait "$BH" 2>/dev/null || true
 
 # ---- 10,000 idle connections ---------------------------------------------------------------------
 # idle_run NAME PID TARGET COUNT WHAT [PID2]: opens COUNT idle connections to TARGET, records
@@ -434,4 +534,5 @@ pass "SIGTERM with a connection that stays open: exited ${DRAIN_EXIT_MS} ms afte
 alive rb
 alive cl
 alive lim
+alive ct
 echo "PASS: proxy robustness"

@@ -5,15 +5,17 @@
 # connections and one long-lived streaming connection, while both proxies' SVIDs are re-issued
 # every second (key and certificate written to new files, then renamed over tls.key and tls.crt).
 # Asserts: no failed request, no failed handshake, the long-lived connection survived, /certs
-# shows new serials, the rotation metric rose. Then a garbage tls.crt: the proxy keeps serving
-# with the last good credentials and /certs reports last_error.
-# Needs curl, jq, python3.
+# shows new serials, the rotation metric rose. Then invalid files, one at a time (a garbage or an
+# empty tls.crt, a garbage tls.key, a valid key of another certificate, a garbage ca.crt, the root
+# of another CA as ca.crt): the proxy keeps serving with the last good credentials, /certs reports
+# last_error and the failure metric rises.
+# Needs curl, jq, python3, openssl.
 set -euo pipefail
 
 MUTUAL=${1:?usage: proxy_rotation_test.sh MUTUAL_BINARY REPO_ROOT}
 ROOT=${2:?usage: proxy_rotation_test.sh MUTUAL_BINARY REPO_ROOT}
 source "$ROOT/test/integration/proxy_lib.sh"
-need curl jq python3
+need curl jq python3 openssl
 
 ROTATE_SECONDS=${ROTATE_SECONDS:-10}
 
@@ -121,22 +123,70 @@ expect_log client '.peer_cert_serial == "'"$SERVER_SERIAL1"'"' "a new connection
 peer_serial=$SERVER_SERIAL1
 pass "/certs: server serial $SERVER_SERIAL0 -> $SERVER_SERIAL1, client $CLIENT_SERIAL0 -> $CLIENT_SERIAL1; mutual_svid_rotations_total{result=\"success\"} server $SERVER_ROT0 -> $SERVER_ROT1, client $CLIENT_ROT0 -> $CLIENT_ROT1; a new connection sees server serial $peer_serial"
 
-# ---- a garbage certificate file: keep serving with the last good credentials ------------------
-FAIL0=$(metric server 'mutual_svid_rotations_total{result="failure"}')
-echo "garbage" >"$TMP/cart/tls.crt.new"
-mv "$TMP/cart/tls.crt.new" "$TMP/cart/tls.crt"
-wait_for "server /certs last_error" 5 sh -c "curl -sf http://$(admin server)/certs | jq -e '.last_error != \"\"'"
-certs=$(curl -sf "http://$(admin server)/certs")
-jq -e --arg s "$SERVER_SERIAL1" '.serial == $s and .identity == "spiffe://cluster.local/ns/shop/sa/cart"' <<<"$certs" >/dev/null ||
-  fail "after a garbage tls.crt the credentials changed: $certs"
-curl -sf "http://$(admin server)/ready" >/dev/null || fail "after a garbage tls.crt the proxy is not ready"
-FAIL1=$(metric server 'mutual_svid_rotations_total{result="failure"}')
-((FAIL1 > FAIL0)) || fail "rotation failures metric did not rise ($FAIL0 -> $FAIL1)"
-mark server
-python3 "$PEERS" load --target "$(out_addr client 0)" --threads 2 --seconds 2 >"$TMP/load2.out" ||
-  fail "requests after a garbage tls.crt: $(cat "$TMP/load2.out")"
-expect_log server '.peer_principal == "spiffe://cluster.local/ns/shop/sa/web"' "serving after garbage"
-pass "garbage tls.crt: still serving with serial $SERVER_SERIAL1 ($(head -1 "$TMP/load2.out")); /certs last_error: $(jq -r .last_error <<<"$certs")"
+# ---- invalid credential files: keep serving with the last good credentials -------------------
+# Each case renames a bad version of one of the server's files over the good one (the way a
+# rotating issuer writes: FILE.new, then rename). The proxy must refuse it and keep everything it
+# had: /certs shows the same SVID, chain and bundle, with last_error naming the problem; /ready
+# stays 200; the failure metric rises; new connections through the pair still work, the client
+# seeing the last good server certificate. Then the good file is renamed back, and the case ends
+# once the proxy has loaded it again (last_error empty), so that no case hides the next one.
+certs() { curl -sf "http://$(admin server)/certs"; }
+failures() { metric server 'mutual_svid_rotations_total{result="failure"}'; }
+GOOD_CERTS=$(certs | jq -c 'del(.last_error, .rotations)')
+mkdir -p "$TMP/good" "$TMP/bad"
+cp "$TMP/cart/tls.crt" "$TMP/cart/tls.key" "$TMP/cart/ca.crt" "$TMP/good/"
+echo "garbage" >"$TMP/bad/garbage"
+: >"$TMP/bad/empty"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TMP/bad/other.key" 2>/dev/null ||
+  fail "openssl genpkey: a P-256 key"
+cp "$TMP/otherca/ca.crt" "$TMP/bad/otherca.crt"
+
+# put SOURCE FILE: SOURCE renamed over the server's FILE (tls.crt, tls.key or ca.crt).
+put() {
+  cp "$1" "$TMP/cart/$2.new"
+  mv "$TMP/cart/$2.new" "$TMP/cart/$2"
+}
+good_loaded() {
+  certs | jq -e --arg s "$SERVER_SERIAL1" '.last_error == "" and .serial == $s'
+}
+refusing() { certs | jq -e '.last_error != ""'; }
+# refused WHAT FILE BAD_SOURCE WANT: the case above, WANT a substring of last_error.
+refused() {
+  local what=$1 file=$2 source=$3 want=$4
+  local fail0 fail1 now err
+  wait_for "server /certs: the good files loaded, last_error empty" 10 good_loaded
+  fail0=$(failures)
+  put "$source" "$file"
+  wait_for "server /certs last_error after $what" 10 refusing
+  now=$(certs)
+  err=$(jq -r .last_error <<<"$now")
+  [[ "$err" == *"$want"* ]] || fail "$what: last_error does not say '$want': $err"
+  jq -e --arg s "$SERVER_SERIAL1" '.serial == $s and .identity == "spiffe://cluster.local/ns/shop/sa/cart"' <<<"$now" >/dev/null ||
+    fail "after $what the credentials changed: $now"
+  [[ "$(jq -c 'del(.last_error, .rotations)' <<<"$now")" == "$GOOD_CERTS" ]] ||
+    fail "after $what /certs differs from the last good credentials: $now"
+  curl -sf "http://$(admin server)/ready" >/dev/null || fail "after $what the proxy is not ready"
+  fail1=$(failures)
+  ((fail1 > fail0)) || fail "$what: rotation failures metric did not rise ($fail0 -> $fail1)"
+  mark server
+  mark client
+  python3 "$PEERS" load --target "$(out_addr client 0)" --threads 2 --seconds 0.5 >"$TMP/load2.out" ||
+    fail "requests after $what: $(cat "$TMP/load2.out")"
+  expect_log server '.peer_principal == "spiffe://cluster.local/ns/shop/sa/web"' "serving after $what" 10
+  expect_log client '.peer_cert_serial == "'"$SERVER_SERIAL1"'"' "the client sees the last good certificate after $what" 10
+  alive server
+  pass "$what: still serving with serial $SERVER_SERIAL1 ($(head -1 "$TMP/load2.out")); failures $fail0 -> $fail1; /certs last_error: $err"
+  put "$TMP/good/$file" "$file"
+  wait_for "server reloads the good $file after $what" 10 good_loaded
+}
+refused "a garbage tls.crt" tls.crt "$TMP/bad/garbage" "cart/tls.crt: no PEM certificate found"
+refused "a garbage tls.key" tls.key "$TMP/bad/garbage" "cart/tls.key: no PEM private key found"
+refused "a P-256 tls.key of another certificate" tls.key "$TMP/bad/other.key" \
+  "cart/tls.key: does not match the certificate in $TMP/cart/tls.crt"
+refused "a garbage ca.crt" ca.crt "$TMP/bad/garbage" "cart/ca.crt: no PEM certificate found"
+refused "the ca.crt of another CA" ca.crt "$TMP/bad/otherca.crt" \
+  "cart/tls.crt (checked against $TMP/cart/ca.crt): the certificate is not a valid SVID"
+refused "an empty tls.crt" tls.crt "$TMP/bad/empty" "cart/tls.crt: no PEM certificate found"
 alive server
 alive client
 echo "PASS: proxy rotation"
