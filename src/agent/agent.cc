@@ -294,6 +294,10 @@ void Agent::keepTrustBundle(std::vector<crypto::Certificate> roots) {
     spdlog::warn("agent: trust bundle not saved: {}", w.error().message);
   }
   trust_bundle_ = std::move(roots);
+  // The client verifies the server with the bundle it was made with; the next sync makes a new
+  // one (not now: the current call may still be using it). Kept, the old bundle would refuse a
+  // server restarted with a certificate from a new root.
+  client_stale_ = true;
   spdlog::info("agent: trust bundle updated ({} root(s))", trust_bundle_.size());
 }
 
@@ -302,7 +306,9 @@ Result<void> Agent::syncOnce() {
   server::NodeClient* client;
   {
     std::lock_guard lock(mu_);
+    if (client_stale_) client_.reset();
     if (!client_) {
+      client_stale_ = false;
       server::NodeClientOptions options{
           conf_.server_address + ":" + std::to_string(conf_.server_port), trust_domain_};
       options.trust_bundle = trust_bundle_;

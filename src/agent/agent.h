@@ -87,6 +87,7 @@ class Agent {
   std::shared_ptr<const crypto::PrivateKey> node_key_;
   std::string agent_id_;
   std::unique_ptr<server::NodeClient> client_;
+  bool client_stale_ = false;  // made with a trust bundle that has changed since
   std::string last_sync_error_;  // "" after a successful sync
 
   std::thread thread_;

@@ -253,10 +253,15 @@ echo "  $replay_ready"
 kill $replay_pid 2>/dev/null || true
 echo "ok: a replayed join token is refused (and the agent's /ready says so)"
 
-# The server goes away: the workload keeps its SVID.
+# log_since LINE FILE: FILE's lines after the first LINE (a mark taken with `wc -l`).
+log_since() { tail -n +"$(($1 + 1))" "$2"; }
+# The server goes away: the workload keeps its SVID, also once the agent has failed to sync.
+down_mark=$(wc -l < agent.log)
 kill $server_pid
 wait $server_pid 2>/dev/null || true
-sleep 1
+for _ in $(seq 75); do log_since "$down_mark" agent.log | grep -q 'serving cached SVIDs; retrying' && break; sleep 0.2; done
+log_since "$down_mark" agent.log | grep -q 'serving cached SVIDs; retrying' \
+  || fail "the agent did not try (and fail) to sync while the server was down"
 fetch | jq -e '.svids | length == 1' >/dev/null || fail "the SVID was lost while the server was down"
 [[ $(probe "$health_port" /ready) == '200 {"ready":true}' ]] \
   || fail "the agent is not ready while the server is down: $(probe "$health_port" /ready)"
@@ -268,6 +273,31 @@ for _ in $(seq 100); do served_dns | grep -q 'DNS:c.local' && break; sleep 0.2; 
 served_dns | grep -q 'DNS:c.local' || fail "after the server's restart, the agent did not sync again"
 echo "ok: the SVID is served (and the agent ready) while the server is down; synced again after"
 
+# A quick restart, most likely between two syncs, after another root was prepared (and synced
+# to the agent) and activated: the agent's connection is made again to a server whose
+# certificate chains to that root, and must be verified with the bundle of the last sync, not
+# with the one the connection was first made with (that failed once, then recovered at the
+# retry).
+"$mutual" server authority prepare "${admin[@]}" --new-root >/dev/null || fail "authority prepare (third root)"
+for _ in $(seq 60); do
+  [[ $(grep -c 'BEGIN CERTIFICATE' agent/data/bundle.pem) == 3 ]] && break
+  sleep 0.2
+done
+[[ $(grep -c 'BEGIN CERTIFICATE' agent/data/bundle.pem) == 3 ]] || fail "the third root did not reach the agent"
+"$mutual" server authority activate "${admin[@]}" >/dev/null || fail "authority activate (third root)"
+restart_mark=$(wc -l < agent.log)
+kill $server_pid
+wait $server_pid 2>/dev/null || true
+start_server
+"$mutual" server entry update "${admin[@]}" --entry-id "$web_entry" --dns d.local >/dev/null \
+  || fail "entry update --dns d.local"
+for _ in $(seq 100); do served_dns | grep -q 'DNS:d.local' && break; sleep 0.2; done
+served_dns | grep -q 'DNS:d.local' || fail "after a quick restart of the server, the agent did not sync again"
+if log_since "$restart_mark" agent.log | grep 'certificate verify failed'; then
+  fail "after the server's restart, the agent verified it with an outdated bundle"
+fi
+echo "ok: after a quick restart of the server the agent syncs again, verifying it with the current bundle"
+
 # The agent restarts without a token: it reuses its node SVID from KeyManager "disk".
 kill $agent_pid
 wait $agent_pid 2>/dev/null || true
@@ -278,17 +308,20 @@ echo "ok: a restarted agent reuses its node SVID"
 
 # Evicted, the agent drops its refused node SVID. Its join token was single use: it says a new
 # one is needed, and keeps serving the SVIDs it holds.
+evict_mark=$(wc -l < agent.log)
 "$mutual" server agent evict "${admin[@]}" \
   --spiffe-id "spiffe://example.org/spire/agent/join_token/$token" >/dev/null || fail "agent evict"
-for _ in $(seq 150); do grep -q "a new join token is needed" agent.log && break; sleep 0.2; done
-grep -q "a new join token is needed" agent.log \
+needed='a new join token is needed to attest again'
+for _ in $(seq 150); do log_since "$evict_mark" agent.log | grep -q "$needed" && break; sleep 0.2; done
+log_since "$evict_mark" agent.log | grep -q "$needed" \
   || fail "an evicted join_token agent does not say that a new token is needed"
 [[ ! -e agent/keys/agent_svid.pem ]] || fail "the refused node SVID is still on disk"
 fetch | jq -e '.svids | length == 1' >/dev/null || fail "the SVID was lost when the agent was evicted"
 echo "ok: an evicted join_token agent says a new token is needed"
 
-# An x509pop agent attests again by itself once evicted (from the current bundle.pem, taken
-# before the replay above).
+# An x509pop agent attests again by itself once evicted. It starts from the current bundle: the
+# server's certificate now chains to the third root.
+"$mutual" server bundle show "${admin[@]}" > bundle.pem || fail "bundle show"
 write_agent_conf pop "$tmp/pop.sock" <<CONF
     NodeAttestor "x509pop" {
         plugin_data {
