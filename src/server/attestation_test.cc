@@ -146,7 +146,9 @@ TEST_F(AttestationTest, X509PopProvesPossessionOfATrustedCertificate) {
   EXPECT_EQ(wrong_key.error().reason, "bad_challenge_response");
   auto second = must(attestor.begin({leaf_der}, kNow));
   EXPECT_NE(second.nonce, challenge.nonce);
-  EXPECT_FALSE(attestor.finish(second, response));
+  auto replayed = attestor.finish(second, response);
+  ASSERT_FALSE(replayed);
+  EXPECT_EQ(replayed.error().reason, "bad_challenge_response");
 }
 
 TEST_F(AttestationTest, X509PopRefusesUntrustedAndExpiredCertificates) {
