@@ -166,12 +166,30 @@ run_apply -f "$TMP/yaml" --state "$TMP/state-yaml"
 expect_bad_input "malformed YAML" broken.yaml 'broken.yaml:[0-9]+:[0-9]+: invalid YAML' \
   "$TMP/state-yaml"
 
-# Bad input against an existing state changes nothing there either.
-before=$(sha "$TLS/tls.crt")
+# Bad input against an existing state changes nothing there either. The state is made stale
+# first, so that an apply that went ahead would write: my-service-tls loses its tls.crt (a
+# successful apply reissues it) and my-service-svid (valid in the bad copy: only
+# my-service-tls's duration is bad) loses its whole directory (a successful or partial apply
+# issues it anew).
+rm "$TLS/tls.crt"
+rm -r "$SVID"
+state_list() { (cd "$STATE" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
+before=$(state_list)
 run_apply -f "$TMP/duration" --state "$STATE"
-[[ $RC -eq 2 ]] || fail "bad input over existing state: exit $RC"
-[[ $(sha "$TLS/tls.crt") == "$before" ]] || fail "bad input changed an existing tls.crt"
-pass "bad input leaves an existing state untouched"
+[[ $RC -eq 2 ]] || fail "bad input over existing state: exit $RC, want 2: $(cat "$TMP/err")"
+grep -q 'certificates.yaml:[0-9]*: spec.duration: invalid duration "24x"' "$TMP/err" ||
+  fail "bad input over existing state: not refused for the bad duration: $(cat "$TMP/err")"
+[[ ! -e "$TLS/tls.crt" ]] || fail "bad input over existing state wrote $TLS/tls.crt"
+[[ ! -e "$SVID" ]] || fail "bad input over existing state wrote $SVID: $(ls -A "$SVID")"
+[[ "$(state_list)" == "$before" ]] || fail "bad input changed the existing state: $(state_list)"
+# The same state with good input is written: the stale state was one apply would change.
+run_apply -f "$EXAMPLES" --state "$STATE"
+[[ $RC -eq 0 ]] || fail "apply over the stale state: exit $RC: $(cat "$TMP/err")"
+grep -Eq '^default +my-service-tls +my-service-tls +issued .*tls\.crt is missing$' "$TMP/out" &&
+  grep -Eq '^default +my-service-svid +my-service-svid +issued .*new certificate$' "$TMP/out" ||
+  fail "apply over the stale state: want both issued (tls.crt is missing, new certificate): $(cat "$TMP/out")"
+[[ -f "$TLS/tls.crt" && -f "$SVID/tls.crt" ]] || fail "apply over the stale state did not write tls.crt"
+pass "bad input leaves a stale existing state untouched (tls.crt still missing, no my-service-svid); good input then issues both"
 
 run_apply -f "$EXAMPLES"
 [[ $RC -eq 2 ]] || fail "missing --state: exit $RC, want 2"

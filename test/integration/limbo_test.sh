@@ -5,6 +5,9 @@
 #   limbo_test.sh MUTUAL_BINARY REPO_ROOT
 # The limbo data and harness live outside the repository, in $MUTUAL_SHARED_DIR (default
 # REPO_ROOT/../shared) under conformance/limbo; without them the test is skipped (exit 0).
+# A rejection must be exit 1, the documented "invalid" code of `mutual cert verify` (docs/cli.md:
+# 0 valid, 1 invalid, 2 bad input): an expected-FAILURE case that exits 2 (the validator refused
+# its input) or anything else is a failure, unless the case is listed.
 # Exits non-zero on any unexpected failure, and on a listed failure that now passes (so the list
 # stays exact).
 set -euo pipefail
@@ -54,8 +57,15 @@ fi
 # Every case must have run or been skipped for a reason we expect: a template or harness change
 # that silently skips more cases would otherwise look like a pass.
 python3 - "$TMP/results.json" <<'EOF'
-import json, sys
+import json, re, sys
 results = json.load(open(sys.argv[1]))["results"]
+# The harness counts any non-zero exit as a rejection: every one it counted must be an exit 1
+# (its context is "exit N: last line").
+wrong = [r for r in results if r["actual_result"] == "FAILURE" and not r["known_failure"]
+         and not re.match(r"exit 1: ", r["context"] or "")]
+if wrong:
+    sys.exit("FAIL: rejections without exit 1: "
+             + ", ".join(f"{r['id']} ({r['context']})" for r in wrong))
 bad = [r for r in results if r["verdict"] == "skip"
        and r["context"] not in ("template has no {crls}", "template has no {key_usage}")
        and not r["context"].startswith("validation_kind ")]

@@ -226,7 +226,10 @@ check_profiles() {
 }
 
 # ossl_verify WANT DESCRIPTION CERT BUNDLE UNTRUSTED [OPTIONS...]: `openssl verify -x509_strict`
-# exits 0 (WANT=ok) or not (WANT=fail).
+# exits 0 (WANT=ok), or rejects the leaf for one reason (WANT=error:N, N the X509_V_ERR_* code of
+# <openssl/x509_vfy.h>, stable across versions): it prints "error N at 0 depth lookup:" (the
+# CLI's error line; its text after the colon is OpenSSL's wording, not matched) and no other
+# error line, so a chain that fails for an unrelated reason does not count as the wanted one.
 ossl_verify() {
   local want=$1 what=$2 cert=$3 bundle=$4 untrusted=$5
   shift 5
@@ -235,10 +238,16 @@ ossl_verify() {
   run openssl verify "${args[@]}" "$@" "$cert"
   if [[ $want == ok ]]; then
     [[ $RC -eq 0 ]] || { show; fail "openssl verify $what: rejected"; }
-  else
-    [[ $RC -ne 0 ]] || { show; fail "openssl verify $what: accepted, want a rejection"; }
+    pass "openssl verify $what: ok"
+    return
   fi
-  pass "openssl verify $what: $want"
+  [[ $want =~ ^error:([0-9]+)$ ]] || fail "ossl_verify: WANT is ok or error:N, not $want"
+  local code=${BASH_REMATCH[1]} line
+  [[ $RC -ne 0 ]] || { show; fail "openssl verify $what: accepted, want error $code"; }
+  line=$(grep -hE '^error [0-9]+ at [0-9]+ depth lookup:' "$TMP/out" "$TMP/err" | sort -u || true)
+  [[ $line == "error $code at 0 depth lookup:"* && $line != *$'\n'* ]] ||
+    { show; fail "openssl verify $what: want exactly \"error $code at 0 depth lookup\", got: ${line:-none}"; }
+  pass "openssl verify $what: $line"
 }
 
 now() { date -u +%s; }
@@ -361,8 +370,8 @@ for leaf in ec-p256:server:int1 ec-p256:client:int2 ec-p256:server,client:int1 \
     ossl_verify ok "$dir -purpose $p" "$dir/tls.crt" "$dir/ca.crt" "$dir/intermediates.pem" \
       -purpose "$p"
   done
-  for p in "${bad[@]}"; do
-    ossl_verify fail "$dir -purpose $p" "$dir/tls.crt" "$dir/ca.crt" "$dir/intermediates.pem" \
+  for p in "${bad[@]}"; do  # 26: X509_V_ERR_INVALID_PURPOSE
+    ossl_verify error:26 "$dir -purpose $p" "$dir/tls.crt" "$dir/ca.crt" "$dir/intermediates.pem" \
       -purpose "$p"
   done
   verify_is 0 "" "mutual cert verify $dir" "$dir/tls.crt" --bundle "$dir/ca.crt" \
@@ -372,13 +381,14 @@ L=leaf-ec-p256-server-client  # issued by int1
 L2=leaf-ec-p256-client        # issued by int2 (two intermediates)
 ossl_verify ok "$L -verify_hostname web.example.org" "$L/tls.crt" "$L/ca.crt" \
   "$L/intermediates.pem" -verify_hostname web.example.org
-ossl_verify fail "$L -verify_hostname other.example.org" "$L/tls.crt" "$L/ca.crt" \
+# 62: X509_V_ERR_HOSTNAME_MISMATCH, 64: X509_V_ERR_IP_ADDRESS_MISMATCH
+ossl_verify error:62 "$L -verify_hostname other.example.org" "$L/tls.crt" "$L/ca.crt" \
   "$L/intermediates.pem" -verify_hostname other.example.org
 ossl_verify ok "$L -verify_ip 10.0.0.7" "$L/tls.crt" "$L/ca.crt" "$L/intermediates.pem" \
   -verify_ip 10.0.0.7
 ossl_verify ok "$L -verify_ip 2001:db8::7" "$L/tls.crt" "$L/ca.crt" "$L/intermediates.pem" \
   -verify_ip 2001:db8::7
-ossl_verify fail "$L -verify_ip 10.0.0.8" "$L/tls.crt" "$L/ca.crt" "$L/intermediates.pem" \
+ossl_verify error:64 "$L -verify_ip 10.0.0.8" "$L/tls.crt" "$L/ca.crt" "$L/intermediates.pem" \
   -verify_ip 10.0.0.8
 
 # A leaf with neither DNS nor IP SANs, and a custom TTL; one RSA-4096 leaf.
@@ -397,7 +407,7 @@ profile leaf leaf-other/tls.crt \
   "{\"id\":\"spiffe://other.org/db\",\"issued_at\":$T,\"ttl\":$HOUR,\"parent\":\"other-root/ca.crt\",\"key\":\"rsa-4096\",\"usage\":\"server\"}"
 ossl_verify ok "leaf-other -purpose sslserver" leaf-other/tls.crt leaf-other/ca.crt "" \
   -purpose sslserver
-ossl_verify fail "leaf-other -purpose sslclient" leaf-other/tls.crt leaf-other/ca.crt "" \
+ossl_verify error:26 "leaf-other -purpose sslclient" leaf-other/tls.crt leaf-other/ca.crt "" \
   -purpose sslclient
 check_profiles
 
@@ -562,7 +572,8 @@ pass "plain X.509 verdict: profile x509, no spiffe_id"
 # The fixtures also pass (or fail) openssl's own checks the same way, so they are well formed.
 ossl_verify ok "fixture web.crt" "$PKI/web.crt" "$PKI/bundle.pem" "$PKI/intermediate.crt" \
   -purpose sslserver
-ossl_verify fail "fixture bad-expired" "$PKI/bad-expired.crt" "$PKI/bundle.pem" \
+# 10: X509_V_ERR_CERT_HAS_EXPIRED
+ossl_verify error:10 "fixture bad-expired" "$PKI/bad-expired.crt" "$PKI/bundle.pem" \
   "$PKI/intermediate.crt"
 
 # ==== cert inspect =============================================================================
@@ -630,7 +641,12 @@ nomod=(env "MUTUAL_CONTROL_MODULE=$TMP/no-such-module.so")
 expect 1 "server without the control-plane module" "${nomod[@]}" "$MUTUAL" server healthcheck
 grep -qF "mutual-control.so) is not installed; looked at $TMP/no-such-module.so" "$TMP/err" ||
   { show; fail "server without the module: the error does not say where it looked"; }
-expect 1 "agent without the control-plane module" "${nomod[@]}" "$MUTUAL" agent api fetch x509
+# With SPIFFE_ENDPOINT_SOCKET unset, a module that loaded would stop at the missing address
+# (exit 2) rather than at a connect failure (exit 1): only the module message gives exit 1.
+expect 1 "agent without the control-plane module" env -u SPIFFE_ENDPOINT_SOCKET \
+  "MUTUAL_CONTROL_MODULE=$TMP/no-such-module.so" "$MUTUAL" agent api fetch x509
+grep -qF "mutual-control.so) is not installed; looked at $TMP/no-such-module.so" "$TMP/err" ||
+  { show; fail "agent without the module: the error does not say where it looked"; }
 expect 0 "cert inspect without the control-plane module" "${nomod[@]}" "$MUTUAL" cert inspect "$L/tls.crt"
 expect 0 "help without the control-plane module" "${nomod[@]}" "$MUTUAL" --help
 # A proxy that takes its identity from the Workload API needs the module: `validate` says so,

@@ -453,7 +453,10 @@ mv "$TMP/pol-bad.tmp" "$TMP/pol/broken.yaml"
 wait_for "/config_dump policies.last_error after a broken manifest" 5 \
   sh -c "curl -sf http://$(admin server)/config_dump | jq -e '.policies.last_error != \"\"'"
 policy_error=$(curl -sf "http://$(admin server)/config_dump" | jq -r .policies.last_error)
+mark server
 curl -sf --max-time 5 "http://$PERM/still-strict" >/dev/null && fail "a broken manifest reset port 8081 to PERMISSIVE"
+expect_log server '.downstream_local_address == "'"$PERM"'" and (.downstream_transport_failure_reason // "" | startswith("plaintext_under_strict"))' \
+  "plaintext to 8081 with a broken manifest"
 # last_error is set before the warning is logged: wait for the line.
 wait_for "a log line for the refused policy set" 5 grep -q 'policies: keeping the previous set' "$TMP/server.out"
 rm "$TMP/pol/broken.yaml"

@@ -159,6 +159,8 @@ grep -q "trust domain" "$TMP/err" || fail "trust domain message: $(cat "$TMP/err
 run server entry create "${C[@]}" --spiffe-id spiffe://example.org/web --parent-id "$AGENT" \
   --selector unix:uid:1000
 expect_rc 2 "duplicate entry"
+grep -q "similar entry already exists: .* has the same spiffe_id, parent_id and selectors" "$TMP/err" ||
+  fail "duplicate entry message: $(cat "$TMP/err")"
 run server entry delete "${C[@]}" --entry-id 00000000-0000-0000-0000-000000000000
 expect_rc 2 "delete unknown entry"
 grep -q "not found" "$TMP/err" || fail "not found message: $(cat "$TMP/err")"
@@ -255,9 +257,13 @@ else
   run server bundle show -c "$B/server.conf"
   [[ $(grep -c "BEGIN CERTIFICATE" "$TMP/out") -eq 2 ]] || fail "the shared bundle holds both roots"
   run server authority show -c "$A/server.conf" -o json
+  expect_rc 0 "authority show on server A"
   A_AUTH=$(json 'd[0]["authority_id"]' <"$TMP/out")
   run server authority show -c "$B/server.conf" -o json
-  [[ $(json 'd[0]["authority_id"]' <"$TMP/out") != "$A_AUTH" ]] || fail "servers share an authority"
+  expect_rc 0 "authority show on server B"
+  B_AUTH=$(json 'd[0]["authority_id"]' <"$TMP/out")
+  [[ -n $A_AUTH && -n $B_AUTH ]] || fail "authority show: empty authority_id (A '$A_AUTH', B '$B_AUTH')"
+  [[ $B_AUTH != "$A_AUTH" ]] || fail "servers share an authority ($A_AUTH)"
   pass "two servers on one PostgreSQL: entries shared, each its own CA, one bundle with both roots"
 fi
 

@@ -98,6 +98,8 @@ run "$MUTUAL" agent api validate jwt --socket "$SOCK" --audience db --svid "$TOK
 [[ $RC -eq 0 ]] && grep -q "SPIFFE ID : $CART_ID" "$TMP/cmd.out" || { show; fail "validate jwt"; }
 run "$MUTUAL" agent api validate jwt --socket "$SOCK" --audience other --svid "$TOKEN"
 [[ $RC -eq 1 ]] || { show; fail "validate jwt for the wrong audience: exit $RC, want 1"; }
+grep -qF 'mutual: SVID is not valid: JWT-SVID: expected audience in [other], the token has [db]' "$TMP/cmd.err" ||
+  { show; fail "validate jwt for the wrong audience: not refused for the audience"; }
 pass "fetch jwt, validate jwt (and a wrong audience refused)"
 
 run "$MUTUAL" agent api fetch x509 --socket "$TMP/nobody.sock" --timeout 2s
@@ -133,8 +135,11 @@ access_log: cart.access.log
 workers: 1
 EOF
 start_proxy cart "$TMP/cart.yaml"
-if curl -sf "http://$(admin cart)/ready" >/dev/null; then fail "the proxy is ready without an SVID"; fi
-pass "proxy with credentials.workload_api starts not ready while no agent answers"
+code=$(curl -sS -o "$TMP/ready.body" -w '%{http_code}' "http://$(admin cart)/ready") ||
+  fail "/ready did not answer: $code"
+[[ $code == 503 && "$(head -1 "$TMP/ready.body")" == "not ready: no SVID loaded yet"* ]] ||
+  fail "/ready without an SVID: HTTP $code, body '$(cat "$TMP/ready.body")'; want 503 \"not ready: no SVID loaded yet...\""
+pass "proxy with credentials.workload_api starts not ready while no agent answers: $(cat "$TMP/ready.body")"
 
 start_wl wl2 "$SOCK2"
 WL2_PID=$WL_PID

@@ -16,7 +16,7 @@ time (nothing generated is checked in), then, against the server on --socket:
   4. FetchX509Bundles carries the trust domain's bundle under its SPIFFE ID key;
   5. FetchJWTSVID + FetchJWTBundles: the token verifies with PyJWT against the JWKS bundle;
      ValidateJWTSVID accepts it and returns its claims; a token signed by a foreign key and an
-     HS256 token are refused with INVALID_ARGUMENT.
+     HS256 token are refused with INVALID_ARGUMENT, each for its own reason (the status message).
 
 Usage: /usr/bin/python3 workload_client.py --proto-root ROOT/proto --socket PATH
            --spiffe-id ID (--rotate-pid PID | --rotate-command 'SHELL COMMAND')
@@ -89,6 +89,8 @@ def split_der(blob):
 
 
 def expect_rpc_error(call, code, what, details=None):
+    """The call fails with status `code` and, when `details` is given, a status message equal to
+    it (exactly: a refusal for another reason with the same code does not pass)."""
     import grpc
 
     try:
@@ -181,7 +183,8 @@ def main():
                          "security header missing from request")
         expect_rpc_error(lambda: stub.FetchX509SVID(pb2.X509SVIDRequest(), timeout=10,
                                                     metadata=[("workload.spiffe.io", "false")]),
-                         grpc.StatusCode.INVALID_ARGUMENT, "FetchX509SVID with the header set to false")
+                         grpc.StatusCode.INVALID_ARGUMENT, "FetchX509SVID with the header set to false",
+                         "security header missing from request")
         expect_rpc_error(lambda: stub.FetchJWTSVID(pb2.JWTSVIDRequest(audience=["x"]), timeout=10),
                          grpc.StatusCode.INVALID_ARGUMENT, "FetchJWTSVID without the header",
                          "security header missing from request")
@@ -243,12 +246,14 @@ def main():
                             foreign_key, algorithm="ES256", headers={"kid": kid})
         expect_rpc_error(lambda: stub.ValidateJWTSVID(
             pb2.ValidateJWTSVIDRequest(audience="interop", svid=forged), metadata=[HEADER], timeout=10),
-            grpc.StatusCode.INVALID_ARGUMENT, "ValidateJWTSVID of a token signed by a foreign key")
+            grpc.StatusCode.INVALID_ARGUMENT, "ValidateJWTSVID of a token signed by a foreign key",
+            "JWT-SVID: the signature does not verify")
         hmac = jwt.encode({"sub": args.spiffe_id, "aud": ["interop"], "exp": 4102444800},
                           "secret", algorithm="HS256", headers={"kid": kid})
         expect_rpc_error(lambda: stub.ValidateJWTSVID(
             pb2.ValidateJWTSVIDRequest(audience="interop", svid=hmac), metadata=[HEADER], timeout=10),
-            grpc.StatusCode.INVALID_ARGUMENT, "ValidateJWTSVID of an HS256 token")
+            grpc.StatusCode.INVALID_ARGUMENT, "ValidateJWTSVID of an HS256 token",
+            'JWT-SVID: algorithm "HS256" is not allowed for JWT-SVIDs')
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
