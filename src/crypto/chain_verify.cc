@@ -1,5 +1,6 @@
 #include "crypto/chain_verify.h"
 
+#include <optional>
 #include <string_view>
 
 #include <openssl/err.h>
@@ -325,6 +326,60 @@ Result<void> checkIssuers(STACK_OF(X509) * path) {
 
 // Intermediates between the leaf and the anchor that count against a depth limit: RFC 5280
 // §6.1.4 (l) leaves self-issued certificates (key rollover) out of path lengths.
+// Why a CA certificate cannot issue: extensions OpenSSL found invalid, not a CA, or a keyUsage
+// without keyCertSign. nullopt: none of these.
+struct CaDefect {
+  std::string message;
+  const char* reason;
+};
+std::optional<CaDefect> caDefect(X509* ca) {
+  const uint32_t flags = X509_get_extension_flags(ca);
+  if ((flags & EXFLAG_INVALID) != 0) {
+    return CaDefect{"has extensions OpenSSL rejects (one that does not decode, appears twice, "
+                    "or contradicts another, such as keyCertSign without cA)",
+                    "invalid_certificate"};
+  }
+  if ((flags & EXFLAG_CA) == 0) {
+    return CaDefect{"is not a CA (basicConstraints cA is not true)", "issuer_not_ca"};
+  }
+  if ((flags & EXFLAG_KUSAGE) != 0 && (X509_get_key_usage(ca) & KU_KEY_CERT_SIGN) == 0) {
+    return CaDefect{"may not sign certificates (its keyUsage lacks keyCertSign)",
+                    "issuer_cannot_sign"};
+  }
+  return std::nullopt;
+}
+
+// OpenSSL reports "unable to get issuer certificate" whenever no candidate issuer passes its
+// checks, also when the issuer is right there and fails one of them. Finds that one: among the
+// supplied certificates, one whose subject is `cert`'s issuer name, that signed it, and has a
+// caDefect. nullopt: no such certificate (the issuer is indeed unknown).
+std::optional<CaDefect> missingIssuerDefect(X509* cert, const std::vector<Certificate>& untrusted,
+                                            const TrustStore& trust) {
+  if (cert == nullptr) return std::nullopt;
+  auto examine = [&](const Certificate& candidate) -> std::optional<CaDefect> {
+    X509* issuer = candidate.get();
+    if (issuer == cert ||
+        X509_NAME_cmp(X509_get_subject_name(issuer), X509_get_issuer_name(cert)) != 0) {
+      return std::nullopt;
+    }
+    EVP_PKEY* key = X509_get0_pubkey(issuer);
+    if (key == nullptr || X509_verify(cert, key) != 1) {
+      ERR_clear_error();
+      return std::nullopt;  // same name, another key: not its issuer
+    }
+    auto defect = caDefect(issuer);
+    if (defect) defect->message = "its issuer (" + candidate.subject() + ") " + defect->message;
+    return defect;
+  };
+  for (const auto& c : untrusted) {
+    if (auto d = examine(c)) return d;
+  }
+  for (const auto& c : trust.anchors()) {
+    if (auto d = examine(c)) return d;
+  }
+  return std::nullopt;
+}
+
 int countIntermediates(STACK_OF(X509) * path) {
   int count = 0;
   for (int i = 1; i + 1 < sk_X509_num(path); ++i) {
@@ -412,6 +467,21 @@ Result<std::vector<Certificate>> verifyChain(const Certificate& leaf,
     const int depth = X509_STORE_CTX_get_error_depth(ctx.get());
     X509* at_fault = X509_STORE_CTX_get_current_cert(ctx.get());
     ERR_clear_error();
+    // OpenSSL's message says what failed, not why: add the why where we can tell.
+    std::optional<CaDefect> defect;
+    if (code == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+        code == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+        code == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE) {
+      defect = missingIssuerDefect(at_fault, untrusted, trust);
+    } else if (code == X509_V_ERR_INVALID_CA && at_fault != nullptr) {
+      defect = caDefect(at_fault);
+    }
+    if (defect) {
+      return fail(Code::kPermissionDenied,
+                  describeCert(at_fault, depth) + ": " + X509_verify_cert_error_string(code) +
+                      ": " + defect->message,
+                  defect->reason);
+    }
     return fail(Code::kPermissionDenied,
                 describeCert(at_fault, depth) + ": " + X509_verify_cert_error_string(code),
                 reasonFor(code));

@@ -269,6 +269,51 @@ TEST_F(ChainVerifyTest, IssuerRules) {
   expectReason(verify(svid_leaf.cert, {td_ica.cert}, {root_.cert}, at(kNow)), "", "URI constraint");
 }
 
+TEST_F(ChainVerifyTest, AnIssuerThatFailsOpenSslsChecksIsNamedWithWhy) {
+  // OpenSSL says "invalid CA certificate" or "unable to get local issuer certificate"; the
+  // reason and the message say why the CA that signed the leaf could not issue it.
+  CertSpec not_ca = caSpec("ica-not-ca");
+  not_ca.is_ca = false;
+  const Issued plain = make(not_ca, &root_);
+  const Issued under_plain = make(leafSpec(), &plain);
+  auto r = verify(under_plain.cert, {plain.cert}, {root_.cert}, at(kNow));
+  expectReason(r, "issuer_not_ca", "intermediate without cA");
+  if (!r) {
+    EXPECT_NE(r.error().message.find("is not a CA (basicConstraints cA is not true)"), std::string::npos)
+        << r.error().message;
+  }
+
+  CertSpec no_sign = caSpec("ica-no-sign");
+  no_sign.key_usage = kCrlSign;
+  const Issued crl_only = make(no_sign, &root_);
+  const Issued under_crl_only = make(leafSpec(), &crl_only);
+  r = verify(under_crl_only.cert, {crl_only.cert}, {root_.cert}, at(kNow));
+  expectReason(r, "issuer_cannot_sign", "intermediate without keyCertSign");
+  if (!r) {
+    EXPECT_NE(r.error().message.find("lacks keyCertSign"), std::string::npos) << r.error().message;
+  }
+
+  const Issued doubled = make(caSpec("ica-dup"), &root_, [](X509* x) {
+    addExtension(x, NID_basic_constraints, "critical,CA:TRUE");
+  });
+  const Issued under_doubled = make(leafSpec(), &doubled);
+  expectReason(verify(under_doubled.cert, {doubled.cert}, {root_.cert}, at(kNow)),
+               "invalid_certificate", "intermediate with basicConstraints twice");
+
+  // A certificate of the same name that did not sign the leaf is no diagnosis: unknown_ca.
+  const Issued namesake = make(caSpec("ica"), &root_);
+  const Issued under_ica = make(leafSpec(), &ica_);
+  expectReason(verify(under_ica.cert, {namesake.cert}, {root_.cert}, at(kNow)), "unknown_ca",
+               "same issuer name, another key");
+  // And the anchors are examined too: a root without keyCertSign.
+  CertSpec root_spec = caSpec("root-no-sign");
+  root_spec.key_usage = kCrlSign;
+  const Issued weak_root = make(root_spec, nullptr);
+  const Issued under_root = make(leafSpec(), &weak_root);
+  expectReason(verify(under_root.cert, {}, {weak_root.cert}, at(kNow)), "issuer_cannot_sign",
+               "root without keyCertSign");
+}
+
 TEST_F(ChainVerifyTest, WildcardsAgainstExcludedSubtrees) {
   struct Case {
     const char* excluded;

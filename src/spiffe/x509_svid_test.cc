@@ -361,8 +361,10 @@ TEST_F(SvidTest, BadIntermediatesInAChain) {
          s.key_usage = crypto::kDigitalSignature;
        },
        "issuer_not_ca"},
-      // OpenSSL's X509_check_ca: a keyUsage without keyCertSign makes it no CA.
-      {"§4.3 no keyCertSign", [](CertSpec& s) { s.key_usage = crypto::kCrlSign; }, "issuer_not_ca"},
+      // OpenSSL's X509_check_ca: a keyUsage without keyCertSign makes it no CA ("invalid CA
+      // certificate"); the reason says which rule.
+      {"§4.3 no keyCertSign", [](CertSpec& s) { s.key_usage = crypto::kCrlSign; },
+       "issuer_cannot_sign"},
       // X509_V_FLAG_X509_STRICT: X509_V_ERR_CA_CERT_MISSING_KEY_USAGE.
       {"§4.3 no keyUsage", [](CertSpec& s) { s.key_usage = 0; },
        "invalid_certificate|invalid_chain"},

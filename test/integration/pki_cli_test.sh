@@ -558,7 +558,7 @@ grep -q port "$TMP/out" || { show; fail "bad-id-with-port: the message does not 
 pass "fixture bad-id-with-port: the message mentions the port"
 verify_is 1 leaf_key_cert_sign "fixture bad-key-cert-sign" "$PKI/bad-key-cert-sign.crt" "${I[@]}" \
   "${B[@]}"
-verify_is 1 issuer_not_ca "fixture bad-under-no-key-cert-sign" "$PKI/bad-under-no-key-cert-sign.crt" \
+verify_is 1 issuer_cannot_sign "fixture bad-under-no-key-cert-sign" "$PKI/bad-under-no-key-cert-sign.crt" \
   --untrusted "$PKI/bad-intermediate-no-key-cert-sign.crt" "${B[@]}"
 verify_is 1 id_without_path "fixture intermediate.crt as a leaf" "$PKI/intermediate.crt" "${B[@]}"
 # Without an expected ID, a certificate with no SPIFFE ID gets plain X.509 verification, whose
