@@ -2,7 +2,7 @@
 
 #include <httplib.h>
 
-#include "admin/health_listener.h"
+#include "admin/operational.h"
 #include "proxy/proxy.h"
 #include "telemetry/logging.h"
 
@@ -79,7 +79,7 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(const config::HostPort& 
   if (port < 0) return fail(Code::kUnavailable, "admin " + address.str() + ": cannot bind (in use?)");
   config::HostPort bound{address.host, static_cast<uint16_t>(port)};
   admin->address_ = bound.str();
-  admin->thread_ = std::thread([&server] { server.listen_after_bind(); });
+  admin->thread_ = serveOperational(server);
   return admin;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,25 +15,21 @@ class Server;
 
 namespace mutual::admin {
 
-// Sets `server` up as the operational endpoints want it, and binds it to host:port (0: a free
-// port): two threads (plenty for probes, scrapes and operators; cpp-httplib's default is
-// eight), and address reuse only (cpp-httplib's default adds SO_REUSEPORT, with which a second
-// process could bind the same port and answer half of the requests). Returns the bound port,
-// or -1.
-int bindOperational(httplib::Server& server, const std::string& host, int port);
-
 // SPIRE's `health_checks` listener, for `mutual server` and `mutual agent` (docs/server.md,
 // docs/agent.md): on bind_address:bind_port,
 //   GET live_path   200 {"live":true} while the process runs
 //   GET ready_path  200 {"ready":true}, or 503 {"ready":false,"reason":"..."}
-// on its own thread, never on the caller's.
+// on its own thread, never on the caller's. At most one ReadyCheck runs at a time: a probe
+// that arrives meanwhile (a datastore that hangs) gets the last answer at once, or 503 once the
+// running check has taken over kSlowCheck, so /live and later probes never queue behind it.
 class HealthListener {
  public:
-  // Fills `why` and returns false when not ready. Runs on the listener's thread.
+  // Fills `why` and returns false when not ready. Runs on the listener's threads.
   using ReadyCheck = std::function<bool(std::string& why)>;
+  static constexpr std::chrono::seconds kSlowCheck{2};
 
-  // Binds (bind_port 0 picks one; bindOperational) and starts serving. The error names the
-  // health_checks block.
+  // Binds (bind_port 0 picks one; "localhost" is 127.0.0.1, as for SPIRE) and starts serving.
+  // The error names the health_checks block.
   static Result<std::unique_ptr<HealthListener>> start(const config::spire::HealthChecks& conf,
                                                        ReadyCheck ready);
   ~HealthListener();

@@ -324,8 +324,6 @@ Result<void> checkIssuers(STACK_OF(X509) * path) {
   return {};
 }
 
-// Intermediates between the leaf and the anchor that count against a depth limit: RFC 5280
-// §6.1.4 (l) leaves self-issued certificates (key rollover) out of path lengths.
 // Why a CA certificate cannot issue: extensions OpenSSL found invalid, not a CA, or a keyUsage
 // without keyCertSign. nullopt: none of these.
 struct CaDefect {
@@ -335,8 +333,8 @@ struct CaDefect {
 std::optional<CaDefect> caDefect(X509* ca) {
   const uint32_t flags = X509_get_extension_flags(ca);
   if ((flags & EXFLAG_INVALID) != 0) {
-    return CaDefect{"has extensions OpenSSL rejects (one that does not decode, appears twice, "
-                    "or contradicts another, such as keyCertSign without cA)",
+    return CaDefect{"has extensions OpenSSL rejects (one that does not decode or appears "
+                    "twice, an empty keyUsage, a negative pathLen)",
                     "invalid_certificate"};
   }
   if ((flags & EXFLAG_CA) == 0) {
@@ -350,9 +348,10 @@ std::optional<CaDefect> caDefect(X509* ca) {
 }
 
 // OpenSSL reports "unable to get issuer certificate" whenever no candidate issuer passes its
-// checks, also when the issuer is right there and fails one of them. Finds that one: among the
-// supplied certificates, one whose subject is `cert`'s issuer name, that signed it, and has a
-// caDefect. nullopt: no such certificate (the issuer is indeed unknown).
+// checks, also when the issuer is right there and fails one of them. Finds why: among the
+// supplied certificates, one whose subject is `cert`'s issuer name and that signed it, then
+// its caDefect, or what of `cert` made OpenSSL turn it down (cert's own extensions, or an
+// authorityKeyIdentifier naming another key). nullopt: no such certificate, or none of these.
 std::optional<CaDefect> missingIssuerDefect(X509* cert, const std::vector<Certificate>& untrusted,
                                             const TrustStore& trust) {
   if (cert == nullptr) return std::nullopt;
@@ -367,9 +366,23 @@ std::optional<CaDefect> missingIssuerDefect(X509* cert, const std::vector<Certif
       ERR_clear_error();
       return std::nullopt;  // same name, another key: not its issuer
     }
-    auto defect = caDefect(issuer);
-    if (defect) defect->message = "its issuer (" + candidate.subject() + ") " + defect->message;
-    return defect;
+    const std::string who = "its issuer (" + candidate.subject() + ")";
+    if (auto defect = caDefect(issuer)) {
+      defect->message = who + " " + defect->message;
+      return defect;
+    }
+    if ((X509_get_extension_flags(cert) & EXFLAG_INVALID) != 0) {
+      return CaDefect{who + " signed it, but it has extensions OpenSSL rejects (one that does "
+                            "not decode or appears twice)",
+                      "invalid_certificate"};
+    }
+    const ASN1_OCTET_STRING* akid = X509_get0_authority_key_id(cert);
+    const ASN1_OCTET_STRING* skid = X509_get0_subject_key_id(issuer);
+    if (akid != nullptr && skid != nullptr && ASN1_OCTET_STRING_cmp(akid, skid) != 0) {
+      return CaDefect{who + " signed it, but its authorityKeyIdentifier names another key",
+                      "unknown_ca"};
+    }
+    return std::nullopt;
   };
   for (const auto& c : untrusted) {
     if (auto d = examine(c)) return d;
@@ -380,6 +393,8 @@ std::optional<CaDefect> missingIssuerDefect(X509* cert, const std::vector<Certif
   return std::nullopt;
 }
 
+// Intermediates between the leaf and the anchor that count against a depth limit: RFC 5280
+// §6.1.4 (l) leaves self-issued certificates (key rollover) out of path lengths.
 int countIntermediates(STACK_OF(X509) * path) {
   int count = 0;
   for (int i = 1; i + 1 < sk_X509_num(path); ++i) {

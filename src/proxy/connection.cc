@@ -649,12 +649,13 @@ asio::awaitable<void> serveOutbound(Worker& worker, size_t index, tcp::socket do
       up.close(ignored);
     }
     first = false;
+    const auto dialled = EndpointRotation::Clock::now();
     connect_error = co_await connectWithin(up, endpoints[e], seconds(config.timeouts.connect));
     if (!connect_error) {
-      rotation.succeeded(e);
+      rotation.succeeded(e, dialled);
       break;
     }
-    rotation.failed(e, EndpointRotation::Clock::now());
+    rotation.failed(e, dialled, EndpointRotation::Clock::now());
   }
   if (connect_error) {
     record.response_flags = "UF";

@@ -559,7 +559,7 @@ TEST_F(ServerTest, TwoServersShareOnePostgresDatabase) {
   EXPECT_EQ(replay.error().code, Code::kPermissionDenied);
 }
 
-// A port free on 127.0.0.1 now (the health listener takes no port 0).
+// A port free on 127.0.0.1 now: the server is started from a server.conf that names it.
 int freePort() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
