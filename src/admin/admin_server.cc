@@ -18,8 +18,7 @@ void json(httplib::Response& response, const nlohmann::json& body) {
 Result<std::unique_ptr<AdminServer>> AdminServer::start(const config::HostPort& address,
                                                          proxy::Proxy& proxy) {
   std::unique_ptr<AdminServer> admin(new AdminServer());
-  admin->server_ = std::make_unique<httplib::Server>();
-  auto& server = *admin->server_;
+  auto& server = admin->server_.http();
 
   server.Get("/metrics", [&proxy](const httplib::Request&, httplib::Response& response) {
     response.set_content(proxy.metricsText(), "text/plain; version=0.0.4; charset=utf-8");
@@ -75,19 +74,10 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(const config::HostPort& 
     json(response, {{"level", std::string(telemetry::logLevel())}});
   });
 
-  const int port = bindOperational(server, address.host, address.port);
-  if (port < 0) return fail(Code::kUnavailable, "admin " + address.str() + ": cannot bind (in use?)");
-  config::HostPort bound{address.host, static_cast<uint16_t>(port)};
-  admin->address_ = bound.str();
-  admin->thread_ = serveOperational(server);
+  if (!admin->server_.start(address.host, address.port)) {
+    return fail(Code::kUnavailable, "admin " + address.str() + ": cannot bind (in use?)");
+  }
   return admin;
-}
-
-AdminServer::~AdminServer() { stop(); }
-
-void AdminServer::stop() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
 }
 
 }  // namespace mutual::admin

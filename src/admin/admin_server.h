@@ -2,14 +2,10 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 
+#include "admin/operational.h"
 #include "base/error.h"
 #include "config/proxy_config.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace mutual::proxy {
 class Proxy;
@@ -29,19 +25,14 @@ class AdminServer {
   // Binds (port 0 picks one) and starts serving on a background thread.
   static Result<std::unique_ptr<AdminServer>> start(const config::HostPort& address,
                                                      proxy::Proxy& proxy);
-  ~AdminServer();
-  AdminServer(const AdminServer&) = delete;
-  AdminServer& operator=(const AdminServer&) = delete;
 
-  void stop();
+  void stop() { server_.stop(); }
   // "127.0.0.1:15000" with the bound port.
-  const std::string& address() const { return address_; }
+  const std::string& address() const { return server_.address(); }
 
  private:
   AdminServer() = default;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  std::string address_;
+  OperationalServer server_;
 };
 
 }  // namespace mutual::admin

@@ -59,8 +59,7 @@ class SingleFlightReady {
 Result<std::unique_ptr<HealthListener>> HealthListener::start(
     const config::spire::HealthChecks& conf, ReadyCheck ready) {
   std::unique_ptr<HealthListener> listener(new HealthListener);
-  listener->server_ = std::make_unique<httplib::Server>();
-  httplib::Server& server = *listener->server_;
+  httplib::Server& server = listener->server_.http();
   server.Get(literalRoute(conf.live_path), [](const httplib::Request&, httplib::Response& res) {
     res.set_content("{\"live\":true}\n", "application/json");
   });
@@ -83,24 +82,14 @@ Result<std::unique_ptr<HealthListener>> HealthListener::start(
              });
   // Go's listener, SPIRE's, binds "localhost" to 127.0.0.1; getaddrinfo would often give ::1.
   const std::string host = conf.bind_address == "localhost" ? "127.0.0.1" : conf.bind_address;
-  const int port = bindOperational(server, host, conf.bind_port);
-  config::HostPort where{host, static_cast<uint16_t>(port < 0 ? conf.bind_port : port)};
-  if (port < 0) {
+  if (!listener->server_.start(host, conf.bind_port)) {
+    const config::HostPort where{host, static_cast<uint16_t>(conf.bind_port)};
     return fail(Code::kUnavailable,
                 conf.location.str() + ": health_checks: cannot listen on " + where.str() +
                     (conf.bind_port < 1024 ? " (in use? ports under 1024 need privileges)"
                                            : " (in use?)"));
   }
-  listener->address_ = where.str();
-  listener->thread_ = serveOperational(server);
   return listener;
-}
-
-HealthListener::~HealthListener() { stop(); }
-
-void HealthListener::stop() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
 }
 
 }  // namespace mutual::admin

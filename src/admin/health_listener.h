@@ -4,14 +4,10 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
+#include "admin/operational.h"
 #include "base/error.h"
 #include "config/spire_conf.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace mutual::admin {
 
@@ -32,19 +28,13 @@ class HealthListener {
   // The error names the health_checks block.
   static Result<std::unique_ptr<HealthListener>> start(const config::spire::HealthChecks& conf,
                                                        ReadyCheck ready);
-  ~HealthListener();
-  HealthListener(const HealthListener&) = delete;
-  HealthListener& operator=(const HealthListener&) = delete;
-
-  void stop();
+  void stop() { server_.stop(); }
   // "127.0.0.1:8080" with the bound port.
-  const std::string& address() const { return address_; }
+  const std::string& address() const { return server_.address(); }
 
  private:
   HealthListener() = default;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  std::string address_;
+  OperationalServer server_;
 };
 
 }  // namespace mutual::admin

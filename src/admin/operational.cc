@@ -4,32 +4,46 @@
 
 #include <atomic>
 #include <chrono>
-#include <memory>
 
 #include <httplib.h>
 
+#include "config/proxy_config.h"
+
 namespace mutual::admin {
 
-int bindOperational(httplib::Server& server, const std::string& host, int port) {
-  server.new_task_queue = [] { return new httplib::ThreadPool(2); };
-  server.set_socket_options([](socket_t sock) {
+OperationalServer::OperationalServer() : server_(std::make_unique<httplib::Server>()) {
+  server_->new_task_queue = [] { return new httplib::ThreadPool(2); };
+  server_->set_socket_options([](socket_t sock) {
     int one = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   });
-  if (port == 0) return server.bind_to_any_port(host);
-  return server.bind_to_port(host, port) ? port : -1;
 }
 
-std::thread serveOperational(httplib::Server& server) {
+OperationalServer::~OperationalServer() { stop(); }
+
+bool OperationalServer::start(const std::string& host, int port) {
+  httplib::Server& server = *server_;
+  if (port == 0) {
+    port = server.bind_to_any_port(host);
+  } else if (!server.bind_to_port(host, port)) {
+    port = -1;
+  }
+  if (port < 0) return false;
+  address_ = config::HostPort{host, static_cast<uint16_t>(port)}.str();
   auto returned = std::make_shared<std::atomic<bool>>(false);
-  std::thread thread([&server, returned] {
+  thread_ = std::thread([&server, returned] {
     server.listen_after_bind();
     returned->store(true);
   });
   while (!server.is_running() && !returned->load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  return thread;
+  return true;
+}
+
+void OperationalServer::stop() {
+  server_->stop();
+  if (thread_.joinable()) thread_.join();
 }
 
 std::string literalRoute(const std::string& path) {

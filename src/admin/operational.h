@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -9,20 +10,33 @@ class Server;
 
 namespace mutual::admin {
 
-// The set-up the operational HTTP endpoints share (the proxy's admin API, the health
-// listener): cpp-httplib on a thread of its own, never on a data-plane worker or a control
-// thread.
+// The operational HTTP endpoints' server (the proxy's admin API, the health listener):
+// cpp-httplib on a thread of its own, never on a data-plane worker or a control thread. Two
+// threads (plenty for probes, scrapes and operators; cpp-httplib's default is eight), address
+// reuse only (cpp-httplib's default adds SO_REUSEPORT, with which a second process could bind
+// the same port and answer half of the requests).
+class OperationalServer {
+ public:
+  OperationalServer();
+  ~OperationalServer();  // stops
+  OperationalServer(const OperationalServer&) = delete;
+  OperationalServer& operator=(const OperationalServer&) = delete;
 
-// Sets `server` up and binds it to host:port (0: a free port): two threads (plenty for probes,
-// scrapes and operators; cpp-httplib's default is eight), and address reuse only
-// (cpp-httplib's default adds SO_REUSEPORT, with which a second process could bind the same
-// port and answer half of the requests). Returns the bound port, or -1.
-int bindOperational(httplib::Server& server, const std::string& host, int port);
+  // Where the routes are added, before start().
+  httplib::Server& http() { return *server_; }
+  // Binds host:port (0: a free port) and serves; returns once the server accepts, because
+  // cpp-httplib's stop() does nothing before it runs (a stop() right after start would leave
+  // the thread accepting and its join hanging). False when it cannot bind.
+  bool start(const std::string& host, int port);
+  void stop();
+  // "127.0.0.1:15000" with the bound port, once started.
+  const std::string& address() const { return address_; }
 
-// Serves the bound `server` on a new thread, and returns once it accepts (or has given up):
-// cpp-httplib's stop() does nothing before the server runs, so a stop() right after start
-// would otherwise leave the thread accepting forever and its join() hanging.
-std::thread serveOperational(httplib::Server& server);
+ private:
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  std::string address_;
+};
 
 // `path` as a cpp-httplib route that matches exactly that path: routes are regular
 // expressions, and configured paths must not be read as such ("." matching anything, "/a["

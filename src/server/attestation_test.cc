@@ -91,20 +91,21 @@ Provisioning provisioning(const char* cn, TimePoint at = kNow - hours(1)) {
 // A fleet CA as `openssl req -x509` makes it: no keyUsage. SPIRE (Go's x509.Verify) accepts
 // it, so x509pop does too; SVID chains keep the strict profile.
 TEST_F(AttestationTest, X509PopAcceptsAFleetCaWithoutKeyUsage) {
+  // Valid around kNow.
+  auto spec = [](const char* cn) {
+    crypto::CertSpec s;
+    s.common_name = cn;
+    s.serial = must(crypto::randomSerial());
+    s.not_before = kNow - hours(1);
+    s.not_after = kNow + hours(24);
+    return s;
+  };
   const auto ca_key = must(crypto::PrivateKey::generate(crypto::KeyType::kEcP256));
-  crypto::CertSpec ca_spec;
-  ca_spec.common_name = "fleet CA";
-  ca_spec.serial = must(crypto::randomSerial());
-  ca_spec.not_before = kNow - hours(1);
-  ca_spec.not_after = kNow + hours(24);
+  crypto::CertSpec ca_spec = spec("fleet CA");
   ca_spec.is_ca = true;  // and no key_usage: no extension
   const auto ca_cert = must(crypto::signCertificate(ca_spec, ca_key.get(), nullptr, ca_key));
   const auto leaf_key = must(crypto::PrivateKey::generate(crypto::KeyType::kEcP256));
-  crypto::CertSpec leaf_spec;
-  leaf_spec.common_name = "node-7";
-  leaf_spec.serial = must(crypto::randomSerial());
-  leaf_spec.not_before = kNow - hours(1);
-  leaf_spec.not_after = kNow + hours(24);
+  crypto::CertSpec leaf_spec = spec("node-7");
   leaf_spec.key_usage = crypto::kDigitalSignature;
   leaf_spec.client_auth = true;
   const auto leaf = must(crypto::signCertificate(leaf_spec, leaf_key.get(), &ca_cert, ca_key));
