@@ -135,7 +135,21 @@ class Tracker {
     worker_.proxy.edgeTable().record(record);
     if (admitted_) worker_.proxy.release();
   }
-  bool admit() { return admitted_ = worker_.proxy.admit(); }
+  // Takes a slot under the connection limit; without one, records the rejection (UO).
+  bool admit() {
+    admitted_ = worker_.proxy.admit();
+    if (!admitted_) {
+      record.response_flags = "UO";
+      record.connection_termination_details = "connection_limit";
+      worker_.metrics.connectionRejected();
+    }
+    return admitted_;
+  }
+  // A failed dial of the upstream: the record says UF and why.
+  void upstreamConnectFailed(const std::error_code& ec) {
+    record.response_flags = "UF";
+    record.upstream_transport_failure_reason = "upstream_connect_failure: " + ec.message();
+  }
   void noteUpstreamLocal(const tcp::socket& up) {
     if (worker_.proxy.accessLog() != nullptr) record.upstream_local_address = localOf(up);
   }
@@ -429,6 +443,22 @@ bool authorizeInbound(const Snapshot& snapshot, const InboundPlan& plan,
 
 // ---- inbound ----------------------------------------------------------------------------------
 
+// Dials inbound port `index`'s application into `up` within timeouts.connect; false (the
+// record says UF and why) when that fails.
+asio::awaitable<bool> connectApplication(Worker& worker, size_t index, tcp::socket& up,
+                                         Tracker& tracker) {
+  auto endpoint = worker.routes.inbound_forward[index];
+  tracker.record.upstream_host = addressOf(endpoint);
+  if (auto ec = co_await connectWithin(up, endpoint,
+                                       seconds(worker.proxy.config().timeouts.connect))) {
+    tracker.upstreamConnectFailed(ec);
+    co_return false;
+  }
+  prepareConnected(up);
+  tracker.noteUpstreamLocal(up);
+  co_return true;
+}
+
 // Forwards a downstream that stays plaintext (DISABLE, PERMISSIVE plaintext, other TLS) to the
 // application, after authorization without a peer identity.
 asio::awaitable<void> forwardPlain(Worker& worker, size_t index, tcp::socket& down,
@@ -442,15 +472,7 @@ asio::awaitable<void> forwardPlain(Worker& worker, size_t index, tcp::socket& do
   }
   tcp::socket up(worker.io);
   live.add(up);
-  auto endpoint = worker.routes.inbound_forward[index];
-  tracker.record.upstream_host = addressOf(endpoint);
-  if (auto ec = co_await connectWithin(up, endpoint, seconds(config.timeouts.connect))) {
-    tracker.record.response_flags = "UF";
-    tracker.record.upstream_transport_failure_reason = "upstream_connect_failure: " + ec.message();
-    co_return;
-  }
-  prepareConnected(up);
-  tracker.noteUpstreamLocal(up);
+  if (!co_await connectApplication(worker, index, up, tracker)) co_return;
   net::PlainStream down_stream(down), up_stream(up);
   if (!co_await forwardPrefix(up_stream, prefix, tracker)) co_return;
   co_await splice(down_stream, up_stream, down, up, tracker,
@@ -467,12 +489,7 @@ asio::awaitable<void> serveInbound(Worker& worker, size_t index, tcp::socket dow
   LiveSockets live(worker);
   live.add(down);
   if (snapshot->credentials) record.local_principal = snapshot->credentials->id.str();
-  if (!tracker.admit()) {
-    record.response_flags = "UO";
-    record.connection_termination_details = "connection_limit";
-    worker.metrics.connectionRejected();
-    co_return;
-  }
+  if (!tracker.admit()) co_return;
   prepareAccepted(down);
 
   if (plan.mode.mode == config::MtlsMode::kDisable) {
@@ -585,16 +602,10 @@ asio::awaitable<void> serveInbound(Worker& worker, size_t index, tcp::socket dow
 
   tcp::socket up(worker.io);
   live.add(up);
-  auto endpoint = worker.routes.inbound_forward[index];
-  record.upstream_host = addressOf(endpoint);
-  if (auto ec = co_await connectWithin(up, endpoint, seconds(config.timeouts.connect))) {
-    record.response_flags = "UF";
-    record.upstream_transport_failure_reason = "upstream_connect_failure: " + ec.message();
+  if (!co_await connectApplication(worker, index, up, tracker)) {
     tls_down.shutdownWrite();
     co_return;
   }
-  prepareConnected(up);
-  tracker.noteUpstreamLocal(up);
   net::PlainStream up_stream(up);
   co_await splice(tls_down, up_stream, down, up, tracker,
                   seconds(config.timeouts.idle));
@@ -612,12 +623,7 @@ asio::awaitable<void> serveOutbound(Worker& worker, size_t index, tcp::socket do
   LiveSockets live(worker);
   live.add(down);
   if (snapshot->credentials) record.local_principal = snapshot->credentials->id.str();
-  if (!tracker.admit()) {
-    record.response_flags = "UO";
-    record.connection_termination_details = "connection_limit";
-    worker.metrics.connectionRejected();
-    co_return;
-  }
+  if (!tracker.admit()) co_return;
   prepareAccepted(down);
   record.connection_security_policy = plan.kind == OutboundPlan::Kind::kPlaintext ? "none" : "mutual_tls";
   if (plan.kind == OutboundPlan::Kind::kExternal) record.connection_security_policy = "none";
@@ -658,8 +664,7 @@ asio::awaitable<void> serveOutbound(Worker& worker, size_t index, tcp::socket do
     rotation.failed(e, dialled, EndpointRotation::Clock::now());
   }
   if (connect_error) {
-    record.response_flags = "UF";
-    record.upstream_transport_failure_reason = "upstream_connect_failure: " + connect_error.message();
+    tracker.upstreamConnectFailed(connect_error);
     co_return;
   }
   prepareConnected(up);
