@@ -1,6 +1,4 @@
 // `mutual agent run|validate -c agent.conf`: the node agent role (docs/agent.md).
-#include <signal.h>
-
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -10,6 +8,8 @@
 
 #include "agent/agent.h"
 #include "app/roles.h"
+#include "app/stop_signals.h"
+#include "base/encoding.h"
 #include "cli/output.h"
 #include "config/spire_conf.h"
 #include "telemetry/logging.h"
@@ -33,24 +33,19 @@ int runAgent(const AgentFlags& flags) {
   auto conf = load(flags);
   if (!conf) return cli::reportError(conf.error());
   for (const auto& warning : conf->warnings) std::cerr << "warning: " << warning << "\n";
-  std::string level(config::spire::logLevelName(conf->log_level));
-  for (auto& c : level) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (auto logging = telemetry::setupLogging(level); !logging) return cli::reportError(logging.error());
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  if (auto logging = telemetry::setupLogging(asciiLower(config::spire::logLevelName(conf->log_level)));
+      !logging) {
+    return cli::reportError(logging.error());
+  }
+  // Before any thread starts (stop_signals.h).
+  const StopSignals signals;
 
   agent::Agent::Options options;
   options.base_dir = std::filesystem::absolute(flags.config).parent_path().string();
   auto agent = agent::Agent::start(std::move(*conf), options);
   if (!agent) return cli::reportError(agent.error());
   spdlog::info("agent: Workload API on unix://{}", (*agent)->socketPath());
-  int signal = 0;
-  sigwait(&signals, &signal);
-  spdlog::info("agent: stopping");
+  spdlog::info("agent: {}: stopping", StopSignals::name(signals.wait()));
   (*agent)->stop();
   return kExitOk;
 }

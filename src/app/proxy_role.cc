@@ -1,6 +1,4 @@
 // `mutual proxy run|validate -c proxy.yaml`: the sidecar role (docs/proxy.md).
-#include <signal.h>
-
 #include <iostream>
 #include <memory>
 
@@ -10,6 +8,7 @@
 #include "admin/admin_server.h"
 #include "app/control_plane.h"
 #include "app/roles.h"
+#include "app/stop_signals.h"
 #include "cli/output.h"
 #include "config/manifest.h"
 #include "config/proxy_config.h"
@@ -26,14 +25,8 @@ int runProxy(const std::string& path) {
   if (auto logging = telemetry::setupLogging(config::logLevelName(config->log_level)); !logging) {
     return cli::reportError(logging.error());
   }
-  // Signals are taken by sigwait on this thread only: block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  // SIGHUP reopens the access log. Before any thread starts (stop_signals.h).
+  const StopSignals signals({SIGHUP});
 
   // credentials.workload_api: its gRPC client is in the control-plane module, loaded only
   // then (control_plane.h), and before anything listens.
@@ -85,15 +78,14 @@ int runProxy(const std::string& path) {
                not_ready.empty() ? "ready" : "not ready: " + not_ready);
 
   for (;;) {
-    int signal = 0;
-    if (sigwait(&signals, &signal) != 0) continue;
+    const int signal = signals.wait();
     if (signal == SIGHUP) {
       if (auto* log = (*proxy)->accessLog()) {
         if (auto reopened = log->reopen(); !reopened) spdlog::warn("access log: {}", reopened.error().message);
       }
       continue;
     }
-    spdlog::info("{}: draining for up to {}", signal == SIGTERM ? "SIGTERM" : "SIGINT",
+    spdlog::info("{}: draining for up to {}", StopSignals::name(signal),
                  formatDuration(cfg.timeouts.drain));
     break;
   }

@@ -1,9 +1,5 @@
 // `mutual server run|validate -c server.conf`: the control plane role (docs/server.md), and the
 // `server` noun the admin commands hang under.
-#include <signal.h>
-
-#include <algorithm>
-#include <cctype>
 #include <iostream>
 #include <memory>
 
@@ -11,6 +7,8 @@
 #include <CLI/CLI.hpp>
 
 #include "app/roles.h"
+#include "app/stop_signals.h"
+#include "base/encoding.h"
 #include "base/file.h"
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -22,35 +20,19 @@
 namespace mutual::app {
 namespace {
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 int runServer(const std::string& path, bool expand_env) {
   auto conf = config::spire::loadServerConf(path, {.expand_env = expand_env});
   if (!conf) return cli::reportError(conf.error());
-  if (auto ok = telemetry::setupLogging(lower(config::spire::logLevelName(conf->log_level))); !ok) {
+  if (auto ok = telemetry::setupLogging(asciiLower(config::spire::logLevelName(conf->log_level))); !ok) {
     return cli::reportError(ok.error());
   }
-  // Signals are taken by sigwait on this thread only: block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  const StopSignals signals;
 
   std::filesystem::path base = std::filesystem::path(path).parent_path();
   if (base.empty()) base = ".";
   auto server = server::Server::start(std::move(*conf), std::filesystem::absolute(base));
   if (!server) return cli::reportError(server.error());
-  int signal = 0;
-  while (sigwait(&signals, &signal) != 0) {
-  }
-  spdlog::info("{}: stopping (calls in flight get 5s)", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  spdlog::info("{}: stopping (calls in flight get 5s)", StopSignals::name(signals.wait()));
   (*server)->shutdown(std::chrono::seconds(5));
   return kExitOk;
 }

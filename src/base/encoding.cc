@@ -97,4 +97,12 @@ void appendQuoted(std::string& out, std::string_view text) {
   out += '"';
 }
 
+std::string asciiLower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
 }  // namespace mutual

@@ -20,4 +20,7 @@ Result<std::string> base64UrlDecode(std::string_view text);
 // quotes, backslashes and control characters escaped, other bytes copied.
 void appendQuoted(std::string& out, std::string_view text);
 
+// `text` with ASCII A-Z lowered (names, hex, hosts: never locale-dependent).
+std::string asciiLower(std::string_view text);
+
 }  // namespace mutual

@@ -11,6 +11,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "base/encoding.h"
 #include "config/cert_manager.h"
 #include "spiffe/spiffe_id.h"
 
@@ -1320,7 +1321,7 @@ NetworkAuthentication networkAuthenticationFrom(const Manifest& m, Checker& chec
 // The protocol a port name declares by Istio's convention (`<protocol>[-<suffix>]`), lowercase;
 // "" when the name declares none (kube/conversion.go ConvertProtocol).
 std::string protocolFromName(std::string name) {
-  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  name = asciiLower(name);
   if (name.starts_with("grpc-web")) return "grpc-web";
   name = name.substr(0, name.find('-'));
   static constexpr std::array<std::string_view, 11> kKnown = {
@@ -1362,8 +1363,7 @@ Service serviceFrom(const Manifest& m, Checker& check) {
 // y, yes, true and on (any case) inject; any other non-empty value opts out; empty is the
 // default (inject: mutual assumes injection is enabled for the namespace).
 bool injects(const std::string& value) {
-  std::string v = value;
-  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string v = asciiLower(value);
   return v.empty() || v == "y" || v == "yes" || v == "true" || v == "on";
 }
 

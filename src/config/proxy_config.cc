@@ -12,6 +12,7 @@
 
 #include <yaml-cpp/eventhandler.h>
 
+#include "base/encoding.h"
 #include "base/file.h"
 #include "config/manifest.h"
 
@@ -358,9 +359,7 @@ std::string canonicalHost(const std::string& host) {
   if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
     return inet_ntop(AF_INET, &v4, text.data(), text.size()) ? text.data() : host;
   }
-  std::string out = host;
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+  return asciiLower(host);
 }
 
 // Whether binding both would clash. Port 0 never clashes (each gets a free port). "::" takes

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <limits>
@@ -10,6 +9,7 @@
 #include <span>
 #include <utility>
 
+#include "base/encoding.h"
 #include "base/file.h"
 #include "config/hcl.h"
 
@@ -68,12 +68,6 @@ Location itemLocation(const Item& item) {
   failAt(v.location(), path, std::move(message));
 }
 
-std::string lowered(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::string listNames(std::span<const std::string_view> names) {
   std::string out;
   for (auto n : names) out += (out.empty() ? "" : ", ") + std::string(n);
@@ -84,9 +78,9 @@ std::string listNames(std::span<const std::string_view> names) {
 std::string didYouMean(std::string_view word, std::span<const std::string_view> candidates) {
   std::string hint;
   size_t best = std::numeric_limits<size_t>::max();
-  const std::string low = lowered(word);
+  const std::string low = asciiLower(word);
   for (auto candidate : candidates) {
-    const size_t d = std::min(editDistance(word, candidate), editDistance(low, lowered(candidate)));
+    const size_t d = std::min(editDistance(word, candidate), editDistance(low, asciiLower(candidate)));
     if (d < best && d <= std::max<size_t>(2, candidate.size() / 3)) {
       best = d;
       hint = " (did you mean \"" + std::string(candidate) + "\"?)";
@@ -198,7 +192,7 @@ E enumValue(const Value& v, const std::string& path, const std::array<Choice<E>,
             bool any_case, std::span<const std::string_view> refused = {}) {
   const std::string text = stringValue(v, path);
   for (const auto& c : choices) {
-    if (text == c.name || (any_case && lowered(text) == lowered(c.name))) return c.value;
+    if (text == c.name || (any_case && asciiLower(text) == asciiLower(c.name))) return c.value;
   }
   std::vector<std::string_view> names;
   for (const auto& c : choices) names.push_back(c.name);

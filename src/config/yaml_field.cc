@@ -7,6 +7,8 @@
 #include <limits>
 #include <unordered_map>
 
+#include "base/encoding.h"
+
 namespace mutual::config {
 
 namespace {
@@ -204,12 +206,6 @@ std::string keyText(const Field& parent, const YAML::Node& key) {
   return key.Scalar();
 }
 
-std::string lowered(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::string joinPath(const std::string& parent, std::string_view key) {
   if (parent.empty()) return std::string(key);
   return parent + "." + std::string(key);
@@ -233,7 +229,7 @@ void Field::allowOnly(std::initializer_list<std::string_view> allowed) const {
     for (auto candidate : allowed) {
       // Case slips ("autoMTLS" for "autoMtls") count as close.
       const size_t d =
-          std::min(editDistance(key, candidate), editDistance(lowered(key), lowered(candidate)));
+          std::min(editDistance(key, candidate), editDistance(asciiLower(key), asciiLower(candidate)));
       if (d < best && d <= std::max<size_t>(2, candidate.size() / 3)) {
         best = d;
         hint = " (did you mean \"" + std::string(candidate) + "\"?)";

@@ -7,6 +7,7 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
+#include "base/encoding.h"
 #include "base/time.h"
 #include "crypto/openssl_error.h"
 
@@ -140,9 +141,8 @@ std::string Certificate::serialHex() const {
   BignumPtr bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(get()), nullptr));
   if (!bn) return "";
   char* hex = BN_bn2hex(bn.get());
-  std::string out(hex);
+  std::string out = asciiLower(hex);
   OPENSSL_free(hex);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
 

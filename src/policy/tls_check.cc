@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <functional>
 
+#include "base/encoding.h"
+
 namespace mutual::policy {
 
 using config::Workload;
@@ -70,7 +72,7 @@ PortProtocol protocolOf(const config::ServicePort& port) {
     const auto dash = port.name.find('-');
     p = port.name.substr(0, dash);
   }
-  std::transform(p.begin(), p.end(), p.begin(), ::tolower);
+  p = asciiLower(p);
   if (p == "http" || p == "http2" || p == "grpc" || p == "grpc-web" || p == "h2c") {
     return PortProtocol::kHttp;
   }
