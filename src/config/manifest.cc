@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <sstream>
 
-#include <yaml-cpp/eventhandler.h>
-
 #include "base/file.h"
 
 namespace mutual::config {
@@ -93,82 +91,14 @@ bool isDns1123Subdomain(std::string_view name) {
   }
 }
 
-namespace {
-
-// YAML 1.2 §5.1 allows no C0 control character but tab, LF and CR, and no DEL. yaml-cpp 0.7
-// does not check, and some such inputs send its parser into an endless loop (found by
-// fuzz/manifest_fuzz.cc), so they are refused before it sees them.
-Result<void> checkCharacterSet(std::string_view text, const std::string& file) {
-  int line = 1;
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '\n') ++line;
-    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      return fail(Code::kInvalidArgument,
-                  Location{file, line}.str() + ": invalid YAML: control character 0x" +
-                      kHex[c >> 4] + kHex[c & 15] + " is not allowed (is this a binary file?)",
-                  "invalid_yaml");
-    }
-  }
-  return {};
-}
-
-// Walks the documents' events without building nodes, and stops where yaml-cpp 0.7 would
-// loop forever: a document that starts where the previous one started has consumed nothing
-// (a stray top-level "," does it; found by fuzz/manifest_fuzz.cc).
-class ProgressCheck final : public YAML::EventHandler {
- public:
-  void OnDocumentStart(const YAML::Mark& mark) override { start_ = mark; }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {}
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {}
-  void OnMapEnd() override {}
-  const YAML::Mark& start() const { return start_; }
-
- private:
-  YAML::Mark start_ = YAML::Mark::null_mark();
-};
-
-// Throws YAML::ParserException at the first document that makes no progress.
-void checkParserProgress(const std::string& text) {
-  std::istringstream in{text};
-  YAML::Parser parser(in);
-  ProgressCheck events;
-  YAML::Mark previous = YAML::Mark::null_mark();
-  bool first = true;
-  while (parser.HandleNextDocument(events)) {
-    const YAML::Mark& start = events.start();
-    if (!first && start.pos == previous.pos) {
-      throw YAML::ParserException(start, "unexpected character outside a flow collection");
-    }
-    previous = start;
-    first = false;
-  }
-}
-
-}  // namespace
-
 Result<std::vector<Manifest>> parseManifests(std::string_view text, const std::string& file) {
-  if (auto ok = checkCharacterSet(text, file); !ok) return fail(ok.error());
+  if (auto ok = checkYamlText(text, file); !ok) return fail(ok.error());
   std::vector<YAML::Node> docs;
   try {
-    const std::string copy(text);
-    checkParserProgress(copy);
-    std::istringstream in{copy};
+    std::istringstream in{std::string(text)};
     docs = YAML::LoadAll(in);
   } catch (const YAML::Exception& e) {
-    const int line = e.mark.line >= 0 ? e.mark.line + 1 : 0;
-    std::string where = Location{file, line}.str();
-    if (e.mark.column >= 0 && line > 0) where += ":" + std::to_string(e.mark.column + 1);
-    return fail(Code::kInvalidArgument, where + ": invalid YAML: " + e.msg, "invalid_yaml");
+    return fail(yamlSyntaxError(e, file));
   }
   return parseStrict([&] {
     std::vector<Manifest> out;

@@ -10,8 +10,6 @@
 #include <limits>
 #include <sstream>
 
-#include <yaml-cpp/eventhandler.h>
-
 #include "base/encoding.h"
 #include "base/file.h"
 #include "config/manifest.h"
@@ -423,84 +421,14 @@ OutboundListener outboundFrom(const Field& f) {
   return out;
 }
 
-// One YAML document. yaml-cpp 0.7 accepts control characters (and loops on some of them, see
-// manifest.cc); proxy.yaml is text, so they are refused first. A second non-empty document is
-// an error rather than silently ignored.
-class DocumentCounter final : public YAML::EventHandler {
- public:
-  void OnDocumentStart(const YAML::Mark& mark) override {
-    start_ = mark;
-    content_ = false;
-  }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override { content_ = true; }
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                const std::string&) override {
-    content_ = true;
-  }
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {
-    content_ = true;
-  }
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {
-    content_ = true;
-  }
-  void OnMapEnd() override {}
-  const YAML::Mark& start() const { return start_; }
-  bool content() const { return content_; }
-
- private:
-  YAML::Mark start_ = YAML::Mark::null_mark();
-  bool content_ = false;
-};
-
+// One YAML document: a second non-empty one is an error rather than silently ignored.
 Result<YAML::Node> loadDocument(std::string_view text, const std::string& file) {
-  int line = 1;
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '\n') ++line;
-    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      return fail(Code::kInvalidArgument,
-                  Location{file, line}.str() + ": invalid YAML: control character 0x" +
-                      kHex[c >> 4] + kHex[c & 15] + " is not allowed (is this a binary file?)",
-                  "invalid_yaml");
-    }
-  }
+  if (auto ok = checkYamlText(text, file, "proxy.yaml"); !ok) return fail(ok.error());
   try {
-    const std::string copy(text);
-    {
-      // Every document after the first must be empty. A document that starts where the one
-      // before it did has consumed nothing: yaml-cpp 0.7 would loop forever on it (a stray
-      // top-level ","; see manifest.cc), so it is an error too.
-      std::istringstream in{copy};
-      YAML::Parser parser(in);
-      DocumentCounter events;
-      bool first = true;
-      int previous = -1;
-      while (parser.HandleNextDocument(events)) {
-        if (!first && events.start().pos == previous) {
-          throw YAML::ParserException(events.start(),
-                                      "unexpected character outside a flow collection");
-        }
-        if (!first && events.content()) {
-          throw YAML::ParserException(events.start(),
-                                      "proxy.yaml holds one document; found a second one");
-        }
-        previous = events.start().pos;
-        first = false;
-      }
-    }
-    std::istringstream in{copy};
+    std::istringstream in{std::string(text)};
     return YAML::Load(in);
   } catch (const YAML::Exception& e) {
-    const int err_line = e.mark.line >= 0 ? e.mark.line + 1 : 0;
-    std::string where = Location{file, err_line}.str();
-    if (e.mark.column >= 0 && err_line > 0) where += ":" + std::to_string(e.mark.column + 1);
-    return fail(Code::kInvalidArgument, where + ": invalid YAML: " + e.msg, "invalid_yaml");
+    return fail(yamlSyntaxError(e, file));
   }
 }
 

@@ -5,7 +5,10 @@
 #include <cctype>
 #include <charconv>
 #include <limits>
+#include <sstream>
 #include <unordered_map>
+
+#include <yaml-cpp/eventhandler.h>
 
 #include "base/encoding.h"
 
@@ -363,6 +366,88 @@ std::map<std::string, std::string> Field::stringMap() const {
   }
   for (const auto& [key, value] : entries()) out[key] = value.string();
   return out;
+}
+
+namespace {
+
+// Walks the documents' events without building nodes: where each starts, and whether it holds
+// anything.
+class DocumentEvents final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    start_ = mark;
+    content_ = false;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override { content_ = true; }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    content_ = true;
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    content_ = true;
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    content_ = true;
+  }
+  void OnMapEnd() override {}
+  const YAML::Mark& start() const { return start_; }
+  bool content() const { return content_; }
+
+ private:
+  YAML::Mark start_ = YAML::Mark::null_mark();
+  bool content_ = false;
+};
+
+}  // namespace
+
+Result<void> checkYamlText(std::string_view text, const std::string& file,
+                           std::string_view only_document_of) {
+  int line = 1;
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\n') ++line;
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      return fail(Code::kInvalidArgument,
+                  Location{file, line}.str() + ": invalid YAML: control character 0x" +
+                      kHex[c >> 4] + kHex[c & 15] + " is not allowed (is this a binary file?)",
+                  "invalid_yaml");
+    }
+  }
+  try {
+    std::istringstream in{std::string(text)};
+    YAML::Parser parser(in);
+    DocumentEvents events;
+    bool first = true;
+    int previous = -1;
+    while (parser.HandleNextDocument(events)) {
+      if (!first && events.start().pos == previous) {
+        throw YAML::ParserException(events.start(),
+                                    "unexpected character outside a flow collection");
+      }
+      if (!first && !only_document_of.empty() && events.content()) {
+        throw YAML::ParserException(events.start(), std::string(only_document_of) +
+                                                        " holds one document; found a second one");
+      }
+      previous = events.start().pos;
+      first = false;
+    }
+  } catch (const YAML::Exception& e) {
+    return fail(yamlSyntaxError(e, file));
+  }
+  return {};
+}
+
+Error yamlSyntaxError(const YAML::Exception& e, const std::string& file) {
+  const int line = e.mark.line >= 0 ? e.mark.line + 1 : 0;
+  std::string where = Location{file, line}.str();
+  if (e.mark.column >= 0 && line > 0) where += ":" + std::to_string(e.mark.column + 1);
+  return Error{Code::kInvalidArgument, where + ": invalid YAML: " + e.msg, "invalid_yaml"};
 }
 
 }  // namespace mutual::config

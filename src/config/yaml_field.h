@@ -140,6 +140,19 @@ class Field {
 // boolean (YAML 1.1 included) or null. Writers quote everything else.
 bool readsAsPlainString(std::string_view text);
 
+// What yaml-cpp 0.7 does not check, checked on `text` (read from `file`) before it parses:
+// C0 control characters other than tab, LF and CR, and DEL (YAML 1.2 §5.1 allows none; some
+// send yaml-cpp into an endless loop, found by fuzz/manifest_fuzz.cc), and a document that
+// starts where the one before it did (it consumed nothing, as after a stray top-level ",":
+// yaml-cpp would loop forever). When `only_document_of` names the file's kind ("proxy.yaml"),
+// a second document with content is refused too. Errors are yamlSyntaxError's.
+Result<void> checkYamlText(std::string_view text, const std::string& file,
+                           std::string_view only_document_of = {});
+
+// A yaml-cpp exception as InvalidArgument "<file>:<line>[:<column>]: invalid YAML: <what>"
+// (cause "invalid_yaml").
+Error yamlSyntaxError(const YAML::Exception& e, const std::string& file);
+
 // Levenshtein distance, for "did you mean" hints.
 size_t editDistance(std::string_view a, std::string_view b);
 

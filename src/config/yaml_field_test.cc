@@ -181,5 +181,30 @@ TEST(YamlTest, EditDistance) {
   EXPECT_EQ(editDistance("kitten", "sitting"), 3u);
 }
 
+TEST(CheckYamlTextTest, RefusesWhatYamlCppWouldNotCheck) {
+  EXPECT_TRUE(checkYamlText("a: 1\nb: \"x\ty\"\r\n---\nc: 2\n", "f.yaml"));
+  auto control = checkYamlText("a: 1\nb: \x1b[0m\n", "f.yaml");
+  ASSERT_FALSE(control);
+  EXPECT_EQ(control.error().message,
+            "f.yaml:2: invalid YAML: control character 0x1b is not allowed (is this a binary "
+            "file?)");
+  EXPECT_EQ(control.error().reason, "invalid_yaml");
+  // A stray top-level "," starts a document that consumes nothing: yaml-cpp 0.7 loops on it.
+  auto stuck = checkYamlText("a: 1\n---\n,\n", "f.yaml");
+  ASSERT_FALSE(stuck);
+  EXPECT_NE(stuck.error().message.find("f.yaml:3:"), std::string::npos) << stuck.error().message;
+  EXPECT_NE(stuck.error().message.find("unexpected character outside a flow collection"),
+            std::string::npos);
+}
+
+TEST(CheckYamlTextTest, OneDocumentWhenAsked) {
+  EXPECT_TRUE(checkYamlText("a: 1\n---\nb: 2\n", "f.yaml"));
+  EXPECT_TRUE(checkYamlText("a: 1\n---\n# only a comment\n", "p.yaml", "proxy.yaml"));
+  auto second = checkYamlText("a: 1\n---\nb: 2\n", "p.yaml", "proxy.yaml");
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().message,
+            "p.yaml:2:1: invalid YAML: proxy.yaml holds one document; found a second one");
+}
+
 }  // namespace
 }  // namespace mutual::config
