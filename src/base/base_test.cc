@@ -100,6 +100,12 @@ TEST(File, AtomicWriteSetsModeAndReplaces) {
 namespace mutual {
 namespace {
 
+TEST(Encoding, AsciiLowerLeavesOtherBytesAlone) {
+  EXPECT_EQ(asciiLower("Cluster.LOCAL-09_Z"), "cluster.local-09_z");
+  EXPECT_EQ(asciiLower(""), "");
+  EXPECT_EQ(asciiLower("\xc3\x89T\xc3\x89"), "\xc3\x89t\xc3\x89");  // UTF-8 bytes unchanged
+}
+
 TEST(Encoding, Base64RoundTripsAndRejectsGarbage) {
   const std::string samples[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar",
                                  std::string("\x00\xff\x10", 3)};
