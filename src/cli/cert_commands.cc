@@ -208,6 +208,7 @@ Result<VerifyInput> readVerifyInput(const VerifyFlags& f) {
   in.svid_options.at = at;
   in.svid_options.purpose = purpose;
   in.svid_options.dns_name = in.chain_options.dns_name;
+  in.svid_options.max_intermediates = in.chain_options.max_intermediates;
   for (const auto& text : f.spiffe_ids) {
     auto id = spiffe::SpiffeId::parse(text);
     if (!id) return fail(id.error().prefix("--spiffe-id"));
@@ -243,20 +244,21 @@ Result<spiffe::TrustDomain> bundleTrustDomain(const VerifyInput& in) {
   return invalidArgument("cannot tell the bundle's trust domain: pass --trust-domain");
 }
 
-// The bundles a PEM --bundle stands for when no --trust-domain names its trust domain. The
-// certificates are grouped by the SPIFFE IDs they carry (mutual's CAs name their trust domain
-// in a URI SAN), so a root of example.org never vouches for a leaf claiming spiffe://other.org
-// (X509-SVID §5: a leaf is checked against its own trust domain's bundle only). Certificates
-// without an ID join the bundle of `leaf_td`: nothing else says where they belong.
-Result<spiffe::BundleSet> pemBundlesByTrustDomain(const std::vector<Certificate>& certs,
-                                                  const spiffe::TrustDomain& leaf_td) {
+// The bundles --bundle stands for. The certificates are grouped by the SPIFFE IDs they carry
+// (mutual's CAs name their trust domain in a URI SAN), so a root of other.org never vouches
+// for a leaf claiming spiffe://example.org (X509-SVID §5: a leaf is checked against its own
+// trust domain's bundle only), whatever --trust-domain says and whether the file is PEM or a
+// SPIFFE bundle. Certificates without an ID join the bundle of `td` (--trust-domain, else the
+// leaf's): nothing else says where they belong.
+Result<spiffe::BundleSet> bundlesByTrustDomain(const std::vector<Certificate>& certs,
+                                               const spiffe::TrustDomain& td) {
   std::map<spiffe::TrustDomain, std::vector<Certificate>> groups;
   for (const auto& cert : certs) {
-    std::optional<spiffe::TrustDomain> td;
+    std::optional<spiffe::TrustDomain> cert_td;
     for (const auto& uri : cert.uriSans()) {
-      if (auto id = spiffe::SpiffeId::parse(uri); id && !td) td = id->trustDomain();
+      if (auto id = spiffe::SpiffeId::parse(uri); id && !cert_td) cert_td = id->trustDomain();
     }
-    groups[td.value_or(leaf_td)].push_back(cert);
+    groups[cert_td.value_or(td)].push_back(cert);
   }
   spiffe::BundleSet set;
   for (auto& [td, authorities] : groups) {
@@ -289,19 +291,15 @@ Result<Verdict> verify(const VerifyFlags& f, const VerifyInput& in) {
     }
     auto td = bundleTrustDomain(in);
     if (!td) return fail(td.error());
-    spiffe::BundleSet set;
-    if (!in.bundle_is_json && !in.svid_options.trust_domain) {
-      auto split = pemBundlesByTrustDomain(in.bundle_certs, *td);
-      if (!split) return fail(split.error().prefix(f.bundle));
-      set = std::move(*split);
-    } else {
-      auto bundle = in.bundle_is_json ? spiffe::parseSpiffeBundle(*td, in.bundle_text)
-                                      : Result<spiffe::X509Bundle>(spiffe::X509Bundle{
-                                            *td, in.bundle_certs, std::nullopt, std::nullopt, {}});
+    std::vector<Certificate> authorities = in.bundle_certs;
+    if (in.bundle_is_json) {
+      auto bundle = spiffe::parseSpiffeBundle(*td, in.bundle_text);
       if (!bundle) return fail(bundle.error().prefix(f.bundle));
-      if (auto ok = set.put(std::move(*bundle)); !ok) return fail(ok.error());
+      authorities = std::move(bundle->authorities);
     }
-    auto result = spiffe::verifyX509Svid(in.chain, set, in.svid_options);
+    auto set = bundlesByTrustDomain(authorities, *td);
+    if (!set) return fail(set.error().prefix(f.bundle));
+    auto result = spiffe::verifyX509Svid(in.chain, *set, in.svid_options);
     if (!result) {
       v.reason = result.error().reason;
       v.message = result.error().message;

@@ -122,6 +122,7 @@ Result<VerifiedSvid> verifyX509Svid(const std::vector<Certificate>& chain, const
   chain_options.at = options.at;
   chain_options.purpose = options.purpose;
   chain_options.dns_name = options.dns_name;
+  chain_options.max_intermediates = options.max_intermediates;
   auto path = crypto::verifyChain(chain.front(), intermediates, *store, chain_options);
   if (!path) return fail(path.error());
   for (size_t i = 1; i < path->size(); ++i) {

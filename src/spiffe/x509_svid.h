@@ -37,6 +37,8 @@ struct SvidOptions {
   std::optional<TrustDomain> trust_domain;
   // When non-empty, the leaf's ID must be one of these.
   std::vector<SpiffeId> allowed_ids;
+  // When set, at most this many intermediates (crypto::ChainOptions).
+  std::optional<int> max_intermediates;
 };
 
 struct VerifiedSvid {

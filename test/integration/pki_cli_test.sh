@@ -469,14 +469,44 @@ verify_is 1 not_yet_valid "cert verify --at before notBefore" "${V[@]}" \
   --at "$(date -u -d @$(($(now) - HOUR)) +%Y-%m-%dT%H:%M:%SZ)"
 verify_is 1 unknown_ca "cert verify against another example.org root" "$L/tls.crt" \
   --bundle root-b/ca.crt
-verify_is 1 unknown_ca "cert verify against other.org's root as example.org's" "$L/tls.crt" \
-  --bundle other-root/ca.crt --trust-domain example.org
+# other.org's root names its trust domain: --trust-domain does not make it example.org's.
+verify_is 1 unknown_trust_domain "cert verify against other.org's root as example.org's" \
+  "$L/tls.crt" --bundle other-root/ca.crt --trust-domain example.org
 verify_is 1 unknown_trust_domain "cert verify against only other.org's root" "$L/tls.crt" \
   --bundle other-root/ca.crt
 cat root/ca.crt other-root/ca.crt >two-roots.pem
 verify_is 0 "" "cert verify, bundle of two trust domains" "$L/tls.crt" --bundle two-roots.pem
 verify_is 0 "" "cert verify other.org leaf, bundle of two trust domains" leaf-other/tls.crt \
   --bundle two-roots.pem
+# A leaf claiming example.org, signed by other.org's root: no flag and no bundle format lets
+# one trust domain's root vouch for another's IDs.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout cross.key \
+  -subj /O=x -out cross.csr 2>/dev/null
+printf 'subjectAltName=URI:spiffe://example.org/ns/shop/sa/web\nkeyUsage=critical,digitalSignature\n' \
+  >cross.ext
+openssl x509 -req -in cross.csr -CA other-root/ca.crt -CAkey other-root/ca.key -set_serial 7 \
+  -days 1 -extfile cross.ext -out cross.crt 2>/dev/null || fail "openssl: the cross-domain leaf"
+verify_is 1 unknown_trust_domain "cert verify example.org leaf signed by other.org's root" \
+  cross.crt --bundle other-root/ca.crt
+verify_is 1 unknown_trust_domain "... with --trust-domain example.org" cross.crt \
+  --bundle other-root/ca.crt --trust-domain example.org
+verify_is 1 unknown_ca "... with both roots and --trust-domain example.org" cross.crt \
+  --bundle two-roots.pem --trust-domain example.org
+python3 - other-root/ca.crt >other-root.json <<'PY'
+import base64, json, re, sys
+der = base64.b64decode("".join(re.search(r"-----BEGIN CERTIFICATE-----(.*?)-----END",
+                                         open(sys.argv[1]).read(), re.S).group(1).split()))
+# An x509-svid key is read from its certificate (x5c); its coordinates are left empty here.
+print(json.dumps({"keys": [{"use": "x509-svid", "kty": "EC", "crv": "P-384",
+                            "x": "", "y": "", "x5c": [base64.b64encode(der).decode()]}]}))
+PY
+verify_is 1 unknown_trust_domain "... against other.org's root as a SPIFFE bundle" cross.crt \
+  --bundle other-root.json
+# --max-intermediates holds for X509-SVIDs as for plain X.509 ($L2 has two).
+verify_is 1 chain_too_long "cert verify --max-intermediates 1 (X509-SVID, two intermediates)" \
+  "$L2/tls.crt" --bundle "$L2/ca.crt" --max-intermediates 1
+verify_is 1 chain_too_long "cert verify --max-intermediates 0 (X509-SVID)" "$L2/tls.crt" \
+  --bundle "$L2/ca.crt" --max-intermediates 0
 verify_is 1 wrong_purpose "cert verify --purpose server (client-only leaf)" \
   leaf-ec-p384-client/tls.crt --bundle root/ca.crt --purpose server
 verify_is 0 "" "cert verify --purpose client (client-only leaf)" \
