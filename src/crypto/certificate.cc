@@ -259,6 +259,12 @@ std::string Certificate::sha256Fingerprint() const {
   return hexColon(md, len, true);
 }
 
+std::string Certificate::sha256Hex() const {
+  std::string out = asciiLower(sha256Fingerprint());
+  std::erase(out, ':');
+  return out;
+}
+
 bool Certificate::isSelfIssued() const {
   return X509_NAME_cmp(X509_get_subject_name(get()), X509_get_issuer_name(get())) == 0;
 }

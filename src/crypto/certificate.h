@@ -73,6 +73,7 @@ class Certificate {
   std::string publicKeyDescription() const;  // "EC P-256"
   std::string signatureAlgorithm() const;    // "ecdsa-with-SHA256"
   std::string sha256Fingerprint() const;     // "AB:CD:..."
+  std::string sha256Hex() const;             // "abcd...": Envoy's access-log form
   bool isSelfIssued() const;                 // subject == issuer
   bool matchesKey(const PrivateKey& key) const;
 

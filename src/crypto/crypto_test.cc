@@ -1,3 +1,5 @@
+#include <cctype>
+
 #include <gtest/gtest.h>
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
@@ -85,6 +87,15 @@ TEST(Builder, EncodesExtensionsExactly) {
   EXPECT_EQ(leaf->authorityKeyId(), ca->subjectKeyId());
   EXPECT_TRUE(leaf->sanCritical());  // empty subject
   EXPECT_EQ(leaf->serialHex().size(), 32u);
+  // The two forms of one SHA-256: "AB:CD:..." (openssl -fingerprint) and Envoy's "abcd...".
+  const std::string colons = leaf->sha256Fingerprint();
+  ASSERT_EQ(colons.size(), 95u);
+  std::string plain;
+  for (char c : colons) {
+    if (c != ':') plain += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  EXPECT_EQ(leaf->sha256Hex(), plain);
+  EXPECT_NE(leaf->sha256Hex(), ca->sha256Hex());
   EXPECT_TRUE(leaf->matchesKey(leaf_key));
   EXPECT_FALSE(leaf->matchesKey(ca_key));
 

@@ -176,7 +176,7 @@ class Tracker {
     record.peer_principal = peer->id ? peer->id->str() : "";
     if (peer->certificate && worker_.proxy.accessLog() != nullptr) {
       record.peer_cert_serial = peer->certificate->serialHex();
-      record.peer_cert_fingerprint_sha256 = peer->certificate->sha256Fingerprint();
+      record.peer_cert_fingerprint_sha256 = peer->certificate->sha256Hex();
     }
   }
 
@@ -558,7 +558,7 @@ asio::awaitable<void> serveInbound(Worker& worker, size_t index, tcp::socket dow
   tracker.handshakeStarted();
   if (!snapshot->server) {
     check.failure = tls::Failure::kNoCertificateLoaded;
-    check.detail = "no SVID loaded yet; refusing mTLS (fail closed)";
+    check.detail = snapshot->no_svid_reason + "; refusing mTLS (fail closed)";
     tracker.handshakeDone(check, nullptr);
     record.downstream_transport_failure_reason = failureText(check);
     co_return;
@@ -631,7 +631,7 @@ asio::awaitable<void> serveOutbound(Worker& worker, size_t index, tcp::socket do
   if (!plan.error.empty()) {
     record.handshake.attempted = plan.kind != OutboundPlan::Kind::kPlaintext;
     tls::PeerCheck check;
-    check.failure = plan.context ? tls::Failure::kConfig : tls::Failure::kNoCertificateLoaded;
+    check.failure = plan.no_svid ? tls::Failure::kNoCertificateLoaded : tls::Failure::kConfig;
     check.detail = plan.error;
     record.handshake.reason = handshakeReason(check.failure);
     record.tls = "no_identity";
@@ -691,6 +691,7 @@ asio::awaitable<void> serveOutbound(Worker& worker, size_t index, tcp::socket do
                  record.connection_id, plan.name, plan.destination_rule);
   }
   tracker.handshakeStarted();
+  record.requested_server_name = plan.sni;  // logged when the handshake fails too
   auto ssl = plan.context->newSsl(check, plan.sni);
   if (!ssl) {
     check.failure = tls::Failure::kConfig;

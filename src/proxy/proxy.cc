@@ -179,7 +179,7 @@ Result<std::unique_ptr<Proxy>> Proxy::create(config::ProxyConfig config) {
   proxy->metrics_ = std::make_unique<telemetry::Metrics>(metrics_options);
   if (cfg.access_log) {
     auto log = telemetry::AccessLog::open(cfg.access_log->resolved);
-    if (!log) return fail(log.error().prefix("access_log"));
+    if (!log) return fail(log.error().prefix(cfg.access_log_location.str() + ": access_log"));
     proxy->access_log_ = std::move(*log);
     auto* raw = proxy->access_log_.get();
     proxy->metrics_->setAccessLogDroppedSource([raw] { return raw->dropped(); });
@@ -281,10 +281,29 @@ std::string Proxy::notReadyReason() const {
   }
   // Fail closed once the SVID has expired and nothing replaced it: peers refuse it anyway.
   if (std::chrono::system_clock::now() > credentials_->leaf().notAfter()) {
-    return "the SVID expired at " + formatRfc3339(credentials_->leaf().notAfter()) +
+    return expiredReason() +
            (credentials_error_.empty() ? "" : "; the last refused update: " + credentials_error_);
   }
   return "";
+}
+
+std::string Proxy::expiredReason() const {
+  return "the SVID expired at " + formatRfc3339(credentials_->leaf().notAfter());
+}
+
+void Proxy::checkExpiry() {
+  {
+    std::lock_guard lock(mu_);
+    const bool expired =
+        credentials_ && std::chrono::system_clock::now() > credentials_->leaf().notAfter();
+    if (expired == credentials_expired_) return;
+    credentials_expired_ = expired;
+    if (expired) {
+      spdlog::error("credentials: {} and nothing valid replaced it: refusing mTLS (fail closed) "
+                    "until a valid SVID arrives", expiredReason());
+    }
+  }
+  publish();
 }
 
 // ---- the control thread -----------------------------------------------------------------------
@@ -331,6 +350,7 @@ void Proxy::pollFiles() {
     changed = true;
   }
   if (changed) publish();
+  checkExpiry();
   metrics_->setReady(ready());
 }
 
@@ -402,6 +422,7 @@ void Proxy::setCredentials(std::shared_ptr<const tls::Credentials> credentials) 
     if (credentials_) metrics_->removeSvid(credentials_->id.str());
     credentials_ = credentials;
     credentials_error_.clear();
+    credentials_expired_ = false;
     rotations_++;
   }
   metrics_->setSvidExpiry(id, std::chrono::duration_cast<std::chrono::seconds>(
@@ -436,7 +457,9 @@ void Proxy::publish() {
   std::shared_ptr<const Snapshot> snapshot;
   {
     std::lock_guard lock(mu_);
-    snapshot = buildSnapshot(config_, credentials_, policies_, ++generation_);
+    snapshot = credentials_expired_
+                   ? buildSnapshot(config_, nullptr, policies_, ++generation_, expiredReason())
+                   : buildSnapshot(config_, credentials_, policies_, ++generation_);
     snapshot_ = snapshot;
   }
   for (auto& worker : workers_) {
@@ -454,7 +477,8 @@ void Proxy::publish() {
 nlohmann::json Proxy::certs() const {
   std::lock_guard lock(mu_);
   nlohmann::json out;
-  out["ready"] = started_.load() && !draining_.load() && credentials_ != nullptr;
+  out["ready"] = started_.load() && !draining_.load() && credentials_ != nullptr &&
+                 !credentials_expired_;
   out["rotations"] = rotations_;
   out["last_error"] = credentials_error_;
   if (!credentials_) {
@@ -468,6 +492,7 @@ nlohmann::json Proxy::certs() const {
   out["serial"] = credentials_->leaf().serialHex();
   out["not_before"] = formatRfc3339(credentials_->leaf().notBefore());
   out["not_after"] = formatRfc3339(credentials_->leaf().notAfter());
+  out["expired"] = credentials_expired_;  // then not served: mTLS is refused until a new SVID
   auto& chain = out["chain"] = nlohmann::json::array();
   for (const auto& cert : credentials_->chain) chain.push_back(certificateJson(cert));
   auto& bundles = out["bundles"] = nlohmann::json::array();

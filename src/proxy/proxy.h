@@ -88,6 +88,9 @@ class Proxy {
   Result<void> reloadPolicies();
   void reloadCredentialFiles();
   void publish();  // builds a snapshot from the current state and posts it to every worker
+  // Notices the SVID's expiry (and its replacement) and publishes a snapshot without it.
+  void checkExpiry();
+  std::string expiredReason() const;  // "the SVID expired at <time>"; needs mu_ and credentials_
 
   config::ProxyConfig config_;
   std::unique_ptr<telemetry::Metrics> metrics_;
@@ -108,6 +111,8 @@ class Proxy {
   std::shared_ptr<const Snapshot> snapshot_;
   uint64_t generation_ = 0;
   std::string credentials_error_;    // the last refusal, "" after a successful load
+  // credentials_ expired and nothing replaced them: snapshots carry none (fail closed).
+  bool credentials_expired_ = false;
   std::string policies_error_;
   uint64_t rotations_ = 0;
   std::string file_signature_;       // credential files, to notice changes

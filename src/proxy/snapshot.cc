@@ -16,7 +16,7 @@ std::string resolvePath(const std::string& path, const std::string& base_dir) {
 OutboundPlan planOutbound(const config::ProxyConfig& config,
                           const config::OutboundListener& listener,
                           const std::shared_ptr<const tls::Credentials>& credentials,
-                          const config::MeshConfig& policies) {
+                          const std::string& no_svid_reason, const config::MeshConfig& policies) {
   OutboundPlan plan;
   plan.name = listener.name.empty() ? listener.listen.str() : listener.name;
   const std::string& host = listener.destination.host;
@@ -70,7 +70,8 @@ OutboundPlan planOutbound(const config::ProxyConfig& config,
         plan.allowed_ids.clear();
       }
       if (!credentials) {
-        plan.error = "no certificate loaded yet";
+        plan.error = no_svid_reason;
+        plan.no_svid = true;
         break;
       }
       auto context = tls::ClientContext::mesh(credentials, config.tls.session_resumption);
@@ -156,9 +157,10 @@ std::string meshSni(const std::string& host, uint16_t port) {
 std::shared_ptr<const Snapshot> buildSnapshot(const config::ProxyConfig& config,
                                               std::shared_ptr<const tls::Credentials> credentials,
                                               const config::MeshConfig& policies,
-                                              uint64_t generation) {
+                                              uint64_t generation, std::string no_svid_reason) {
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->generation = generation;
+  snapshot->no_svid_reason = std::move(no_svid_reason);
   snapshot->mesh = config.mesh;
   snapshot->authorization_policies = policies.authorization_policies;
   snapshot->linkerd_servers = policies.linkerd_servers.size();
@@ -180,6 +182,8 @@ std::shared_ptr<const Snapshot> buildSnapshot(const config::ProxyConfig& config,
                                                   config.tls.session_cache_size)) {
       snapshot->server = std::move(*server);
       snapshot->credentials = credentials;
+    } else {
+      snapshot->no_svid_reason = "the SVID cannot be served: " + server.error().message;
     }
   }
   for (const auto& listener : config.inbound) {
@@ -195,7 +199,8 @@ std::shared_ptr<const Snapshot> buildSnapshot(const config::ProxyConfig& config,
     snapshot->inbound.push_back(std::move(plan));
   }
   for (const auto& listener : config.outbound) {
-    snapshot->outbound.push_back(planOutbound(config, listener, snapshot->credentials, policies));
+    snapshot->outbound.push_back(planOutbound(config, listener, snapshot->credentials,
+                                              snapshot->no_svid_reason, policies));
   }
   return snapshot;
 }

@@ -45,12 +45,16 @@ struct OutboundPlan {
   std::vector<std::string> expected_sans;
   bool insecure_skip_verify = false;
   std::string error;                // why the plan cannot carry traffic; "" when it can
+  // The error is that no usable SVID is loaded (no_certificate_loaded), not the configuration
+  // (a DestinationRule's unreadable files, say: tls_config_error).
+  bool no_svid = false;
 };
 
 struct Snapshot {
   uint64_t generation = 0;
-  std::shared_ptr<const tls::Credentials> credentials;  // null before the first SVID
-  std::shared_ptr<const tls::ServerContext> server;     // null before the first SVID
+  std::shared_ptr<const tls::Credentials> credentials;  // null: no usable SVID
+  std::shared_ptr<const tls::ServerContext> server;     // null: no usable SVID
+  std::string no_svid_reason;  // why they are null: none yet, or the SVID expired
   std::vector<InboundPlan> inbound;    // in the order of config.inbound
   std::vector<OutboundPlan> outbound;  // in the order of config.outbound
   std::vector<config::AuthorizationPolicy> authorization_policies;
@@ -61,15 +65,16 @@ struct Snapshot {
   size_t linkerd_authentications = 0;  // MeshTLSAuthentications and NetworkAuthentications
 };
 
-// Builds a snapshot. `credentials` may be null (not yet received: inbound mTLS and
-// ISTIO_MUTUAL plans fail closed). Each inbound plan's Linkerd policy is compiled here, with
+// Builds a snapshot. `credentials` may be null (none received yet, or the SVID expired:
+// `no_svid_reason` says which; inbound mTLS and ISTIO_MUTUAL plans fail closed). Each inbound plan's Linkerd policy is compiled here, with
 // the container ports of the workload's Deployment / Pod when `policies` holds it (a Server
 // naming its port by name needs them). Errors of one outbound plan (a DestinationRule naming
 // unreadable files, say) are kept in that plan, not returned: the other listeners still work.
 std::shared_ptr<const Snapshot> buildSnapshot(const config::ProxyConfig& config,
                                               std::shared_ptr<const tls::Credentials> credentials,
                                               const config::MeshConfig& policies,
-                                              uint64_t generation);
+                                              uint64_t generation,
+                                              std::string no_svid_reason = "no SVID loaded yet");
 
 // The files DestinationRules name for SIMPLE and MUTUAL (client certificates and keys, CAs,
 // CRLs; top level, per port and per subset), resolved as buildSnapshot resolves them: the proxy

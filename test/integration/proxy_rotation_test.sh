@@ -8,7 +8,8 @@
 # shows new serials, the rotation metric rose. Then invalid files, one at a time (a garbage or an
 # empty tls.crt, a garbage tls.key, a valid key of another certificate, a garbage ca.crt, the root
 # of another CA as ca.crt): the proxy keeps serving with the last good credentials, /certs reports
-# last_error and the failure metric rises.
+# last_error and the failure metric rises. Last, SVIDs that expire with nothing to replace them:
+# both proxies fail closed, and recover with valid ones.
 # Needs curl, jq, python3, openssl.
 set -euo pipefail
 
@@ -120,6 +121,9 @@ CLIENT_ROT1=$(rotations client)
 mark client
 out=$(curl -sS --max-time 10 "http://$(out_addr client 0)/") || fail "request after the rotations failed"
 expect_log client '.peer_cert_serial == "'"$SERVER_SERIAL1"'"' "a new connection sees the server's new certificate"
+fp=$(openssl x509 -in "$TMP/cart/tls.crt" -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr 'A-F' 'a-f')
+expect_log client '.peer_cert_fingerprint_sha256 == "'"$fp"'"' \
+  "peer_cert_fingerprint_sha256 in Envoy's form (lowercase hex, no colons)"
 peer_serial=$SERVER_SERIAL1
 pass "/certs: server serial $SERVER_SERIAL0 -> $SERVER_SERIAL1, client $CLIENT_SERIAL0 -> $CLIENT_SERIAL1; mutual_svid_rotations_total{result=\"success\"} server $SERVER_ROT0 -> $SERVER_ROT1, client $CLIENT_ROT0 -> $CLIENT_ROT1; a new connection sees server serial $peer_serial"
 
@@ -187,6 +191,41 @@ refused "a garbage ca.crt" ca.crt "$TMP/bad/garbage" "cart/ca.crt: no PEM certif
 refused "the ca.crt of another CA" ca.crt "$TMP/bad/otherca.crt" \
   "cart/tls.crt (checked against $TMP/cart/ca.crt): the certificate is not a valid SVID"
 refused "an empty tls.crt" tls.crt "$TMP/bad/empty" "cart/tls.crt: no PEM certificate found"
+
+# ---- SVIDs that expire with nothing to replace them: fail closed, then recover ----------------
+# Both proxies load SVIDs that expire 6 s after issue. Once they have, neither presents its SVID:
+# /ready 503 and /certs "expired", inbound mTLS refused and ISTIO_MUTUAL outbound UF, both
+# no_certificate_loaded naming the expiry. Valid SVIDs bring both back.
+issue cart-short spiffe://cluster.local/ns/shop/sa/cart ca --ttl 6s
+issue web-short spiffe://cluster.local/ns/shop/sa/web ca --ttl 6s
+short_serial=$(openssl x509 -serial -noout -in "$TMP/cart-short/tls.crt" | cut -d= -f2 | tr 'A-F' 'a-f')
+expires=$(date -d "$(openssl x509 -enddate -noout -in "$TMP/cart-short/tls.crt" | cut -d= -f2)" +%s)
+install_svid cart-short cart
+install_svid web-short web
+wait_for "server loads the short-lived SVID" 5 \
+  sh -c "curl -sf http://$(admin server)/certs | jq -e '.serial == \"$short_serial\"'"
+curl -sf --max-time 5 "http://$(out_addr client 0)/" >/dev/null ||
+  fail "a request before the short-lived SVIDs expire"
+sleep $((expires - $(date +%s) + 1))
+wait_for "server /certs says expired" 2 sh -c "curl -sf http://$(admin server)/certs | jq -e .expired"
+for p in server client; do
+  body=$(curl -s "http://$(admin $p)/ready")
+  [[ "$body" == "not ready: the SVID expired at "* ]] || fail "$p /ready after expiry: $body"
+done
+mark client
+curl -sf --max-time 5 "http://$(out_addr client 0)/" >/dev/null &&
+  fail "a request went through the client proxy with its SVID expired"
+expect_log client '.response_flags == "UF" and (.upstream_transport_failure_reason // "" | startswith("no_certificate_loaded: the SVID expired at"))' \
+  "ISTIO_MUTUAL outbound with the SVID expired"
+refused_tls server "$(in_addr server 0)" "with its own SVID expired" \
+  "no_certificate_loaded: the SVID expired at" \
+  -cert "$TMP/issued/web-1/tls.crt" -key "$TMP/issued/web-1/tls.key"
+install_svid "issued/cart-$ROTATE_SECONDS" cart
+install_svid "issued/web-$ROTATE_SECONDS" web
+wait_ready server client
+out=$(curl -sS --max-time 10 "http://$(out_addr client 0)/") || fail "request after valid SVIDs returned"
+[[ "$out" == "backend ok /" ]] || fail "request after valid SVIDs returned: got '$out'"
+pass "expired SVIDs: both proxies failed closed (/ready 503, UF outbound, no_certificate_loaded inbound) and recovered with valid ones"
 alive server
 alive client
 echo "PASS: proxy rotation"
