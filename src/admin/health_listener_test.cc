@@ -3,10 +3,16 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <vector>
 
 #include "admin/operational.h"
 #include "base/testing.h"
@@ -126,6 +132,44 @@ TEST(HealthListener, APortInUseIsAnErrorNamingTheBlock) {
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error().message, "agent.conf:31: health_checks: cannot listen on 127.0.0.1:" +
                                         std::to_string(conf.bind_port) + " (in use?)");
+}
+
+// Connections that send nothing, or one byte of a request line now and then, hold a thread
+// each; probes still get answers while fewer of them than threads are open, and the silent ones
+// are closed after the idle timeout.
+TEST(Operational, SlowClientsDoNotStopTheProbes) {
+  auto listener = must(HealthListener::start(onAnyPort(), [](std::string&) { return true; }));
+  const int port = portOf(*listener);
+  auto connect = [&] {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    return fd;
+  };
+  std::vector<int> slow;
+  for (int i = 0; i < kOperationalThreads / 2; ++i) slow.push_back(connect());
+  for (int i = 0; i < kOperationalThreads / 4; ++i) {
+    const int fd = connect();
+    EXPECT_EQ(::send(fd, "GET /re", 7, 0), 7);  // a request that never completes
+    slow.push_back(fd);
+  }
+  httplib::Client http("127.0.0.1", port);
+  // Less than the idle timeout: the answer must not wait for the slow connections to go.
+  http.set_read_timeout(kOperationalIdleTimeoutSeconds / 2, 0);
+  for (int i = 0; i < 3; ++i) {
+    auto ready = http.Get("/ready");
+    ASSERT_TRUE(ready) << "probe " << i << ": " << httplib::to_string(ready.error());
+    EXPECT_EQ(ready->status, 200);
+  }
+  // The silent connections are closed by the server once the idle timeout has passed.
+  char byte = 0;
+  timeval wait{kOperationalIdleTimeoutSeconds * 3, 0};
+  ::setsockopt(slow.front(), SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+  EXPECT_EQ(::recv(slow.front(), &byte, 1, 0), 0) << "the server did not close an idle connection";
+  for (int fd : slow) ::close(fd);
 }
 
 TEST(Operational, LiteralRouteEscapesRegexCharacters) {

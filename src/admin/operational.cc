@@ -12,7 +12,10 @@
 namespace mutual::admin {
 
 OperationalServer::OperationalServer() : server_(std::make_unique<httplib::Server>()) {
-  server_->new_task_queue = [] { return new httplib::ThreadPool(2); };
+  server_->new_task_queue = [] { return new httplib::ThreadPool(kOperationalThreads); };
+  server_->set_read_timeout(kOperationalIdleTimeoutSeconds, 0);
+  server_->set_write_timeout(kOperationalIdleTimeoutSeconds, 0);
+  server_->set_keep_alive_timeout(kOperationalIdleTimeoutSeconds);
   server_->set_socket_options([](socket_t sock) {
     int one = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));

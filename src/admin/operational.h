@@ -11,10 +11,16 @@ class Server;
 namespace mutual::admin {
 
 // The operational HTTP endpoints' server (the proxy's admin API, the health listener):
-// cpp-httplib on a thread of its own, never on a data-plane worker or a control thread. Two
-// threads (plenty for probes, scrapes and operators; cpp-httplib's default is eight), address
-// reuse only (cpp-httplib's default adds SO_REUSEPORT, with which a second process could bind
-// the same port and answer half of the requests).
+// cpp-httplib on threads of its own, never on a data-plane worker or a control thread.
+// cpp-httplib gives each connection a thread for as long as it is open, so a few clients that
+// connect and send nothing (or a byte now and then) would hold every thread and leave probes
+// and scrapes unanswered: eight threads, and a connection that sends no complete request for
+// kOperationalIdleTimeoutSeconds is closed. Address reuse only (cpp-httplib's default adds
+// SO_REUSEPORT, with which a second process could bind the same port and answer half of the
+// requests).
+inline constexpr int kOperationalThreads = 8;
+inline constexpr int kOperationalIdleTimeoutSeconds = 2;
+
 class OperationalServer {
  public:
   OperationalServer();
