@@ -13,6 +13,8 @@
 #include "config/manifest.h"
 #include "config/proxy_config.h"
 #include "proxy/proxy.h"
+#include "proxy/snapshot.h"
+#include "telemetry/access_log.h"
 #include "telemetry/logging.h"
 #include "tls/credentials.h"
 
@@ -62,6 +64,12 @@ int runProxy(const std::string& path) {
     return cli::reportError(admin.error());
   }
   const auto& cfg = (*proxy)->config();
+  const std::string& admin_host = cfg.admin.host;
+  if (!admin_host.starts_with("127.") && admin_host != "::1" && admin_host != "localhost") {
+    spdlog::warn("admin API on {}: reachable from other hosts, and it has no authentication "
+                 "(it shows the configuration and POST /logging changes the log level); keep it "
+                 "on loopback", cfg.admin.str());
+  }
   auto inbound = (*proxy)->inboundAddresses();
   for (size_t i = 0; i < inbound.size(); ++i) {
     spdlog::info("inbound {} -> {} (workload port {})", inbound[i], cfg.inbound[i].forward.str(),
@@ -99,12 +107,21 @@ int runProxy(const std::string& path) {
 int validateProxy(const std::string& path) {
   auto config = config::loadProxyConfig(path);
   if (!config) return cli::reportError(config.error());
+  int problems = 0;
+  if (config->access_log) {
+    if (auto ok = telemetry::AccessLog::checkWritable(config->access_log->resolved); !ok) {
+      std::cerr << "mutual: " << config->access_log_location.str() << ": access_log: "
+                << ok.error().message << "\n";
+      ++problems;
+    }
+  }
   std::vector<std::filesystem::path> paths;
   for (const auto& p : config->policies) paths.push_back(p.resolved);
+  config::MeshConfig mesh;
   if (!paths.empty()) {
     auto manifests = config::loadManifests(paths);
     if (!manifests) return cli::reportError(manifests.error());
-    auto mesh = config::parseMeshManifests(*manifests);
+    mesh = config::parseMeshManifests(*manifests);
     bool bad = false;
     for (const auto& finding : mesh.findings) {
       std::cerr << finding.str() << "\n";
@@ -115,6 +132,7 @@ int validateProxy(const std::string& path) {
   if (std::holds_alternative<config::WorkloadApiCredentials>(config->credentials)) {
     if (auto control = loadControlPlane(); !control) return cli::reportError(control.error());
   }
+  std::shared_ptr<const tls::Credentials> loaded;
   if (const auto* files = std::get_if<config::FileCredentials>(&config->credentials)) {
     auto td = spiffe::TrustDomain::parse(config->trust_domain);
     auto credentials = tls::loadCredentialFiles(files->cert.resolved, files->key.resolved,
@@ -125,8 +143,22 @@ int validateProxy(const std::string& path) {
                 << " (the proxy would start not ready)\n";
     } else {
       std::cout << "credentials: " << credentials->id.str() << "\n";
+      if (credentials->id.str() != config->workloadSpiffeId()) {
+        std::cerr << "warning: credentials: the SVID is " << credentials->id.str()
+                  << ", the workload's identity would be " << config->workloadSpiffeId() << "\n";
+      }
+      loaded = std::make_shared<const tls::Credentials>(std::move(*credentials));
     }
   }
+  // The outbound plans as the proxy would build them: a DestinationRule whose files cannot be
+  // loaded fails every connection of its listener (a missing SVID is only a warning above).
+  auto snapshot = proxy::buildSnapshot(*config, loaded, mesh, 0);
+  for (const auto& plan : snapshot->outbound) {
+    if (plan.error.empty() || plan.no_svid) continue;
+    std::cerr << "mutual: outbound " << plan.name << ": " << plan.error << "\n";
+    ++problems;
+  }
+  if (problems > 0) return kExitBadInput;
   std::cout << path << ": OK (" << config->inbound.size() << " inbound, "
             << config->outbound.size() << " outbound listeners)\n";
   return kExitOk;

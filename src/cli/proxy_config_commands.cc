@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "config/proxy_config.h"
 
 namespace mutual::cli {
 namespace {
@@ -18,24 +19,31 @@ struct Flags {
   std::string output = "table";
 };
 
-Result<nlohmann::json> fetch(const std::string& admin, const std::string& path) {
-  std::string host = admin;
-  int port = 15000;
-  if (auto colon = admin.rfind(':'); colon != std::string::npos) {
-    host = admin.substr(0, colon);
-    try {
-      port = std::stoi(admin.substr(colon + 1));
-    } catch (...) {
-      return invalidArgument("--admin " + admin + ": expected HOST:PORT");
-    }
+// cpp-httplib names its errors in one word ("Connection"): what each means here.
+std::string describe(httplib::Error error) {
+  switch (error) {
+    case httplib::Error::Connection:
+      return "cannot connect (is a proxy running with its admin API there?)";
+    case httplib::Error::ConnectionTimeout: return "the connection timed out";
+    case httplib::Error::Read: return "no complete answer (timed out or closed)";
+    case httplib::Error::Write: return "the request could not be sent";
+    default: return httplib::to_string(error);
   }
-  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  httplib::Client client(host, port);
+}
+
+Result<nlohmann::json> fetch(const std::string& admin, const std::string& path) {
+  // The admin address as proxy.yaml writes it: HOST:PORT, IPv6 in brackets.
+  auto address = config::parseHostPort(admin, false);
+  if (!address) {
+    return invalidArgument("--admin " + admin + ": " + address.error().message +
+                           " (expected HOST:PORT, such as 127.0.0.1:15000)");
+  }
+  httplib::Client client(address->host, address->port);
   client.set_connection_timeout(5);
   client.set_read_timeout(10);
   auto response = client.Get(path.c_str());
   if (!response) {
-    return fail(Code::kUnavailable, "admin " + admin + path + ": " + httplib::to_string(response.error()));
+    return fail(Code::kUnavailable, "admin " + admin + path + ": " + describe(response.error()));
   }
   if (response->status != 200) {
     return fail(Code::kUnavailable, "admin " + admin + path + ": HTTP " + std::to_string(response->status));
@@ -63,7 +71,9 @@ int runSecret(const Flags& f) {
   // istioctl's layout: one row per resource (the SVID, then each root of the bundle).
   std::vector<std::vector<std::string>> rows;
   if (!(*certs)["identity"].is_null()) {
-    rows.push_back({"default", str((*certs)["identity"]), "Cert Chain", "ACTIVE",
+    const bool expired = certs->value("expired", false);
+    rows.push_back({"default", str((*certs)["identity"]), "Cert Chain",
+                    expired ? "EXPIRED" : "ACTIVE",
                     str((*certs)["serial"]), str((*certs)["not_after"]),
                     str((*certs)["not_before"])});
   }

@@ -688,6 +688,15 @@ AuthzSource sourceFrom(const Field& source, const std::string& policy_ns, Checke
   out.not_principals = stringList(source.get("notPrincipals"), check, false);
   out.namespaces = stringList(source.get("namespaces"), check, false);
   out.not_namespaces = stringList(source.get("notNamespaces"), check, false);
+  for (const auto* list : {&out.principals, &out.not_principals}) {
+    for (const auto& principal : *list) {
+      if (principal.starts_with("spiffe://")) {
+        check.warning(source, "principal \"" + principal + "\" starts with spiffe://: Istio "
+                      "writes principals without it (cluster.local/ns/NS/sa/SA), so it never "
+                      "matches");
+      }
+    }
+  }
   const Field sas = source.get("serviceAccounts");
   const Field not_sas = source.get("notServiceAccounts");
   if ((!sas.isNull() || !not_sas.isNull()) &&

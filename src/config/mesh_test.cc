@@ -997,6 +997,23 @@ TEST(AuthorizationPolicyTest, AddressesMustBeCidrs) {
       << lines(loaded.findings);
 }
 
+TEST(AuthorizationPolicyTest, WarnsOfSpiffePrefixedPrincipals) {
+  const Loaded loaded = load(
+      "apiVersion: security.istio.io/v1\n"
+      "kind: AuthorizationPolicy\n"
+      "metadata: {name: web, namespace: shop}\n"
+      "spec:\n"
+      "  rules:\n"
+      "  - from:\n"
+      "    - source: {principals: [\"spiffe://cluster.local/ns/shop/sa/web\", "
+      "\"cluster.local/ns/shop/sa/ok\"]}\n");
+  ASSERT_EQ(loaded.findings.size(), 1u) << lines(loaded.findings);
+  EXPECT_NE(lines(loaded.findings)
+                .find("principal \"spiffe://cluster.local/ns/shop/sa/web\" starts with spiffe://"),
+            std::string::npos)
+      << lines(loaded.findings);
+}
+
 TEST(AuthorizationPolicyTest, Fields) {
   const Loaded loaded = load(
       "apiVersion: security.istio.io/v1\n"

@@ -527,10 +527,12 @@ ProxyConfig proxyConfigFrom(const YAML::Node& doc, const std::string& file,
       out.access_log = pathField(access_log, base_dir);
     }
   }
+  out.access_log_location = access_log.location();
 
   const Field level = root.get("log_level");
   if (!level.isNull()) {
-    const std::string name = level.string();
+    std::string name = level.string();
+    if (name == "warning") name = "warn";  // spdlog's name, which GET /logging reports
     const auto it = std::find_if(kLogLevels.begin(), kLogLevels.end(),
                                  [&name](LogLevel l) { return logLevelName(l) == name; });
     if (it == kLogLevels.end()) {

@@ -135,6 +135,7 @@ struct ProxyConfig {
   HostPort admin{"127.0.0.1", 15000};
   // nullopt: access logging is off (`access_log: off` or "").
   std::optional<ConfigPath> access_log = ConfigPath{"/dev/stdout", "/dev/stdout"};
+  Location access_log_location;  // of the key, for errors about the file
   LogLevel log_level = LogLevel::kInfo;
   unsigned workers = 0;  // 0: one per CPU core
   uint32_t max_connections = 65536;

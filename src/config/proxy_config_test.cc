@@ -224,6 +224,13 @@ TEST(ProxyConfigTest, AccessLogOff) {
   EXPECT_TRUE(mustParse(std::string(kMinimal) + "access_log:\n").access_log);
 }
 
+TEST(ProxyConfigTest, WarningIsWarn) {
+  // GET /logging reports spdlog's "warning"; writing it back into proxy.yaml must work.
+  auto config = parse(std::string(kMinimal) + "log_level: warning\n");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->log_level, LogLevel::kWarn);
+}
+
 TEST(ProxyConfigTest, OneDocument) {
   // A leading `---` and a trailing empty document are fine; a second document is not.
   EXPECT_TRUE(parse(std::string("---\n") + kMinimal + "---\n"));

@@ -245,9 +245,19 @@ LinkerdPortPolicy linkerdPortPolicy(const config::MeshConfig& mesh,
   }
   std::vector<const config::LinkerdServer*> servers;
   for (const auto& s : mesh.linkerd_servers) {
-    if (s.meta.namespace_name == namespace_name && selectorMatches(s.pod_selector, labels) &&
-        portMatches(s, ports, port)) {
+    if (s.meta.namespace_name != namespace_name || !selectorMatches(s.pod_selector, labels)) {
+      continue;
+    }
+    if (portMatches(s, ports, port)) {
       servers.push_back(&s);
+    } else if (!s.port && std::none_of(ports.begin(), ports.end(), [&](const auto& p) {
+                 return p.name == s.port_name;
+               })) {
+      // Without the workload's Deployment or Pod nothing says which port the name is: the
+      // Server covers none, which would silently leave its port to the default policy.
+      out.notes.push_back(qualified("Server", s.meta) + " names port \"" + s.port_name +
+                          "\", but no Deployment or Pod of this workload among the policies "
+                          "gives a container port that name: it applies to no port");
     }
   }
   if (servers.empty()) {

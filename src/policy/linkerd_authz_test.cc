@@ -350,17 +350,31 @@ TEST(LinkerdAuthz, ReasonNamesServerAndPeer) {
 }
 
 TEST(LinkerdAuthz, NotesOverlapsAndIgnoredPolicies) {
+  // Without the workload's container ports (no Deployment or Pod among the policies), the
+  // Server naming port admin-http covers no port: every port's plan says so.
+  const std::string unresolved =
+      "linkerd Server shop/cart-admin names port \"admin-http\", but no Deployment or Pod of "
+      "this workload among the policies gives a container port that name: it applies to no port";
   const auto http = linkerdPortPolicy(mesh(), {}, "shop", {{"app", "cart"}}, {}, 8080);
   EXPECT_EQ(http.notes, (std::vector<std::string>{
+                            unresolved,
                             "linkerd Server shop/cart-http-copy also selects port 8080; the "
                             "older linkerd Server shop/cart-http applies"}));
   const auto missing = linkerdPortPolicy(mesh(), {}, "shop", {{"app", "cart"}}, {}, 7004);
   EXPECT_EQ(missing.notes,
-            (std::vector<std::string>{"linkerd AuthorizationPolicy shop/dangling is ignored: "
+            (std::vector<std::string>{unresolved,
+                                      "linkerd AuthorizationPolicy shop/dangling is ignored: "
                                       "MeshTLSAuthentication shop/nope does not exist"}));
   EXPECT_TRUE(missing.authorizations.empty());
   // A named port that the workload's container ports do not resolve selects nothing.
-  EXPECT_TRUE(linkerdPortPolicy(mesh(), {}, "shop", {{"app", "cart"}}, {}, 9990).server.empty());
+  const auto admin = linkerdPortPolicy(mesh(), {}, "shop", {{"app", "cart"}}, {}, 9990);
+  EXPECT_TRUE(admin.server.empty());
+  EXPECT_EQ(admin.notes, std::vector<std::string>{unresolved});
+  // With the container ports known, the name resolves and nothing is noted about it.
+  const std::vector<config::ContainerPort> ports = {{"http", 8080}, {"admin-http", 9990}};
+  EXPECT_EQ(linkerdPortPolicy(mesh(), {}, "shop", {{"app", "cart"}}, ports, 9990).server,
+            "linkerd Server shop/cart-admin");
+  EXPECT_TRUE(linkerdPortPolicy(mesh(), {}, "shop", {{"app", "cart"}}, ports, 9990).notes.empty());
 }
 
 TEST(LinkerdAuthz, IdentityRefsNamespace) {

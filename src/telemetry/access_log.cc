@@ -24,6 +24,13 @@ int stdioFd(const std::string& path) {
   return -1;
 }
 
+tl::unexpected<Error> openError(const std::string& path, int err) {
+  Code code = Code::kUnavailable;
+  if (err == ENOENT || err == ENOTDIR) code = Code::kNotFound;
+  if (err == EACCES || err == EPERM || err == EROFS) code = Code::kPermissionDenied;
+  return fail(code, "access log " + path + ": " + std::strerror(err));
+}
+
 Result<int> openPath(const std::string& path) {
   if (const int stdio = stdioFd(path); stdio >= 0) {
     // A socket (systemd's journal) cannot be opened through /dev/stdout: duplicate instead.
@@ -33,11 +40,7 @@ Result<int> openPath(const std::string& path) {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd >= 0) return fd;
   }
-  const int err = errno;
-  Code code = Code::kUnavailable;
-  if (err == ENOENT || err == ENOTDIR) code = Code::kNotFound;
-  if (err == EACCES || err == EPERM || err == EROFS) code = Code::kPermissionDenied;
-  return fail(code, "access log " + path + ": " + std::strerror(err));
+  return openError(path, errno);
 }
 
 // Writes all of `data`; returns the bytes written and sets `err` on failure.
@@ -67,6 +70,19 @@ size_t writeAll(int fd, std::string_view data, int& err) {
 }
 
 }  // namespace
+
+Result<void> AccessLog::checkWritable(const std::string& path) {
+  if (stdioFd(path) >= 0) return {};
+  if (::access(path.c_str(), F_OK) == 0) {
+    if (::access(path.c_str(), W_OK) == 0) return {};
+    return openError(path, errno);
+  }
+  if (errno != ENOENT) return openError(path, errno);
+  const auto slash = path.rfind('/');
+  const std::string folder = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  if (::access(folder.c_str(), W_OK | X_OK) == 0) return {};
+  return openError(path, errno);
+}
 
 Result<std::unique_ptr<AccessLog>> AccessLog::open(std::string path, AccessLogOptions options) {
   auto fd = openPath(path);

@@ -36,6 +36,9 @@ class AccessLog {
   // instead of opening the path, which works when they are a socket (systemd's journal) too.
   // Fails (kNotFound, kPermissionDenied, kUnavailable) when the file cannot be opened.
   static Result<std::unique_ptr<AccessLog>> open(std::string path, AccessLogOptions options = {});
+  // What open() would say about `path`, without creating or opening anything (for validate):
+  // the file is writable, or it is missing and its folder exists and is writable.
+  static Result<void> checkWritable(const std::string& path);
 
   // Writes every line accepted so far, then closes (the same as close()).
   ~AccessLog();

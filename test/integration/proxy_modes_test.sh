@@ -342,7 +342,7 @@ pass "MUTUAL to openssl s_server -Verify 1 -verify_return_error: it verified 'O=
 
 # Files a DestinationRule names are watched with the policies: MUTUAL whose client certificate
 # does not exist yet fails, and works once the files appear, with no change to any manifest.
-refused_out 16 "MUTUAL whose client certificate file does not exist yet" no_certificate_loaded
+refused_out 16 "MUTUAL whose client certificate file does not exist yet" tls_config_error
 mkdir -p "$TMP/late" && cp "$TMP/client.pem" "$TMP/client.key" "$TMP/late/"
 wait_for "MUTUAL once its client certificate files appear" 5 \
   sh -c "curl -s --max-time 3 http://$(out_addr client 16)/ | grep -q 'CN = client\|CN=client'"
@@ -570,6 +570,47 @@ wait_ready exp
 wait_for "an expired SVID makes the proxy not ready" 12 \
   sh -c "curl -s http://$(admin exp)/ready | grep -q 'not ready: the SVID expired at'"
 pass "an SVID that expired unreplaced: $(curl -s "http://$(admin exp)/ready")"
+
+# ---- proxy validate: what would stop the proxy, or leave a listener unable to carry traffic --
+# validate_is WANT_RC WHAT CONFIG WANT_STDERR: `mutual proxy validate` exits WANT_RC, its stderr
+# holding WANT_STDERR.
+validate_is() {
+  local want=$1 what=$2 config=$3 message=$4 rc=0
+  "$MUTUAL" proxy validate -c "$config" >"$TMP/v.out" 2>"$TMP/v.err" || rc=$?
+  [[ $rc -eq $want ]] || fail "proxy validate, $what: exit $rc, want $want: $(cat "$TMP/v.err")"
+  grep -qF -- "$message" "$TMP/v.err" || fail "proxy validate, $what: stderr lacks '$message': $(cat "$TMP/v.err")"
+  pass "proxy validate, $what: exit $rc, $(tail -1 "$TMP/v.err")"
+}
+mkdir -p "$TMP/vpol"
+destination_rule gone gone.example.com "{mode: SIMPLE, caCertificates: $TMP/no-such-ca.pem}" \
+  >"$TMP/vpol/dr.yaml"
+proxy_config vdr web web vpol/ <<EOF
+outbound:
+  - {name: gone, listen: 127.0.0.1:0, destination: gone.example.com:443, endpoints: [127.0.0.1:9]}
+EOF
+validate_is 2 "a DestinationRule naming a missing CA file" "$TMP/vdr.yaml" \
+  "mutual: outbound gone: DestinationRule shop/gone: $TMP/no-such-ca.pem"
+proxy_config vlog web web <<EOF
+outbound:
+  - {listen: 127.0.0.1:0, destination: cart.shop.svc.cluster.local:8080, endpoints: [127.0.0.1:9]}
+EOF
+sed -i "s|^access_log: .*|access_log: $TMP/no-such-dir/a.log|" "$TMP/vlog.yaml"
+line=$(grep -n '^access_log:' "$TMP/vlog.yaml" | cut -d: -f1)
+validate_is 2 "an access log in a missing folder" "$TMP/vlog.yaml" \
+  "mutual: $TMP/vlog.yaml:$line: access_log: access log $TMP/no-such-dir/a.log: No such file or directory"
+[[ ! -e "$TMP/no-such-dir" ]] || fail "proxy validate created the access log's folder"
+rc=0
+"$MUTUAL" proxy run -c "$TMP/vlog.yaml" 2>"$TMP/v.err" || rc=$?
+[[ $rc -eq 2 ]] && grep -qF "$TMP/vlog.yaml:$line: access_log: access log" "$TMP/v.err" ||
+  fail "proxy run with an unwritable access log: exit $rc, $(cat "$TMP/v.err")"
+pass "proxy run with an unwritable access log: exit 2, naming the file and line"
+proxy_config vsa cart web <<EOF
+inbound:
+  - {port: 8080, listen: 127.0.0.1:0, forward: 127.0.0.1:9}
+EOF
+validate_is 0 "web's SVID for the cart workload" "$TMP/vsa.yaml" \
+  "warning: credentials: the SVID is spiffe://cluster.local/ns/shop/sa/web, the workload's identity would be spiffe://cluster.local/ns/shop/sa/cart"
+grep -q ": OK (1 inbound" "$TMP/v.out" || fail "proxy validate vsa: no OK line: $(cat "$TMP/v.out")"
 
 alive server
 alive client
