@@ -35,8 +35,7 @@ Result<nlohmann::json> fetch(const std::string& admin, const std::string& path) 
   // The admin address as proxy.yaml writes it: HOST:PORT, IPv6 in brackets.
   auto address = config::parseHostPort(admin, false);
   if (!address) {
-    return invalidArgument("--admin " + admin + ": " + address.error().message +
-                           " (expected HOST:PORT, such as 127.0.0.1:15000)");
+    return invalidArgument("--admin: " + address.error().message);
   }
   httplib::Client client(address->host, address->port);
   client.set_connection_timeout(5);
