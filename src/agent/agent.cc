@@ -90,6 +90,16 @@ Result<std::unique_ptr<Agent>> Agent::start(config::spire::AgentConf conf, Optio
   std::error_code ec;
   fs::create_directories(a.path(a.conf_.data_dir), ec);
   if (ec) return fail(Code::kFailedPrecondition, a.path(a.conf_.data_dir) + ": " + ec.message());
+  // Two agents on one data_dir would overwrite each other's bundle.pem and node SVID.
+  auto lock = FileLock::acquire(fs::path(a.path(a.conf_.data_dir)) / "agent.lock");
+  if (!lock) {
+    return fail(lock.error().code, a.conf_.at("agent.data_dir").str() +
+                                       ": agent.data_dir: another mutual agent is running with "
+                                       "data_dir " + a.path(a.conf_.data_dir) + " (" +
+                                       lock.error().message +
+                                       "); stop it first, or give this agent its own data_dir");
+  }
+  a.data_dir_lock_.emplace(std::move(*lock));
   if (!a.conf_.insecure_bootstrap) {
     auto pem = readFile(a.path(a.conf_.trust_bundle_path));
     if (!pem) return fail(pem.error().prefix("trust_bundle_path"));

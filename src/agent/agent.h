@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -12,6 +13,7 @@
 #include "admin/health_listener.h"
 #include "agent/cache.h"
 #include "base/clock.h"
+#include "base/file.h"
 #include "config/spire_conf.h"
 #include "server/node_client.h"
 #include "workloadapi/server.h"
@@ -74,6 +76,7 @@ class Agent {
 
   config::spire::AgentConf conf_;
   Options options_;
+  std::optional<FileLock> data_dir_lock_;  // data_dir/agent.lock, for the agent's life
   RealClock clock_;
   spiffe::TrustDomain trust_domain_;
   std::unique_ptr<Cache> cache_;

@@ -148,6 +148,12 @@ fetch | jq -e '.svids[0].hint == "internal"' >/dev/null || fail "the entry's hin
 [[ ! -e agent/data/agent_svid.pem && ! -e agent/data/agent_svid.key ]] \
   || fail "KeyManager \"disk\": the node SVID is in data_dir, not in its directory"
 echo "ok: attested, synced, SVID (with its hint) served and verified by openssl"
+# A second agent on the same agent.conf is refused (data_dir locked), naming the holder.
+rc=0; "$mutual" agent run -c agent/agent.conf >/dev/null 2>dup.err || rc=$?
+[[ $rc == 2 ]] && grep -q "another mutual agent is running with data_dir .*(pid $agent_pid)" dup.err \
+  || fail "a second agent on the same data_dir: exit $rc: $(cat dup.err)"
+fetch | jq -e '.svids | length == 1' >/dev/null || fail "the first agent stopped serving"
+echo "ok: a second agent on the same data_dir is refused"
 
 # health_checks: SPIRE's /live and /ready.
 # probe PORT PATH: "STATUS BODY" of a GET.

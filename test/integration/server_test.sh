@@ -118,6 +118,34 @@ pass "server runs; healthcheck (CLI, JSON, HTTP /live and /ready)"
 [[ $(stat -c %a "$S1/data/server/keys.json") == 600 ]] || fail "keys.json mode"
 pass "admin socket 0600 in a 0700 directory; keys.json 0600"
 
+# --- a second server -------------------------------------------------------------------------
+# On the same server.conf: refused before it touches data_dir or the admin socket, naming the
+# data_dir and the first server's pid; the first keeps its socket.
+run server run -c "$S1/server.conf"
+expect_rc 2 "a second server on the same data_dir"
+grep -q "another mutual server is running with data_dir $S1/data/server .*(pid $(cat "$S1/pid"))" "$TMP/err" ||
+  fail "second server's message: $(cat "$TMP/err")"
+run server healthcheck "${C[@]}"
+expect_rc 0 "the first server after a refused second one"
+# Its own data_dir, the first one's admin socket: refused, the live socket is not taken over.
+make_server "$TMP/dup-socket" sqlite3 ./data/server/datastore.sqlite3
+sed -i "s|$TMP/dup-socket/private/api.sock|$S1/private/api.sock|" "$TMP/dup-socket/server.conf"
+run server run -c "$TMP/dup-socket/server.conf"
+expect_rc 2 "a second server on a live admin socket"
+grep -q "$S1/private/api.sock: another server is listening on it" "$TMP/err" ||
+  fail "live socket message: $(cat "$TMP/err")"
+# Its own data_dir and socket, the first one's port: address in use (no SO_REUSEPORT).
+S1_PORT=$(grep -m1 -o 'bind_port = "[0-9]*"' "$S1/server.conf" | grep -o '[0-9]*')
+make_server "$TMP/dup-port" sqlite3 ./data/server/datastore.sqlite3
+sed -i "0,/bind_port = \"[0-9]*\"/s//bind_port = \"$S1_PORT\"/" "$TMP/dup-port/server.conf"
+run server run -c "$TMP/dup-port/server.conf"
+expect_rc 1 "a second server on the same port"
+grep -q "cannot listen on 127.0.0.1:$S1_PORT" "$TMP/err" || fail "port in use message: $(cat "$TMP/err")"
+run server healthcheck "${C[@]}"
+expect_rc 0 "the first server after refused duplicates"
+[[ -S "$S1/private/api.sock" ]] || fail "the first server's admin socket is gone"
+pass "a second server is refused: same data_dir (lock, pid named), live admin socket, port in use"
+
 run server healthcheck --socket "$TMP/nowhere.sock"
 expect_rc 1 "healthcheck on a missing socket"
 grep -q "unhealthy" "$TMP/err" || fail "healthcheck error: $(cat "$TMP/err")"
