@@ -196,9 +196,13 @@ Result<void> Agent::ensureNodeSvid() {
   if (!node_chain_.empty() && clock_.now() >= node_chain_.front().notAfter()) {
     dropNodeSvid("the node SVID expired at " + formatRfc3339(node_chain_.front().notAfter()));
   }
+  // Renewed at half-life, and at once when its authority was tainted (the sync lists tainted
+  // authorities): a revoke of that authority would otherwise lock the agent out, and a join
+  // token agent cannot attest again by itself.
+  const bool tainted = !node_chain_.empty() && cache_->issuedByTainted(node_chain_);
   bool renew = !node_chain_.empty() &&
-               shouldRenew(clock_.now(), node_chain_.front().notBefore(),
-                           node_chain_.front().notAfter(), 0.0);
+               (tainted || shouldRenew(clock_.now(), node_chain_.front().notBefore(),
+                                       node_chain_.front().notAfter(), 0.0));
   if (!node_chain_.empty() && !renew) return {};
 
   auto key = crypto::PrivateKey::generate(crypto::KeyType::kEcP256);
@@ -257,8 +261,9 @@ Result<void> Agent::ensureNodeSvid() {
   node_key_ = std::make_shared<const crypto::PrivateKey>(std::move(*key));
   agent_id_ = svid->spiffe_id;
   client_.reset();  // reconnect with the new SVID
-  spdlog::info("agent: {} as {} (expires {})", renew ? "renewed" : "attested", svid->spiffe_id,
-               formatRfc3339(node_chain_.front().notAfter()));
+  spdlog::info("agent: {} as {} (expires {}){}", renew ? "renewed" : "attested", svid->spiffe_id,
+               formatRfc3339(node_chain_.front().notAfter()),
+               tainted ? " replacing a node SVID signed by a tainted authority" : "");
   return {};
 }
 
@@ -352,6 +357,7 @@ Result<void> Agent::syncOnce() {
     }
   }
   cache_->setEntries(std::move(entries));
+  // Also read by the next ensureNodeSvid: a node SVID signed by a tainted authority is renewed.
   cache_->setTaintedAuthorities(synced->tainted_authority_ids);
   cache_->setBundles(std::move(bundles), std::move(jwt_bundles));
 
