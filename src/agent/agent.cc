@@ -100,12 +100,30 @@ Result<std::unique_ptr<Agent>> Agent::start(config::spire::AgentConf conf, Optio
                                        "); stop it first, or give this agent its own data_dir");
   }
   a.data_dir_lock_.emplace(std::move(*lock));
-  if (!a.conf_.insecure_bootstrap) {
+  // The bundle of the last sync, saved in data_dir, when there is one (as SPIRE's agent does):
+  // after a CA rotation the bootstrap bundle (trust_bundle_path) may no longer verify the server.
+  const std::string saved_bundle = a.path(a.conf_.data_dir) + "/bundle.pem";
+  if (auto pem = readFile(saved_bundle)) {
+    auto roots = crypto::parsePemCertificates(*pem);
+    if (roots && !roots->empty()) {
+      a.trust_bundle_ = std::move(*roots);
+      a.trust_bundle_file_ = saved_bundle;
+    } else {
+      spdlog::warn("agent: {}: ignored ({}); using trust_bundle_path", saved_bundle,
+                   roots ? "no certificate" : roots.error().message);
+    }
+  }
+  if (a.trust_bundle_.empty() && !a.conf_.insecure_bootstrap) {
     auto pem = readFile(a.path(a.conf_.trust_bundle_path));
     if (!pem) return fail(pem.error().prefix("trust_bundle_path"));
     auto roots = crypto::parsePemCertificates(*pem);
     if (!roots) return fail(roots.error().prefix(a.path(a.conf_.trust_bundle_path)));
     a.trust_bundle_ = std::move(*roots);
+    a.trust_bundle_file_ = a.path(a.conf_.trust_bundle_path);
+  }
+  if (!a.trust_bundle_file_.empty()) {
+    spdlog::info("agent: verifying the server with {} ({} root(s))", a.trust_bundle_file_,
+                 a.trust_bundle_.size());
   }
   UnixAttestorOptions attestor;
   if (!a.conf_.workload_attestors.empty()) {
@@ -173,7 +191,6 @@ Result<void> Agent::ensureNodeSvid() {
   const std::string dir = nodeSvidDir();
   const std::string svid_path = dir + "/agent_svid.pem";
   const std::string key_path = dir + "/agent_svid.key";
-  const std::string bundle_path = path(conf_.data_dir) + "/bundle.pem";
   // A node SVID from an earlier run, still valid: no new attestation (a join token is single
   // use, so a restarted agent must not need it again).
   if (node_chain_.empty() && !dir.empty()) {
@@ -187,9 +204,6 @@ Result<void> Agent::ensureNodeSvid() {
         node_chain_ = std::move(*chain);
         node_key_ = std::make_shared<const crypto::PrivateKey>(std::move(*key));
         agent_id_ = node_chain_.front().uriSans().empty() ? "" : node_chain_.front().uriSans().front();
-        if (auto bundle_pem = readFile(bundle_path)) {
-          if (auto roots = crypto::parsePemCertificates(*bundle_pem)) trust_bundle_ = std::move(*roots);
-        }
       }
     }
   }
@@ -244,7 +258,13 @@ Result<void> Agent::ensureNodeSvid() {
       svid = (*client)->attestJoinToken(conf_.join_token, *csr);
     }
   }
-  if (!svid) return fail(svid.error());
+  if (!svid) {
+    // Most often a server this bundle does not verify: say which bundle it was.
+    if (svid.error().code == Code::kUnavailable && !trust_bundle_file_.empty()) {
+      return fail(svid.error().prefix("verifying the server with " + trust_bundle_file_));
+    }
+    return fail(svid.error());
+  }
   auto key_pem = key->toPkcs8Pem();
   auto chain_pem = crypto::toPem(svid->chain);
   if (!key_pem || !chain_pem) return fail(Code::kInternal, "cannot encode the node SVID");
@@ -309,6 +329,7 @@ void Agent::keepTrustBundle(std::vector<crypto::Certificate> roots) {
     spdlog::warn("agent: trust bundle not saved: {}", w.error().message);
   }
   trust_bundle_ = std::move(roots);
+  trust_bundle_file_ = path(conf_.data_dir) + "/bundle.pem";
   // The client verifies the server with the bundle it was made with; the next sync makes a new
   // one (not now: the current call may still be using it). Kept, the old bundle would refuse a
   // server restarted with a certificate from a new root.

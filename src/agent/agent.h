@@ -86,6 +86,7 @@ class Agent {
 
   mutable std::mutex mu_;
   std::vector<crypto::Certificate> trust_bundle_;
+  std::string trust_bundle_file_;  // where trust_bundle_ was read or saved ("": none yet)
   std::vector<crypto::Certificate> node_chain_;
   std::shared_ptr<const crypto::PrivateKey> node_key_;
   std::string agent_id_;

@@ -77,6 +77,7 @@ token=$("$mutual" server token generate "${admin[@]}" --spiffe-id spiffe://examp
 [[ -n $token && $token != null ]] || fail "no token"
 "$mutual" server bundle show "${admin[@]}" > bundle.pem
 openssl x509 -in bundle.pem -noout || fail "the bundle is not PEM"
+cp bundle.pem bundle0.pem  # the bootstrap bundle: only the first root
 web_entry=$("$mutual" server entry create "${admin[@]}" --parent-id spiffe://example.org/node/n1 \
   --spiffe-id spiffe://example.org/ns/shop/sa/web --selector "unix:uid:$(id -u)" \
   --hint internal -o json | jq -r '.[0].id')
@@ -345,6 +346,33 @@ log_since "$evict_mark" agent.log | grep -q "$needed" \
 [[ ! -e agent/keys/agent_svid.pem ]] || fail "the refused node SVID is still on disk"
 fetch | jq -e '.svids | length == 1' >/dev/null || fail "the SVID was lost when the agent was evicted"
 echo "ok: an evicted join_token agent says a new token is needed"
+
+# With a new join token it attests again, verifying the server with the bundle it saved
+# (data_dir/bundle.pem), not with trust_bundle_path: that one holds only the first root, revoked
+# since. Without the saved bundle the failure names the bundle it verified with.
+kill $agent_pid
+wait $agent_pid 2>/dev/null || true
+token2=$("$mutual" server token generate "${admin[@]}" --spiffe-id spiffe://example.org/node/n1 \
+  --ttl 600 -o json | jq -r .token)
+sed -i -e "s/join_token = \"\"/join_token = \"$token2\"/" \
+  -e "s|trust_bundle_path = \"$tmp/bundle.pem\"|trust_bundle_path = \"$tmp/bundle0.pem\"|" agent/agent.conf
+mv agent/data/bundle.pem saved-bundle.pem
+nobundle_mark=$(wc -l < agent.log)
+start_agent
+for _ in $(seq 50); do
+  tail -n +"$((nobundle_mark + 1))" agent.log | grep -q "verifying the server with .*/bundle0.pem:" && break
+  sleep 0.2
+done
+tail -n +"$((nobundle_mark + 1))" agent.log | grep -q "verifying the server with .*/bundle0.pem:" \
+  || fail "a failed attestation does not name the bundle it verified the server with"
+kill $agent_pid
+wait $agent_pid 2>/dev/null || true
+mv saved-bundle.pem agent/data/bundle.pem
+start_agent
+wait_svid
+grep -q "attested as spiffe://example.org/spire/agent/join_token/$token2" agent.log \
+  || fail "the agent did not attest again with the new token"
+echo "ok: re-attestation verifies the server with the saved bundle (and names it when that fails)"
 
 # An x509pop agent attests again by itself once evicted. It starts from the current bundle: the
 # server's certificate now chains to the third root.
