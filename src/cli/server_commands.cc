@@ -44,7 +44,7 @@ struct EntryFlags {
   std::string parent_id;
   bool node = false;  // parent = the server (a node alias entry)
   std::vector<std::string> selectors;
-  std::string selector_match = "exact";
+  std::string selector_match = "superset";  // SPIRE's -matchSelectorsOn default
   std::string x509_svid_ttl;  // seconds, or a duration ("1h")
   std::string jwt_svid_ttl;
   std::vector<std::string> dns_names;

@@ -173,6 +173,12 @@ run server entry show "${C[@]}" -o json
 [[ $(json 'len(d)' <"$TMP/out") == 2 ]] || fail "entry show: $(cat "$TMP/out")"
 run server entry show "${C[@]}" --selector unix:uid:70 --match-selectors-on superset -o json
 [[ $(json 'd[0]["spiffe_id"]' <"$TMP/out") == spiffe://example.org/db ]] || fail "entry show filter"
+# SPIRE's default is superset: the entry with uid:70 and gid:70 matches --selector unix:uid:70.
+run server entry show "${C[@]}" --selector unix:uid:70 -o json
+[[ $(json '[e["spiffe_id"] for e in d]' <"$TMP/out") == "['spiffe://example.org/db']" ]] ||
+  fail "entry show --selector defaults to superset: $(cat "$TMP/out")"
+run server entry show "${C[@]}" --selector unix:uid:70 --match-selectors-on exact -o json
+[[ $(json 'len(d)' <"$TMP/out") == 0 ]] || fail "entry show exact: $(cat "$TMP/out")"
 run server entry update "${C[@]}" --entry-id "$DB_ID" --dns db.example.org -o json
 [[ $(json 'd[0]["revision_number"]' <"$TMP/out") == 1 ]] || fail "entry update: $(cat "$TMP/out")"
 pass "entry create (ours and SPIRE's flags), show with filters, update"
