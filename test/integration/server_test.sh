@@ -116,7 +116,11 @@ pass "server runs; healthcheck (CLI, JSON, HTTP /live and /ready)"
 [[ $(stat -c %a "$S1/private") == 700 ]] || fail "socket directory mode $(stat -c %a "$S1/private")"
 [[ $(stat -c %a "$S1/private/api.sock") == 600 ]] || fail "socket mode"
 [[ $(stat -c %a "$S1/data/server/keys.json") == 600 ]] || fail "keys.json mode"
-pass "admin socket 0600 in a 0700 directory; keys.json 0600"
+# The datastore holds unused join tokens; SQLite gives its WAL files the database's mode.
+for f in datastore.sqlite3 datastore.sqlite3-wal datastore.sqlite3-shm; do
+  [[ $(stat -c %a "$S1/data/server/$f") == 600 ]] || fail "$f mode $(stat -c %a "$S1/data/server/$f")"
+done
+pass "admin socket 0600 in a 0700 directory; keys.json and the SQLite datastore 0600"
 
 # --- a second server -------------------------------------------------------------------------
 # On the same server.conf: refused before it touches data_dir or the admin socket, naming the
