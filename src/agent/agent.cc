@@ -61,6 +61,61 @@ Entry toEntry(const server::Entry& entry) {
 
 }  // namespace
 
+namespace {
+
+// "<agent.conf>:<line>: <field>": where a setting is, for messages about the file it names.
+std::string fieldAt(const config::spire::AgentConf& conf, const std::string& field) {
+  return conf.at(field).str() + ": " + field;
+}
+
+constexpr std::string_view kX509PopData = "plugins.NodeAttestor \"x509pop\".plugin_data.";
+
+std::string resolveIn(const std::string& base_dir, const std::string& p) {
+  if (p.empty() || fs::path(p).is_absolute() || base_dir.empty()) return p;
+  return (fs::path(base_dir) / p).string();
+}
+
+}  // namespace
+
+std::vector<std::string> Agent::checkFiles(const config::spire::AgentConf& conf,
+                                           const std::string& base_dir, bool with_trust_bundle) {
+  std::vector<std::string> problems;
+  // Reads `file`, then `check`s its text; a problem names the field.
+  const auto check = [&](const std::string& field, const std::string& file,
+                         Result<void> (*parse)(const std::string&)) {
+    const std::string resolved = resolveIn(base_dir, file);
+    auto text = readFile(resolved);
+    if (!text) {
+      problems.push_back(fieldAt(conf, field) + ": " + text.error().message);
+      return;
+    }
+    if (auto ok = parse(*text); !ok) {
+      problems.push_back(fieldAt(conf, field) + ": " + resolved + ": " + ok.error().message);
+    }
+  };
+  const auto certificates = [](const std::string& pem) -> Result<void> {
+    auto certs = crypto::parsePemCertificates(pem);
+    if (!certs) return fail(certs.error());
+    if (certs->empty()) return fail(Code::kInvalidArgument, "no PEM certificate in it");
+    return {};
+  };
+  const auto key = [](const std::string& pem) -> Result<void> {
+    auto parsed = crypto::PrivateKey::fromPem(pem);
+    if (!parsed) return fail(parsed.error());
+    return {};
+  };
+  if (with_trust_bundle && !conf.insecure_bootstrap) {
+    check("agent.trust_bundle_path", conf.trust_bundle_path, certificates);
+  }
+  if (conf.node_attestor.kind == config::spire::AgentNodeAttestor::Kind::kX509Pop) {
+    check(std::string(kX509PopData) + "certificate_path", conf.node_attestor.certificate_path,
+          certificates);
+    check(std::string(kX509PopData) + "private_key_path", conf.node_attestor.private_key_path,
+          key);
+  }
+  return problems;
+}
+
 std::vector<std::pair<size_t, size_t>> callRanges(size_t count, size_t per_call) {
   std::vector<std::pair<size_t, size_t>> out;
   for (size_t begin = 0; begin < count; begin += per_call) {
@@ -74,10 +129,7 @@ Agent::Agent(config::spire::AgentConf conf, Options options)
 
 Agent::~Agent() { stop(); }
 
-std::string Agent::path(const std::string& p) const {
-  if (p.empty() || fs::path(p).is_absolute() || options_.base_dir.empty()) return p;
-  return (fs::path(options_.base_dir) / p).string();
-}
+std::string Agent::path(const std::string& p) const { return resolveIn(options_.base_dir, p); }
 
 std::string Agent::agentId() const {
   std::lock_guard lock(mu_);
@@ -114,16 +166,26 @@ Result<std::unique_ptr<Agent>> Agent::start(config::spire::AgentConf conf, Optio
     }
   }
   if (a.trust_bundle_.empty() && !a.conf_.insecure_bootstrap) {
+    const std::string where = fieldAt(a.conf_, "agent.trust_bundle_path");
     auto pem = readFile(a.path(a.conf_.trust_bundle_path));
-    if (!pem) return fail(pem.error().prefix("trust_bundle_path"));
+    if (!pem) return fail(pem.error().prefix(where));
     auto roots = crypto::parsePemCertificates(*pem);
-    if (!roots) return fail(roots.error().prefix(a.path(a.conf_.trust_bundle_path)));
+    if (!roots) return fail(roots.error().prefix(where + ": " + a.path(a.conf_.trust_bundle_path)));
+    if (roots->empty()) {
+      return fail(Code::kInvalidArgument,
+                  where + ": " + a.path(a.conf_.trust_bundle_path) + ": no PEM certificate");
+    }
     a.trust_bundle_ = std::move(*roots);
     a.trust_bundle_file_ = a.path(a.conf_.trust_bundle_path);
   }
   if (!a.trust_bundle_file_.empty()) {
     spdlog::info("agent: verifying the server with {} ({} root(s))", a.trust_bundle_file_,
                  a.trust_bundle_.size());
+  }
+  // x509pop's files: a missing or unreadable one is an error at start naming its field, not a
+  // retry every sync.
+  if (auto problems = checkFiles(a.conf_, a.options_.base_dir, false); !problems.empty()) {
+    return fail(Code::kInvalidArgument, problems.front());
   }
   UnixAttestorOptions attestor;
   if (!a.conf_.workload_attestors.empty()) {
@@ -239,14 +301,16 @@ Result<void> Agent::ensureNodeSvid() {
     auto client = server::NodeClient::connect(options);
     if (!client) return fail(client.error());
     if (conf_.node_attestor.kind == config::spire::AgentNodeAttestor::Kind::kX509Pop) {
+      const std::string cert_field = fieldAt(conf_, std::string(kX509PopData) + "certificate_path");
+      const std::string key_field = fieldAt(conf_, std::string(kX509PopData) + "private_key_path");
       auto cert_pem = readFile(path(conf_.node_attestor.certificate_path));
       auto key_pem = readFile(path(conf_.node_attestor.private_key_path));
-      if (!cert_pem) return fail(cert_pem.error());
-      if (!key_pem) return fail(key_pem.error());
+      if (!cert_pem) return fail(cert_pem.error().prefix(cert_field));
+      if (!key_pem) return fail(key_pem.error().prefix(key_field));
       auto chain = crypto::parsePemCertificates(*cert_pem);
       auto pop_key = crypto::PrivateKey::fromPem(*key_pem);
-      if (!chain) return fail(chain.error());
-      if (!pop_key) return fail(pop_key.error());
+      if (!chain) return fail(chain.error().prefix(cert_field));
+      if (!pop_key) return fail(pop_key.error().prefix(key_field));
       svid = (*client)->attestX509Pop(*chain, *pop_key, *csr);
     } else {
       if (conf_.join_token.empty()) {

@@ -38,6 +38,15 @@ std::vector<std::pair<size_t, size_t>> callRanges(size_t count, size_t per_call)
 // dropped and the node attests again. The Workload API is served from the cache throughout.
 class Agent {
  public:
+  // What `agent validate` and the start of `agent run` check of the files agent.conf names
+  // (relative to `base_dir`): trust_bundle_path holds PEM certificates (unless
+  // insecure_bootstrap; skipped when `with_trust_bundle` is false), x509pop's certificate_path
+  // holds PEM certificates and private_key_path a private key. One message per problem, each
+  // "<agent.conf>:<line>: <field>: <what is wrong>"; empty when all is well.
+  static std::vector<std::string> checkFiles(const config::spire::AgentConf& conf,
+                                             const std::string& base_dir,
+                                             bool with_trust_bundle = true);
+
   struct Options {
     std::chrono::milliseconds sync_interval{5000};
     std::string base_dir;  // agent.conf's folder: relative paths resolve against it

@@ -118,6 +118,36 @@ write_agent_conf agent "$tmp/agent.sock" "$token" "$health_port" <<'CONF'
     KeyManager "disk" { plugin_data { directory = "./keys" } }
 CONF
 "$mutual" agent validate -c agent/agent.conf >/dev/null || fail "agent validate"
+# validate checks the files agent.conf names; run refuses them at start; both name the field.
+mkdir -p bad
+sed "s|trust_bundle_path = \"$tmp/bundle.pem\"|trust_bundle_path = \"$tmp/missing.pem\"|" \
+  agent/agent.conf > bad/agent.conf
+rc=0; "$mutual" agent validate -c bad/agent.conf >/dev/null 2>bad.err || rc=$?
+[[ $rc == 2 ]] && grep -Eq "bad/agent.conf:[0-9]+: agent.trust_bundle_path: .*missing.pem" bad.err \
+  || fail "validate with a missing trust_bundle_path: exit $rc: $(cat bad.err)"
+echo "not PEM" > notpem.pem
+sed -i "s|$tmp/missing.pem|$tmp/notpem.pem|" bad/agent.conf
+rc=0; "$mutual" agent validate -c bad/agent.conf >/dev/null 2>bad.err || rc=$?
+[[ $rc == 2 ]] && grep -Eq "bad/agent.conf:[0-9]+: agent.trust_bundle_path: .*notpem.pem" bad.err \
+  || fail "validate with a trust_bundle_path that is not PEM: exit $rc: $(cat bad.err)"
+rc=0; "$mutual" agent run -c bad/agent.conf >/dev/null 2>bad.err || rc=$?
+[[ $rc == 2 ]] && grep -Eq "bad/agent.conf:[0-9]+: agent.trust_bundle_path: .*notpem.pem" bad.err \
+  || fail "run with a trust_bundle_path that is not PEM: exit $rc: $(cat bad.err)"
+write_agent_conf badpop "$tmp/badpop.sock" <<CONF
+    NodeAttestor "x509pop" {
+        plugin_data {
+            private_key_path = "$tmp/nope.key"
+            certificate_path = "$tmp/node2.pem"
+        }
+    }
+    KeyManager "memory" { plugin_data {} }
+CONF
+field='badpop/agent.conf:[0-9]+: plugins.NodeAttestor "x509pop".plugin_data.private_key_path: .*nope.key'
+rc=0; "$mutual" agent validate -c badpop/agent.conf >/dev/null 2>bad.err || rc=$?
+[[ $rc == 2 ]] && grep -Eq "$field" bad.err || fail "validate with a missing x509pop key: exit $rc: $(cat bad.err)"
+rc=0; "$mutual" agent run -c badpop/agent.conf >/dev/null 2>bad.err || rc=$?
+[[ $rc == 2 ]] && grep -Eq "$field" bad.err || fail "run with a missing x509pop key: exit $rc: $(cat bad.err)"
+echo "ok: validate and run check the files agent.conf names, naming file, line and field"
 start_agent() {
   "$mutual" agent run -c agent/agent.conf >> agent.log 2>&1 &
   agent_pid=$!
