@@ -224,7 +224,13 @@ run server bundle set "${C[@]}" --id spiffe://other.org --path "$TMP/other.pem"
 expect_rc 0 "bundle set"
 run server bundle list "${C[@]}" -o json
 [[ $(json 'd[0]["trust_domain"]' <"$TMP/out") == other.org ]] || fail "bundle list: $(cat "$TMP/out")"
-pass "bundle show (PEM parsed by openssl, SPIFFE JSON), set, list"
+run server bundle show "${C[@]}" -o json
+expect_rc 0 "bundle show -o json"
+[[ $(json 'd["trust_domain"] + " " + str(len(d["x509_authorities"])) + " " + str(len(d["jwt_authorities"]))' <"$TMP/out") == "example.org 1 1" ]] ||
+  fail "bundle show -o json: $(cat "$TMP/out")"
+[[ $(json 'd["x509_authorities"][0]["asn1"]' <"$TMP/out") == "$(openssl x509 -outform DER <"$S1/data/server/root_ca.crt" | base64 -w0)" ]] ||
+  fail "bundle show -o json: the root's DER differs"
+pass "bundle show (PEM parsed by openssl, SPIFFE JSON, -o json), set, list"
 
 # --- authorities -----------------------------------------------------------------------------
 run server authority show "${C[@]}" -o json
