@@ -61,6 +61,61 @@ Entry toEntry(const server::Entry& entry) {
 
 }  // namespace
 
+namespace {
+
+// "<agent.conf>:<line>: <field>": where a setting is, for messages about the file it names.
+std::string fieldAt(const config::spire::AgentConf& conf, const std::string& field) {
+  return conf.at(field).str() + ": " + field;
+}
+
+constexpr std::string_view kX509PopData = "plugins.NodeAttestor \"x509pop\".plugin_data.";
+
+std::string resolveIn(const std::string& base_dir, const std::string& p) {
+  if (p.empty() || fs::path(p).is_absolute() || base_dir.empty()) return p;
+  return (fs::path(base_dir) / p).string();
+}
+
+}  // namespace
+
+std::vector<std::string> Agent::checkFiles(const config::spire::AgentConf& conf,
+                                           const std::string& base_dir, bool with_trust_bundle) {
+  std::vector<std::string> problems;
+  // Reads `file`, then `check`s its text; a problem names the field.
+  const auto check = [&](const std::string& field, const std::string& file,
+                         Result<void> (*parse)(const std::string&)) {
+    const std::string resolved = resolveIn(base_dir, file);
+    auto text = readFile(resolved);
+    if (!text) {
+      problems.push_back(fieldAt(conf, field) + ": " + text.error().message);
+      return;
+    }
+    if (auto ok = parse(*text); !ok) {
+      problems.push_back(fieldAt(conf, field) + ": " + resolved + ": " + ok.error().message);
+    }
+  };
+  const auto certificates = [](const std::string& pem) -> Result<void> {
+    auto certs = crypto::parsePemCertificates(pem);
+    if (!certs) return fail(certs.error());
+    if (certs->empty()) return fail(Code::kInvalidArgument, "no PEM certificate in it");
+    return {};
+  };
+  const auto key = [](const std::string& pem) -> Result<void> {
+    auto parsed = crypto::PrivateKey::fromPem(pem);
+    if (!parsed) return fail(parsed.error());
+    return {};
+  };
+  if (with_trust_bundle && !conf.insecure_bootstrap) {
+    check("agent.trust_bundle_path", conf.trust_bundle_path, certificates);
+  }
+  if (conf.node_attestor.kind == config::spire::AgentNodeAttestor::Kind::kX509Pop) {
+    check(std::string(kX509PopData) + "certificate_path", conf.node_attestor.certificate_path,
+          certificates);
+    check(std::string(kX509PopData) + "private_key_path", conf.node_attestor.private_key_path,
+          key);
+  }
+  return problems;
+}
+
 std::vector<std::pair<size_t, size_t>> callRanges(size_t count, size_t per_call) {
   std::vector<std::pair<size_t, size_t>> out;
   for (size_t begin = 0; begin < count; begin += per_call) {
@@ -74,10 +129,7 @@ Agent::Agent(config::spire::AgentConf conf, Options options)
 
 Agent::~Agent() { stop(); }
 
-std::string Agent::path(const std::string& p) const {
-  if (p.empty() || fs::path(p).is_absolute() || options_.base_dir.empty()) return p;
-  return (fs::path(options_.base_dir) / p).string();
-}
+std::string Agent::path(const std::string& p) const { return resolveIn(options_.base_dir, p); }
 
 std::string Agent::agentId() const {
   std::lock_guard lock(mu_);
@@ -90,12 +142,50 @@ Result<std::unique_ptr<Agent>> Agent::start(config::spire::AgentConf conf, Optio
   std::error_code ec;
   fs::create_directories(a.path(a.conf_.data_dir), ec);
   if (ec) return fail(Code::kFailedPrecondition, a.path(a.conf_.data_dir) + ": " + ec.message());
-  if (!a.conf_.insecure_bootstrap) {
-    auto pem = readFile(a.path(a.conf_.trust_bundle_path));
-    if (!pem) return fail(pem.error().prefix("trust_bundle_path"));
+  // Two agents on one data_dir would overwrite each other's bundle.pem and node SVID.
+  auto lock = FileLock::acquire(fs::path(a.path(a.conf_.data_dir)) / "agent.lock");
+  if (!lock) {
+    return fail(lock.error().code, a.conf_.at("agent.data_dir").str() +
+                                       ": agent.data_dir: another mutual agent is running with "
+                                       "data_dir " + a.path(a.conf_.data_dir) + " (" +
+                                       lock.error().message +
+                                       "); stop it first, or give this agent its own data_dir");
+  }
+  a.data_dir_lock_.emplace(std::move(*lock));
+  // The bundle of the last sync, saved in data_dir, when there is one (as SPIRE's agent does):
+  // after a CA rotation the bootstrap bundle (trust_bundle_path) may no longer verify the server.
+  const std::string saved_bundle = a.path(a.conf_.data_dir) + "/bundle.pem";
+  if (auto pem = readFile(saved_bundle)) {
     auto roots = crypto::parsePemCertificates(*pem);
-    if (!roots) return fail(roots.error().prefix(a.path(a.conf_.trust_bundle_path)));
+    if (roots && !roots->empty()) {
+      a.trust_bundle_ = std::move(*roots);
+      a.trust_bundle_file_ = saved_bundle;
+    } else {
+      spdlog::warn("agent: {}: ignored ({}); using trust_bundle_path", saved_bundle,
+                   roots ? "no certificate" : roots.error().message);
+    }
+  }
+  if (a.trust_bundle_.empty() && !a.conf_.insecure_bootstrap) {
+    const std::string where = fieldAt(a.conf_, "agent.trust_bundle_path");
+    auto pem = readFile(a.path(a.conf_.trust_bundle_path));
+    if (!pem) return fail(pem.error().prefix(where));
+    auto roots = crypto::parsePemCertificates(*pem);
+    if (!roots) return fail(roots.error().prefix(where + ": " + a.path(a.conf_.trust_bundle_path)));
+    if (roots->empty()) {
+      return fail(Code::kInvalidArgument,
+                  where + ": " + a.path(a.conf_.trust_bundle_path) + ": no PEM certificate");
+    }
     a.trust_bundle_ = std::move(*roots);
+    a.trust_bundle_file_ = a.path(a.conf_.trust_bundle_path);
+  }
+  if (!a.trust_bundle_file_.empty()) {
+    spdlog::info("agent: verifying the server with {} ({} root(s))", a.trust_bundle_file_,
+                 a.trust_bundle_.size());
+  }
+  // x509pop's files: a missing or unreadable one is an error at start naming its field, not a
+  // retry every sync.
+  if (auto problems = checkFiles(a.conf_, a.options_.base_dir, false); !problems.empty()) {
+    return fail(Code::kInvalidArgument, problems.front());
   }
   UnixAttestorOptions attestor;
   if (!a.conf_.workload_attestors.empty()) {
@@ -163,7 +253,6 @@ Result<void> Agent::ensureNodeSvid() {
   const std::string dir = nodeSvidDir();
   const std::string svid_path = dir + "/agent_svid.pem";
   const std::string key_path = dir + "/agent_svid.key";
-  const std::string bundle_path = path(conf_.data_dir) + "/bundle.pem";
   // A node SVID from an earlier run, still valid: no new attestation (a join token is single
   // use, so a restarted agent must not need it again).
   if (node_chain_.empty() && !dir.empty()) {
@@ -177,18 +266,19 @@ Result<void> Agent::ensureNodeSvid() {
         node_chain_ = std::move(*chain);
         node_key_ = std::make_shared<const crypto::PrivateKey>(std::move(*key));
         agent_id_ = node_chain_.front().uriSans().empty() ? "" : node_chain_.front().uriSans().front();
-        if (auto bundle_pem = readFile(bundle_path)) {
-          if (auto roots = crypto::parsePemCertificates(*bundle_pem)) trust_bundle_ = std::move(*roots);
-        }
       }
     }
   }
   if (!node_chain_.empty() && clock_.now() >= node_chain_.front().notAfter()) {
     dropNodeSvid("the node SVID expired at " + formatRfc3339(node_chain_.front().notAfter()));
   }
+  // Renewed at half-life, and at once when its authority was tainted (the sync lists tainted
+  // authorities): a revoke of that authority would otherwise lock the agent out, and a join
+  // token agent cannot attest again by itself.
+  const bool tainted = !node_chain_.empty() && cache_->issuedByTainted(node_chain_);
   bool renew = !node_chain_.empty() &&
-               shouldRenew(clock_.now(), node_chain_.front().notBefore(),
-                           node_chain_.front().notAfter(), 0.0);
+               (tainted || shouldRenew(clock_.now(), node_chain_.front().notBefore(),
+                                       node_chain_.front().notAfter(), 0.0));
   if (!node_chain_.empty() && !renew) return {};
 
   auto key = crypto::PrivateKey::generate(crypto::KeyType::kEcP256);
@@ -211,14 +301,16 @@ Result<void> Agent::ensureNodeSvid() {
     auto client = server::NodeClient::connect(options);
     if (!client) return fail(client.error());
     if (conf_.node_attestor.kind == config::spire::AgentNodeAttestor::Kind::kX509Pop) {
+      const std::string cert_field = fieldAt(conf_, std::string(kX509PopData) + "certificate_path");
+      const std::string key_field = fieldAt(conf_, std::string(kX509PopData) + "private_key_path");
       auto cert_pem = readFile(path(conf_.node_attestor.certificate_path));
       auto key_pem = readFile(path(conf_.node_attestor.private_key_path));
-      if (!cert_pem) return fail(cert_pem.error());
-      if (!key_pem) return fail(key_pem.error());
+      if (!cert_pem) return fail(cert_pem.error().prefix(cert_field));
+      if (!key_pem) return fail(key_pem.error().prefix(key_field));
       auto chain = crypto::parsePemCertificates(*cert_pem);
       auto pop_key = crypto::PrivateKey::fromPem(*key_pem);
-      if (!chain) return fail(chain.error());
-      if (!pop_key) return fail(pop_key.error());
+      if (!chain) return fail(chain.error().prefix(cert_field));
+      if (!pop_key) return fail(pop_key.error().prefix(key_field));
       svid = (*client)->attestX509Pop(*chain, *pop_key, *csr);
     } else {
       if (conf_.join_token.empty()) {
@@ -230,7 +322,13 @@ Result<void> Agent::ensureNodeSvid() {
       svid = (*client)->attestJoinToken(conf_.join_token, *csr);
     }
   }
-  if (!svid) return fail(svid.error());
+  if (!svid) {
+    // Most often a server this bundle does not verify: say which bundle it was.
+    if (svid.error().code == Code::kUnavailable && !trust_bundle_file_.empty()) {
+      return fail(svid.error().prefix("verifying the server with " + trust_bundle_file_));
+    }
+    return fail(svid.error());
+  }
   auto key_pem = key->toPkcs8Pem();
   auto chain_pem = crypto::toPem(svid->chain);
   if (!key_pem || !chain_pem) return fail(Code::kInternal, "cannot encode the node SVID");
@@ -247,8 +345,9 @@ Result<void> Agent::ensureNodeSvid() {
   node_key_ = std::make_shared<const crypto::PrivateKey>(std::move(*key));
   agent_id_ = svid->spiffe_id;
   client_.reset();  // reconnect with the new SVID
-  spdlog::info("agent: {} as {} (expires {})", renew ? "renewed" : "attested", svid->spiffe_id,
-               formatRfc3339(node_chain_.front().notAfter()));
+  spdlog::info("agent: {} as {} (expires {}){}", renew ? "renewed" : "attested", svid->spiffe_id,
+               formatRfc3339(node_chain_.front().notAfter()),
+               tainted ? " replacing a node SVID signed by a tainted authority" : "");
   return {};
 }
 
@@ -294,6 +393,7 @@ void Agent::keepTrustBundle(std::vector<crypto::Certificate> roots) {
     spdlog::warn("agent: trust bundle not saved: {}", w.error().message);
   }
   trust_bundle_ = std::move(roots);
+  trust_bundle_file_ = path(conf_.data_dir) + "/bundle.pem";
   // The client verifies the server with the bundle it was made with; the next sync makes a new
   // one (not now: the current call may still be using it). Kept, the old bundle would refuse a
   // server restarted with a certificate from a new root.
@@ -342,6 +442,7 @@ Result<void> Agent::syncOnce() {
     }
   }
   cache_->setEntries(std::move(entries));
+  // Also read by the next ensureNodeSvid: a node SVID signed by a tainted authority is renewed.
   cache_->setTaintedAuthorities(synced->tainted_authority_ids);
   cache_->setBundles(std::move(bundles), std::move(jwt_bundles));
 

@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -12,6 +13,7 @@
 #include "admin/health_listener.h"
 #include "agent/cache.h"
 #include "base/clock.h"
+#include "base/file.h"
 #include "config/spire_conf.h"
 #include "server/node_client.h"
 #include "workloadapi/server.h"
@@ -36,6 +38,15 @@ std::vector<std::pair<size_t, size_t>> callRanges(size_t count, size_t per_call)
 // dropped and the node attests again. The Workload API is served from the cache throughout.
 class Agent {
  public:
+  // What `agent validate` and the start of `agent run` check of the files agent.conf names
+  // (relative to `base_dir`): trust_bundle_path holds PEM certificates (unless
+  // insecure_bootstrap; skipped when `with_trust_bundle` is false), x509pop's certificate_path
+  // holds PEM certificates and private_key_path a private key. One message per problem, each
+  // "<agent.conf>:<line>: <field>: <what is wrong>"; empty when all is well.
+  static std::vector<std::string> checkFiles(const config::spire::AgentConf& conf,
+                                             const std::string& base_dir,
+                                             bool with_trust_bundle = true);
+
   struct Options {
     std::chrono::milliseconds sync_interval{5000};
     std::string base_dir;  // agent.conf's folder: relative paths resolve against it
@@ -74,6 +85,7 @@ class Agent {
 
   config::spire::AgentConf conf_;
   Options options_;
+  std::optional<FileLock> data_dir_lock_;  // data_dir/agent.lock, for the agent's life
   RealClock clock_;
   spiffe::TrustDomain trust_domain_;
   std::unique_ptr<Cache> cache_;
@@ -83,6 +95,7 @@ class Agent {
 
   mutable std::mutex mu_;
   std::vector<crypto::Certificate> trust_bundle_;
+  std::string trust_bundle_file_;  // where trust_bundle_ was read or saved ("": none yet)
   std::vector<crypto::Certificate> node_chain_;
   std::shared_ptr<const crypto::PrivateKey> node_key_;
   std::string agent_id_;

@@ -116,7 +116,8 @@ std::vector<Entry> Cache::dueForRenewal(TimePoint now) const {
     auto it = svids_.find(entry.id);
     auto signed_for = signed_for_.find(entry.id);
     if (it == svids_.end() || it->second.id != entry.spiffe_id || signed_for == signed_for_.end() ||
-        !sameCertificateFields(signed_for->second, entry) || issuedByTainted(it->second)) {
+        !sameCertificateFields(signed_for->second, entry) ||
+        issuedByTaintedLocked(it->second.chain)) {
       due.push_back(entry);
       continue;
     }
@@ -127,12 +128,17 @@ std::vector<Entry> Cache::dueForRenewal(TimePoint now) const {
   return due;
 }
 
-bool Cache::issuedByTainted(const workloadapi::X509Svid& svid) const {
-  if (tainted_.empty() || svid.chain.empty()) return false;
+bool Cache::issuedByTainted(const std::vector<crypto::Certificate>& chain) const {
+  std::lock_guard lock(mu_);
+  return issuedByTaintedLocked(chain);
+}
+
+bool Cache::issuedByTaintedLocked(const std::vector<crypto::Certificate>& chain) const {
+  if (tainted_.empty() || chain.empty()) return false;
   // The leaf's issuer is named by its AKI; intermediates in the chain by their SKI.
-  if (tainted_.count(plainHex(svid.chain.front().authorityKeyId()))) return true;
-  for (size_t i = 1; i < svid.chain.size(); ++i) {
-    if (tainted_.count(plainHex(svid.chain[i].subjectKeyId()))) return true;
+  if (tainted_.count(plainHex(chain.front().authorityKeyId()))) return true;
+  for (size_t i = 1; i < chain.size(); ++i) {
+    if (tainted_.count(plainHex(chain[i].subjectKeyId()))) return true;
   }
   return false;
 }

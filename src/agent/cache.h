@@ -49,6 +49,10 @@ class Cache final : public workloadapi::IdentityProvider {
   // The authority IDs (hex SKI, as the server sends them) the operator tainted; replaces the
   // previous set.
   void setTaintedAuthorities(const std::vector<std::string>& ids);
+  // Whether a tainted authority (setTaintedAuthorities) signed `chain`'s leaf or one of its
+  // intermediates: the agent asks this of its own node SVID, which must be renewed too. False
+  // for an empty chain.
+  bool issuedByTainted(const std::vector<crypto::Certificate>& chain) const;
   // The bundles: every trust domain's CA certificates (the agent's own included) and JWT keys.
   void setBundles(workloadapi::X509BundleMap x509, spiffe::JwtBundles jwt);
   // Ready: synced at least once. Before that, every call answers Unavailable.
@@ -82,8 +86,8 @@ class Cache final : public workloadapi::IdentityProvider {
  private:
   // The entries matching the caller's selectors; Unavailable before the first sync.
   Result<std::vector<Entry>> entriesFor(const workloadapi::Caller& caller) const;
-  // Whether a tainted authority signed the SVID or an intermediate of its chain. Needs mu_.
-  bool issuedByTainted(const workloadapi::X509Svid& svid) const;
+  // Whether a tainted authority signed the chain's leaf or one of its intermediates. Needs mu_.
+  bool issuedByTaintedLocked(const std::vector<crypto::Certificate>& chain) const;
 
   const spiffe::TrustDomain trust_domain_;
   const UnixAttestorOptions attestor_;

@@ -54,6 +54,11 @@ int validateAgent(const AgentFlags& flags) {
   auto conf = load(flags);
   if (!conf) return cli::reportError(conf.error());
   for (const auto& warning : conf->warnings) std::cerr << "warning: " << warning << "\n";
+  // The files it names, as `server validate` checks its own.
+  const auto problems = agent::Agent::checkFiles(
+      *conf, std::filesystem::absolute(flags.config).parent_path().string());
+  for (const auto& problem : problems) std::cerr << "mutual: " << problem << "\n";
+  if (!problems.empty()) return kExitBadInput;
   std::cout << flags.config << ": OK (trust domain " << conf->trust_domain << ", server "
             << conf->server_address << ":" << conf->server_port << ")\n";
   return kExitOk;

@@ -1,10 +1,16 @@
 #include <filesystem>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include <gtest/gtest.h>
 
 #include "base/duration.h"
 #include "base/file.h"
+#include "base/testing.h"
 #include "base/time.h"
 
 namespace mutual {
@@ -90,6 +96,49 @@ TEST(File, AtomicWriteSetsModeAndReplaces) {
   EXPECT_EQ(missing.error().code, Code::kNotFound);
   EXPECT_NE(missing.error().message.find("nope"), std::string::npos);
   std::filesystem::remove_all(dir);
+}
+
+TEST(File, LockIsExclusiveAndNamesTheHoldersPid) {
+  testing::TempDir dir;
+  const auto path = dir.path() / "server.lock";
+  {
+    auto held = FileLock::acquire(path);
+    ASSERT_TRUE(held) << held.error().message;
+    // Another open file description is refused (flock), even in the same process.
+    auto second = FileLock::acquire(path);
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().code, Code::kAlreadyExists);
+    EXPECT_NE(second.error().message.find(path.string()), std::string::npos);
+    EXPECT_NE(second.error().message.find("pid " + std::to_string(::getpid())), std::string::npos)
+        << second.error().message;
+  }
+  // Released with the object.
+  EXPECT_TRUE(FileLock::acquire(path));
+}
+
+TEST(File, ClearStaleSocketRemovesADeadSocketButNotALiveOne) {
+  testing::TempDir dir;
+  const auto path = dir.path() / "api.sock";
+  EXPECT_TRUE(clearStaleSocket(path));  // nothing there
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.native().size());
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  auto live = clearStaleSocket(path);
+  ASSERT_FALSE(live);
+  EXPECT_EQ(live.error().code, Code::kAlreadyExists);
+  EXPECT_NE(live.error().message.find("another server is listening on it"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::exists(path));
+  ::close(fd);  // the socket file stays, stale
+  EXPECT_TRUE(clearStaleSocket(path));
+  EXPECT_FALSE(std::filesystem::exists(path));
+  ASSERT_TRUE(writeFileAtomic(path, "not a socket"));
+  auto file = clearStaleSocket(path);
+  ASSERT_FALSE(file);
+  EXPECT_EQ(file.error().code, Code::kFailedPrecondition);
 }
 
 }  // namespace

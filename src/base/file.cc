@@ -3,7 +3,10 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <fstream>
 #include <sstream>
 #include <unistd.h>
@@ -76,6 +79,72 @@ Result<void> writeFileAtomic(const fs::path& path, std::string_view content, mod
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
+  }
+  return {};
+}
+
+Result<FileLock> FileLock::acquire(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return fail(sysFail("cannot open the lock file", path).error());
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    std::string holder;
+    char buf[32] = {};
+    if (const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0); n > 0) {
+      holder = std::string(buf, static_cast<size_t>(n));
+      while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    }
+    ::close(fd);
+    if (err != EWOULDBLOCK) {
+      errno = err;
+      return fail(sysFail("cannot lock", path).error());
+    }
+    return fail(Code::kAlreadyExists,
+                path.string() + " is locked by another process" +
+                    (holder.empty() ? std::string() : " (pid " + holder + ")"));
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  // Only the message of a refused process needs the pid: without it the lock holds all the same.
+  if (::ftruncate(fd, 0) == 0) {
+    [[maybe_unused]] const ssize_t written = ::pwrite(fd, pid.data(), pid.size(), 0);
+  }
+  return FileLock(fd);
+}
+
+FileLock& FileLock::operator=(FileLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<void> clearStaleSocket(const fs::path& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string& text = path.native();
+  if (text.empty() || text.size() >= sizeof addr.sun_path) {
+    return fail(Code::kInvalidArgument, "socket path \"" + text + "\": empty or longer than " +
+                                            std::to_string(sizeof addr.sun_path - 1) + " bytes");
+  }
+  std::memcpy(addr.sun_path, text.data(), text.size());
+  struct stat st {};
+  if (::lstat(text.c_str(), &st) != 0) return {};
+  if (!S_ISSOCK(st.st_mode)) {
+    return fail(Code::kFailedPrecondition, text + ": exists and is not a socket; refusing to replace it");
+  }
+  // A socket file: stale (its server crashed) unless something still answers on it.
+  const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const bool live =
+      probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  if (probe >= 0) ::close(probe);
+  if (live) return fail(Code::kAlreadyExists, text + ": another server is listening on it");
+  if (::unlink(text.c_str()) != 0 && errno != ENOENT) {
+    return sysFail("cannot remove the stale socket", path);
   }
   return {};
 }

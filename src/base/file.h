@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <sys/types.h>
 
 #include "base/error.h"
@@ -20,5 +21,32 @@ Result<void> writeFileAtomic(const std::filesystem::path& path, std::string_view
 
 // Private keys are written with this mode.
 inline constexpr mode_t kPrivateKeyMode = 0600;
+
+// An exclusive advisory lock (flock) on a file, held until the object is destroyed (or the
+// process exits: the kernel drops it with the descriptor, so a crash never leaves it behind).
+// Keeps a second process from using the same state directory.
+class FileLock {
+ public:
+  // Creates `path` (0644) when missing, locks it without waiting and writes this process's pid
+  // into it. AlreadyExists when another process holds it: the message names `path` and, when
+  // the file says it, the holder's pid (as "pid N"). Internal when the file cannot be opened.
+  static Result<FileLock> acquire(const std::filesystem::path& path);
+
+  FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  FileLock& operator=(FileLock&& other) noexcept;
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  ~FileLock();
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
+// Makes `path` free for a unix socket to be bound there: nothing there, or a stale socket left
+// by a process that crashed (removed). AlreadyExists ("another server is listening on it") when
+// something accepts connections on it; FailedPrecondition when `path` is not a socket;
+// InvalidArgument when it is too long for a socket address. Messages name the path.
+Result<void> clearStaleSocket(const std::filesystem::path& path);
 
 }  // namespace mutual

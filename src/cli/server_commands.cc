@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/duration.h"
+#include "base/encoding.h"
 #include "base/file.h"
 #include "base/time.h"
 #include "cli/commands.h"
@@ -44,7 +45,7 @@ struct EntryFlags {
   std::string parent_id;
   bool node = false;  // parent = the server (a node alias entry)
   std::vector<std::string> selectors;
-  std::string selector_match = "exact";
+  std::string selector_match = "superset";  // SPIRE's -matchSelectorsOn default
   std::string x509_svid_ttl;  // seconds, or a duration ("1h")
   std::string jwt_svid_ttl;
   std::vector<std::string> dns_names;
@@ -402,15 +403,37 @@ struct BundleFlags {
   std::string mode = "restrict";
 };
 
-int runBundleShow(const Common& c, const BundleFlags& f) {
-  if (f.format != "pem" && f.format != "spiffe") {
-    return reportError(
-        Error{Code::kInvalidArgument, "--format " + f.format + ": expected pem or spiffe", ""});
+// A bundle in the fields of SPIRE's types.Bundle (what `spire-server bundle show -output json`
+// prints): DER as base64, times as Unix seconds.
+json bundleJson(const datastore::Bundle& bundle) {
+  json x509 = json::array();
+  for (const auto& der : bundle.x509_authorities_der) x509.push_back({{"asn1", base64Encode(der)}});
+  json jwt = json::array();
+  for (const auto& key : bundle.jwt_authorities) {
+    jwt.push_back({{"public_key", base64Encode(key.public_key_der)},
+                   {"key_id", key.key_id},
+                   {"expires_at", key.expires_at}});
   }
-  auto admin = connect(c);
-  if (!admin) return reportError(admin.error());
-  auto bundle = (*admin)->getBundle();
+  return {{"trust_domain", bundle.trust_domain},
+          {"x509_authorities", x509},
+          {"jwt_authorities", jwt},
+          {"refresh_hint", bundle.refresh_hint},
+          {"sequence_number", bundle.sequence_number}};
+}
+
+int runBundleShow(const Common& c, const BundleFlags& f) {
+  Result<void> flags;
+  if (f.format != "pem" && f.format != "spiffe") {
+    flags = fail(Code::kInvalidArgument, "--format " + f.format + ": expected pem or spiffe");
+  }
+  auto session = open(c, flags);
+  if (!session) return reportError(session.error());
+  auto bundle = session->admin->getBundle();
   if (!bundle) return reportError(bundle.error());
+  if (session->output == Output::kJson) {
+    std::cout << bundleJson(*bundle).dump(2) << "\n";
+    return kExitOk;
+  }
   auto text =
       f.format == "pem" ? server::bundleToPem(*bundle) : server::bundleToSpiffeJson(*bundle);
   if (!text) return reportError(text.error());
@@ -650,8 +673,9 @@ void registerServerAdminCommands(CLI::App& server, int& exit_code) {
   auto bundle_common = std::make_shared<Common>();
   auto bundle_flags = std::make_shared<BundleFlags>();
   CLI::App* show = bundle->add_subcommand("show", "The server's own trust bundle");
-  show->add_option("--format", bundle_flags->format, "pem|spiffe")->capture_default_str();
-  runs(show, runBundleShow, bundle_common, bundle_flags, exit_code, false);
+  show->add_option("--format", bundle_flags->format, "pem|spiffe (table output)")
+      ->capture_default_str();
+  runs(show, runBundleShow, bundle_common, bundle_flags, exit_code);
   CLI::App* list = bundle->add_subcommand("list", "Federated bundles");
   list->add_option("--format", bundle_flags->format, "pem|spiffe (with -o json)")
       ->capture_default_str();

@@ -292,6 +292,15 @@ TEST(OpenDataStore, SqliteFileGetsWalMode) {
   {
     auto store = must(openDataStore("sqlite3", db.string()));
     EXPECT_TRUE(fs::exists(db));
+    // It holds join tokens: owner-only, and so are the WAL files SQLite makes beside it.
+    ASSERT_TRUE(store->createJoinToken({"secret-token", 4102444800}));
+    for (const auto& suffix : {"", "-wal", "-shm"}) {
+      const fs::path file = db.string() + suffix;
+      ASSERT_TRUE(fs::exists(file)) << file;
+      EXPECT_EQ(fs::status(file).permissions() & fs::perms::all,
+                fs::perms::owner_read | fs::perms::owner_write)
+          << file;
+    }
   }
   sqlite3* raw = nullptr;
   ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);

@@ -1,5 +1,8 @@
 #include "datastore/sqlite_db.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <sqlite3.h>
 
 #include <filesystem>
@@ -76,6 +79,10 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::open(const std::string& connection_s
                                             " for " + connection_string + ": " + ec.message());
       }
     }
+    // A new database is created 0600 before SQLite opens it (SQLite would make it 0644): it
+    // holds unused join tokens. SQLite gives the -wal and -shm files the database's mode.
+    const int fd = ::open(connection_string.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
   }
   sqlite3* raw = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;

@@ -728,6 +728,20 @@ Result<void> CaManager::revokeLocked(Authority& a) {
                       "before revoking");
     }
   }
+  // Revoking removes the root: every authority under it stops being trusted. An old authority
+  // under it that is not tainted still signs SVIDs agents hold and have no reason to replace;
+  // revoking would cut them off (and agents whose node SVID it signed), so the operator taints
+  // it first.
+  for (const auto& other : authorities_) {
+    if (&other != &a && other.root_id == a.root_id && !other.tainted && !other.revoked) {
+      return fail(Code::kFailedPrecondition,
+                  "authority " + a.id + " shares its root " + a.root_id +
+                      " with the untainted old authority " + other.id +
+                      ", whose SVIDs revoking would stop being trusted; taint it too (`mutual "
+                      "server authority taint --authority-id " + other.id +
+                      "`), wait for agents to re-sign, then revoke");
+    }
+  }
   auto bundle = store_.fetchBundle(config_.trust_domain.name());
   if (!bundle) return fail(bundle.error().prefix("revoking"));
   std::string root_der;

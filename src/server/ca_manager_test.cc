@@ -303,6 +303,17 @@ TEST_F(CaManagerTest, OperatorPrepareActivateTaintRevoke) {
   EXPECT_EQ(bundleRoots().size(), 2u);
   must(manager->activate(c.authority_id));
   must(verifyWith(by_a, *a_ca, clock_->now()));  // still trusted until revoked
+  // B, old now, shares A's root and is not tainted: revoking A would untrust what B signed.
+  auto untainted = manager->revoke(a);
+  ASSERT_FALSE(untainted);
+  EXPECT_EQ(untainted.error().code, Code::kFailedPrecondition);
+  EXPECT_NE(untainted.error().message.find("untainted old authority " + b.authority_id),
+            std::string::npos)
+      << untainted.error().message;
+  EXPECT_NE(untainted.error().message.find("taint it too"), std::string::npos);
+  EXPECT_EQ(bundleRoots().size(), 2u);  // nothing was revoked
+  for (const auto& info : manager->authorities()) EXPECT_FALSE(info.revoked);
+  must(manager->taint(b.authority_id));
   AuthorityInfo revoked = must(manager->revoke(a));
   EXPECT_TRUE(revoked.revoked);
   ASSERT_EQ(bundleRoots().size(), 1u);
@@ -310,7 +321,8 @@ TEST_F(CaManagerTest, OperatorPrepareActivateTaintRevoke) {
   ASSERT_FALSE(untrusted);
   EXPECT_EQ(untrusted.error().reason, "unknown_ca");
   must(signAndVerify(*manager, clock_->now()));
-  // B shared the revoked root, so it is revoked too; the JWT keys of both left the bundle.
+  // B (tainted) shared the revoked root, so it is revoked too; the JWT keys of both left the
+  // bundle.
   for (const auto& info : manager->authorities()) {
     if (info.authority_id == b.authority_id) {
       EXPECT_TRUE(info.revoked);

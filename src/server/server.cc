@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <atomic>
 #include <thread>
 
@@ -120,6 +121,10 @@ struct Server::State {
   std::shared_ptr<const Clock> clock;
   Seconds tick{10};
   std::string server_id;
+  // data_dir/server.lock, held for the server's life: a second server on the same data_dir
+  // would share the datastore and the CA journal and rewrite the TLS files.
+  std::optional<FileLock> data_dir_lock;
+  ino_t socket_inode = 0;  // the admin socket this server bound (removed at shutdown if still it)
 
   std::unique_ptr<datastore::DataStore> store;
   std::unique_ptr<KeyManager> keys;
@@ -290,6 +295,25 @@ Result<std::unique_ptr<Server>> Server::start(ServerConf conf, const fs::path& b
     return fail(Code::kFailedPrecondition, where("server.data_dir") + "cannot create " +
                                                s->data_dir.string() + ": " + ec.message());
   }
+  // Before anything in data_dir (or the admin socket) is touched.
+  auto lock = FileLock::acquire(s->data_dir / "server.lock");
+  if (!lock) {
+    return fail(lock.error().code,
+                where("server.data_dir") + "another mutual server is running with data_dir " +
+                    s->data_dir.string() + " (" + lock.error().message +
+                    "); stop it first, or give this server its own data_dir");
+  }
+  s->data_dir_lock.emplace(std::move(*lock));
+  // The admin socket: another server's live socket is not taken over (gRPC would unlink it
+  // and bind its own), a stale one is removed.
+  s->socket_path = resolve(conf.socket_path);
+  if (auto ok = makePrivateDir(s->socket_path.parent_path()); !ok) {
+    return fail(ok.error().prefix(conf.at("server.socket_path").str()));
+  }
+  if (auto ok = clearStaleSocket(s->socket_path); !ok) {
+    return fail(ok.error().prefix(conf.at("server.socket_path").str()));
+  }
+
   s->tls_dir = s->data_dir / "tls";
   if (auto ok = makePrivateDir(s->tls_dir); !ok) return fail(ok.error());
   auto server_id = loadOrCreateServerId(s->data_dir);
@@ -398,6 +422,9 @@ Result<std::unique_ptr<Server>> Server::start(ServerConf conf, const fs::path& b
   s->blocking = std::make_unique<asio::thread_pool>(kBlockingThreads);
   s->node_service = std::make_unique<NodeService>(plane, *s->blocking);
   grpc::ServerBuilder node_builder;
+  // gRPC sets SO_REUSEPORT by default: a second server on the same port would then listen
+  // beside this one (and take some of its agents) instead of failing "address in use".
+  node_builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   const std::string listen = hostPort(conf.bind_address, conf.bind_port);
   node_builder.AddListeningPort(listen, grpc::experimental::TlsServerCredentials(tls),
                                 &s->node_port);
@@ -411,14 +438,10 @@ Result<std::unique_ptr<Server>> Server::start(ServerConf conf, const fs::path& b
                                         " (address in use, or not an address of this host)");
   }
 
-  // The Admin API on the unix socket.
-  s->socket_path = resolve(conf.socket_path);
-  if (auto ok = makePrivateDir(s->socket_path.parent_path()); !ok) {
-    return fail(ok.error().prefix(conf.at("server.socket_path").str()));
-  }
-  fs::remove(s->socket_path, ec);
+  // The Admin API on the unix socket (checked free above).
   s->admin_service = std::make_unique<AdminService>(plane, *s->blocking);
   grpc::ServerBuilder admin_builder;
+  admin_builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int admin_ok = 0;
   admin_builder.AddListeningPort("unix:" + s->socket_path.string(),
                                  grpc::InsecureServerCredentials(), &admin_ok);
@@ -430,6 +453,7 @@ Result<std::unique_ptr<Server>> Server::start(ServerConf conf, const fs::path& b
                 where("server.socket_path") + "cannot listen on " + s->socket_path.string());
   }
   ::chmod(s->socket_path.c_str(), 0600);
+  if (struct stat st {}; ::stat(s->socket_path.c_str(), &st) == 0) s->socket_inode = st.st_ino;
 
   if (conf.health_checks && conf.health_checks->listener_enabled) {
     const State* raw = s.get();
@@ -495,8 +519,12 @@ void Server::shutdown(std::chrono::seconds grace) {
       spdlog::error("issued certificates: {}", ok.error().message);
     }
   }
-  std::error_code ec;
-  fs::remove(state_->socket_path, ec);
+  // Only the socket this server bound: never one another process has made there since.
+  if (struct stat st {}; ::lstat(state_->socket_path.c_str(), &st) == 0 &&
+                         st.st_ino == state_->socket_inode) {
+    std::error_code ec;
+    fs::remove(state_->socket_path, ec);
+  }
   spdlog::info("server stopped");
 }
 

@@ -498,6 +498,18 @@ TEST_F(ServerTest, AuthoritiesRotateOnCommandAndStateSurvivesARestart) {
   std::string active;
   {
     auto server = startIn(dir_.path());
+    // A second server on the same data_dir is refused before it touches anything: the first
+    // keeps its admin socket.
+    auto second = Server::startFromFile((dir_.path() / "server.conf").string());
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().code, Code::kAlreadyExists);
+    EXPECT_NE(second.error().message.find("another mutual server is running with data_dir " +
+                                          server->dataDir().string()),
+              std::string::npos)
+        << second.error().message;
+    EXPECT_NE(second.error().message.find("(pid " + std::to_string(::getpid()) + ")"),
+              std::string::npos)
+        << second.error().message;
     auto adm = admin(*server);
     auto authorities = must(adm->listAuthorities());
     ASSERT_EQ(authorities.size(), 1u);

@@ -21,6 +21,7 @@
 #include <grpcpp/server_posix.h>
 #include <spdlog/spdlog.h>
 
+#include "base/file.h"
 #include "workloadapi/convert.h"
 
 namespace mutual::workloadapi {
@@ -431,22 +432,8 @@ Result<void> WorkloadApiServer::Impl::listen() {
     ::chmod(parent.c_str(), 0755);
   }
 
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) {
-      return fail(Code::kFailedPrecondition,
-                  path + ": exists and is not a socket; refusing to replace it");
-    }
-    // A socket file: stale (its server crashed) unless something still answers on it.
-    int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const bool live =
-        probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    if (probe >= 0) ::close(probe);
-    if (live) return fail(Code::kAlreadyExists, path + ": another server is listening on it");
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-      return fail(Code::kInternal, errnoText(path + ": cannot remove the stale socket"));
-    }
-  }
+  // A stale socket left by a crashed server is replaced; a live one is not.
+  if (auto free = clearStaleSocket(path); !free) return fail(free.error());
 
   listen_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (listen_fd < 0) return fail(Code::kInternal, errnoText("socket"));
@@ -455,7 +442,7 @@ Result<void> WorkloadApiServer::Impl::listen() {
   }
   // Everyone may connect: callers are told apart by their credentials.
   if (::chmod(path.c_str(), 0777) != 0) return fail(Code::kInternal, errnoText(path + ": chmod"));
-  if (::stat(path.c_str(), &st) == 0) socket_inode = st.st_ino;
+  if (struct stat st {}; ::stat(path.c_str(), &st) == 0) socket_inode = st.st_ino;
   if (::listen(listen_fd, SOMAXCONN) != 0)
     return fail(Code::kInternal, errnoText(path + ": listen"));
   wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

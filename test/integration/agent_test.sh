@@ -77,6 +77,7 @@ token=$("$mutual" server token generate "${admin[@]}" --spiffe-id spiffe://examp
 [[ -n $token && $token != null ]] || fail "no token"
 "$mutual" server bundle show "${admin[@]}" > bundle.pem
 openssl x509 -in bundle.pem -noout || fail "the bundle is not PEM"
+cp bundle.pem bundle0.pem  # the bootstrap bundle: only the first root
 web_entry=$("$mutual" server entry create "${admin[@]}" --parent-id spiffe://example.org/node/n1 \
   --spiffe-id spiffe://example.org/ns/shop/sa/web --selector "unix:uid:$(id -u)" \
   --hint internal -o json | jq -r '.[0].id')
@@ -117,6 +118,36 @@ write_agent_conf agent "$tmp/agent.sock" "$token" "$health_port" <<'CONF'
     KeyManager "disk" { plugin_data { directory = "./keys" } }
 CONF
 "$mutual" agent validate -c agent/agent.conf >/dev/null || fail "agent validate"
+# validate checks the files agent.conf names; run refuses them at start; both name the field.
+mkdir -p bad
+sed "s|trust_bundle_path = \"$tmp/bundle.pem\"|trust_bundle_path = \"$tmp/missing.pem\"|" \
+  agent/agent.conf > bad/agent.conf
+rc=0; "$mutual" agent validate -c bad/agent.conf >/dev/null 2>bad.err || rc=$?
+[[ $rc == 2 ]] && grep -Eq "bad/agent.conf:[0-9]+: agent.trust_bundle_path: .*missing.pem" bad.err \
+  || fail "validate with a missing trust_bundle_path: exit $rc: $(cat bad.err)"
+echo "not PEM" > notpem.pem
+sed -i "s|$tmp/missing.pem|$tmp/notpem.pem|" bad/agent.conf
+rc=0; "$mutual" agent validate -c bad/agent.conf >/dev/null 2>bad.err || rc=$?
+[[ $rc == 2 ]] && grep -Eq "bad/agent.conf:[0-9]+: agent.trust_bundle_path: .*notpem.pem" bad.err \
+  || fail "validate with a trust_bundle_path that is not PEM: exit $rc: $(cat bad.err)"
+rc=0; "$mutual" agent run -c bad/agent.conf >/dev/null 2>bad.err || rc=$?
+[[ $rc == 2 ]] && grep -Eq "bad/agent.conf:[0-9]+: agent.trust_bundle_path: .*notpem.pem" bad.err \
+  || fail "run with a trust_bundle_path that is not PEM: exit $rc: $(cat bad.err)"
+write_agent_conf badpop "$tmp/badpop.sock" <<CONF
+    NodeAttestor "x509pop" {
+        plugin_data {
+            private_key_path = "$tmp/nope.key"
+            certificate_path = "$tmp/node2.pem"
+        }
+    }
+    KeyManager "memory" { plugin_data {} }
+CONF
+field='badpop/agent.conf:[0-9]+: plugins.NodeAttestor "x509pop".plugin_data.private_key_path: .*nope.key'
+rc=0; "$mutual" agent validate -c badpop/agent.conf >/dev/null 2>bad.err || rc=$?
+[[ $rc == 2 ]] && grep -Eq "$field" bad.err || fail "validate with a missing x509pop key: exit $rc: $(cat bad.err)"
+rc=0; "$mutual" agent run -c badpop/agent.conf >/dev/null 2>bad.err || rc=$?
+[[ $rc == 2 ]] && grep -Eq "$field" bad.err || fail "run with a missing x509pop key: exit $rc: $(cat bad.err)"
+echo "ok: validate and run check the files agent.conf names, naming file, line and field"
 start_agent() {
   "$mutual" agent run -c agent/agent.conf >> agent.log 2>&1 &
   agent_pid=$!
@@ -148,6 +179,12 @@ fetch | jq -e '.svids[0].hint == "internal"' >/dev/null || fail "the entry's hin
 [[ ! -e agent/data/agent_svid.pem && ! -e agent/data/agent_svid.key ]] \
   || fail "KeyManager \"disk\": the node SVID is in data_dir, not in its directory"
 echo "ok: attested, synced, SVID (with its hint) served and verified by openssl"
+# A second agent on the same agent.conf is refused (data_dir locked), naming the holder.
+rc=0; "$mutual" agent run -c agent/agent.conf >/dev/null 2>dup.err || rc=$?
+[[ $rc == 2 ]] && grep -q "another mutual agent is running with data_dir .*(pid $agent_pid)" dup.err \
+  || fail "a second agent on the same data_dir: exit $rc: $(cat dup.err)"
+fetch | jq -e '.svids | length == 1' >/dev/null || fail "the first agent stopped serving"
+echo "ok: a second agent on the same data_dir is refused"
 
 # health_checks: SPIRE's /live and /ready.
 # probe PORT PATH: "STATUS BODY" of a GET.
@@ -216,6 +253,26 @@ done
 [[ -n $new_aki && $new_aki != "$old_aki" ]] || fail "the SVID signed by tainted $old_aki was kept"
 echo "ok: an SVID signed by a tainted authority is re-signed at the next sync"
 
+# The agent's own node SVID, signed by the tainted authority too, is renewed by the new one; the
+# tainted authority can then be revoked without locking the (join token) agent out.
+node_aki() {
+  openssl x509 -in agent/keys/agent_svid.pem -noout -ext authorityKeyIdentifier 2>/dev/null \
+    | grep -oE '([0-9A-Fa-f]{2}:)+[0-9A-Fa-f]{2}' | tr -d : | tr A-F a-f
+}
+for _ in $(seq 75); do [[ $(node_aki) == "$new_aki" ]] && break; sleep 0.2; done
+[[ $(node_aki) == "$new_aki" ]] || fail "the node SVID signed by tainted $old_aki was not renewed ($(node_aki))"
+revoke_mark=$(wc -l < agent.log)
+"$mutual" server authority revoke "${admin[@]}" --authority-id "$old_aki" >/dev/null \
+  || fail "authority revoke $old_aki"
+"$mutual" server entry update "${admin[@]}" --entry-id "$web_entry" --dns r.local >/dev/null \
+  || fail "entry update --dns r.local"
+for _ in $(seq 75); do served_dns | grep -q 'DNS:r.local' && break; sleep 0.2; done
+served_dns | grep -q 'DNS:r.local' || fail "after the revoke the agent no longer syncs"
+if tail -n +"$((revoke_mark + 1))" agent.log | grep 'node SVID dropped'; then
+  fail "the revoke dropped the agent's node SVID"
+fi
+echo "ok: the node SVID is renewed off a tainted authority; after its revoke the agent keeps working"
+
 # JWT-SVIDs: minted by the server, checked by the agent against the JWT keys it synced.
 jwt_out=$("$mutual" agent api fetch jwt --socket "$tmp/agent.sock" --audience db -o json) \
   || fail "agent api fetch jwt"
@@ -275,16 +332,16 @@ served_dns | grep -q 'DNS:c.local' || fail "after the server's restart, the agen
 echo "ok: the SVID is served (and the agent ready) while the server is down; synced again after"
 
 # A quick restart, most likely between two syncs, after another root was prepared (and synced
-# to the agent) and activated: the agent's connection is made again to a server whose
+# to the agent; the first root was revoked above, so the bundle holds two) and activated: the agent's connection is made again to a server whose
 # certificate chains to that root, and must be verified with the bundle of the last sync, not
 # with the one the connection was first made with (that failed once, then recovered at the
 # retry).
 "$mutual" server authority prepare "${admin[@]}" --new-root >/dev/null || fail "authority prepare (third root)"
 for _ in $(seq 60); do
-  [[ $(grep -c 'BEGIN CERTIFICATE' agent/data/bundle.pem) == 3 ]] && break
+  [[ $(grep -c 'BEGIN CERTIFICATE' agent/data/bundle.pem) == 2 ]] && break
   sleep 0.2
 done
-[[ $(grep -c 'BEGIN CERTIFICATE' agent/data/bundle.pem) == 3 ]] || fail "the third root did not reach the agent"
+[[ $(grep -c 'BEGIN CERTIFICATE' agent/data/bundle.pem) == 2 ]] || fail "the third root did not reach the agent"
 "$mutual" server authority activate "${admin[@]}" >/dev/null || fail "authority activate (third root)"
 restart_mark=$(wc -l < agent.log)
 kill $server_pid
@@ -319,6 +376,33 @@ log_since "$evict_mark" agent.log | grep -q "$needed" \
 [[ ! -e agent/keys/agent_svid.pem ]] || fail "the refused node SVID is still on disk"
 fetch | jq -e '.svids | length == 1' >/dev/null || fail "the SVID was lost when the agent was evicted"
 echo "ok: an evicted join_token agent says a new token is needed"
+
+# With a new join token it attests again, verifying the server with the bundle it saved
+# (data_dir/bundle.pem), not with trust_bundle_path: that one holds only the first root, revoked
+# since. Without the saved bundle the failure names the bundle it verified with.
+kill $agent_pid
+wait $agent_pid 2>/dev/null || true
+token2=$("$mutual" server token generate "${admin[@]}" --spiffe-id spiffe://example.org/node/n1 \
+  --ttl 600 -o json | jq -r .token)
+sed -i -e "s/join_token = \"\"/join_token = \"$token2\"/" \
+  -e "s|trust_bundle_path = \"$tmp/bundle.pem\"|trust_bundle_path = \"$tmp/bundle0.pem\"|" agent/agent.conf
+mv agent/data/bundle.pem saved-bundle.pem
+nobundle_mark=$(wc -l < agent.log)
+start_agent
+for _ in $(seq 50); do
+  tail -n +"$((nobundle_mark + 1))" agent.log | grep -q "verifying the server with .*/bundle0.pem:" && break
+  sleep 0.2
+done
+tail -n +"$((nobundle_mark + 1))" agent.log | grep -q "verifying the server with .*/bundle0.pem:" \
+  || fail "a failed attestation does not name the bundle it verified the server with"
+kill $agent_pid
+wait $agent_pid 2>/dev/null || true
+mv saved-bundle.pem agent/data/bundle.pem
+start_agent
+wait_svid
+grep -q "attested as spiffe://example.org/spire/agent/join_token/$token2" agent.log \
+  || fail "the agent did not attest again with the new token"
+echo "ok: re-attestation verifies the server with the saved bundle (and names it when that fails)"
 
 # An x509pop agent attests again by itself once evicted. It starts from the current bundle: the
 # server's certificate now chains to the third root.

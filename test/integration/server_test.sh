@@ -116,7 +116,39 @@ pass "server runs; healthcheck (CLI, JSON, HTTP /live and /ready)"
 [[ $(stat -c %a "$S1/private") == 700 ]] || fail "socket directory mode $(stat -c %a "$S1/private")"
 [[ $(stat -c %a "$S1/private/api.sock") == 600 ]] || fail "socket mode"
 [[ $(stat -c %a "$S1/data/server/keys.json") == 600 ]] || fail "keys.json mode"
-pass "admin socket 0600 in a 0700 directory; keys.json 0600"
+# The datastore holds unused join tokens; SQLite gives its WAL files the database's mode.
+for f in datastore.sqlite3 datastore.sqlite3-wal datastore.sqlite3-shm; do
+  [[ $(stat -c %a "$S1/data/server/$f") == 600 ]] || fail "$f mode $(stat -c %a "$S1/data/server/$f")"
+done
+pass "admin socket 0600 in a 0700 directory; keys.json and the SQLite datastore 0600"
+
+# --- a second server -------------------------------------------------------------------------
+# On the same server.conf: refused before it touches data_dir or the admin socket, naming the
+# data_dir and the first server's pid; the first keeps its socket.
+run server run -c "$S1/server.conf"
+expect_rc 2 "a second server on the same data_dir"
+grep -q "another mutual server is running with data_dir $S1/data/server .*(pid $(cat "$S1/pid"))" "$TMP/err" ||
+  fail "second server's message: $(cat "$TMP/err")"
+run server healthcheck "${C[@]}"
+expect_rc 0 "the first server after a refused second one"
+# Its own data_dir, the first one's admin socket: refused, the live socket is not taken over.
+make_server "$TMP/dup-socket" sqlite3 ./data/server/datastore.sqlite3
+sed -i "s|$TMP/dup-socket/private/api.sock|$S1/private/api.sock|" "$TMP/dup-socket/server.conf"
+run server run -c "$TMP/dup-socket/server.conf"
+expect_rc 2 "a second server on a live admin socket"
+grep -q "$S1/private/api.sock: another server is listening on it" "$TMP/err" ||
+  fail "live socket message: $(cat "$TMP/err")"
+# Its own data_dir and socket, the first one's port: address in use (no SO_REUSEPORT).
+S1_PORT=$(grep -m1 -o 'bind_port = "[0-9]*"' "$S1/server.conf" | grep -o '[0-9]*')
+make_server "$TMP/dup-port" sqlite3 ./data/server/datastore.sqlite3
+sed -i "0,/bind_port = \"[0-9]*\"/s//bind_port = \"$S1_PORT\"/" "$TMP/dup-port/server.conf"
+run server run -c "$TMP/dup-port/server.conf"
+expect_rc 1 "a second server on the same port"
+grep -q "cannot listen on 127.0.0.1:$S1_PORT" "$TMP/err" || fail "port in use message: $(cat "$TMP/err")"
+run server healthcheck "${C[@]}"
+expect_rc 0 "the first server after refused duplicates"
+[[ -S "$S1/private/api.sock" ]] || fail "the first server's admin socket is gone"
+pass "a second server is refused: same data_dir (lock, pid named), live admin socket, port in use"
 
 run server healthcheck --socket "$TMP/nowhere.sock"
 expect_rc 1 "healthcheck on a missing socket"
@@ -145,6 +177,12 @@ run server entry show "${C[@]}" -o json
 [[ $(json 'len(d)' <"$TMP/out") == 2 ]] || fail "entry show: $(cat "$TMP/out")"
 run server entry show "${C[@]}" --selector unix:uid:70 --match-selectors-on superset -o json
 [[ $(json 'd[0]["spiffe_id"]' <"$TMP/out") == spiffe://example.org/db ]] || fail "entry show filter"
+# SPIRE's default is superset: the entry with uid:70 and gid:70 matches --selector unix:uid:70.
+run server entry show "${C[@]}" --selector unix:uid:70 -o json
+[[ $(json '[e["spiffe_id"] for e in d]' <"$TMP/out") == "['spiffe://example.org/db']" ]] ||
+  fail "entry show --selector defaults to superset: $(cat "$TMP/out")"
+run server entry show "${C[@]}" --selector unix:uid:70 --match-selectors-on exact -o json
+[[ $(json 'len(d)' <"$TMP/out") == 0 ]] || fail "entry show exact: $(cat "$TMP/out")"
 run server entry update "${C[@]}" --entry-id "$DB_ID" --dns db.example.org -o json
 [[ $(json 'd[0]["revision_number"]' <"$TMP/out") == 1 ]] || fail "entry update: $(cat "$TMP/out")"
 pass "entry create (ours and SPIRE's flags), show with filters, update"
@@ -186,7 +224,13 @@ run server bundle set "${C[@]}" --id spiffe://other.org --path "$TMP/other.pem"
 expect_rc 0 "bundle set"
 run server bundle list "${C[@]}" -o json
 [[ $(json 'd[0]["trust_domain"]' <"$TMP/out") == other.org ]] || fail "bundle list: $(cat "$TMP/out")"
-pass "bundle show (PEM parsed by openssl, SPIFFE JSON), set, list"
+run server bundle show "${C[@]}" -o json
+expect_rc 0 "bundle show -o json"
+[[ $(json 'd["trust_domain"] + " " + str(len(d["x509_authorities"])) + " " + str(len(d["jwt_authorities"]))' <"$TMP/out") == "example.org 1 1" ]] ||
+  fail "bundle show -o json: $(cat "$TMP/out")"
+[[ $(json 'd["x509_authorities"][0]["asn1"]' <"$TMP/out") == "$(openssl x509 -outform DER <"$S1/data/server/root_ca.crt" | base64 -w0)" ]] ||
+  fail "bundle show -o json: the root's DER differs"
+pass "bundle show (PEM parsed by openssl, SPIFFE JSON, -o json), set, list"
 
 # --- authorities -----------------------------------------------------------------------------
 run server authority show "${C[@]}" -o json
