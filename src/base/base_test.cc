@@ -123,6 +123,51 @@ TEST(Encoding, Base64RoundTripsAndRejectsGarbage) {
   EXPECT_FALSE(base64UrlDecode("Zm9v+"));
 }
 
+int countEntries(const std::filesystem::path& dir) {
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++entries;
+  return entries;
+}
+
+TEST(File, WriteFilesAtomicReplacesTheSet) {
+  const auto dir = std::filesystem::temp_directory_path() / "mutual_base_test_set";
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(writeFilesAtomic({{dir / "tls.crt", "crt1"}, {dir / "tls.key", "key1", 0600}}));
+  ASSERT_TRUE(writeFilesAtomic({{dir / "tls.crt", "crt2"}, {dir / "tls.key", "key2", 0600}}));
+  EXPECT_EQ(*readFile(dir / "tls.crt"), "crt2");
+  EXPECT_EQ(*readFile(dir / "tls.key"), "key2");
+  struct stat st {};
+  ASSERT_EQ(::stat((dir / "tls.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(countEntries(dir), 2);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(File, WriteFilesAtomicRenamesNothingWhenOneFails) {
+  const auto dir = std::filesystem::temp_directory_path() / "mutual_base_test_fail";
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(writeFilesAtomic({{dir / "ca.crt", "old crt"}, {dir / "ca.key", "old key"}}));
+
+  // A target that is a directory: its rename would fail, so nothing is renamed.
+  std::filesystem::create_directory(dir / "tls.crt");
+  auto bad = writeFilesAtomic(
+      {{dir / "ca.crt", "new crt"}, {dir / "tls.crt", "x"}, {dir / "ca.key", "new key"}});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find((dir / "tls.crt").string()), std::string::npos);
+  EXPECT_EQ(bad.error().message.find(".tmp-"), std::string::npos) << bad.error().message;
+  EXPECT_EQ(*readFile(dir / "ca.crt"), "old crt");
+  EXPECT_EQ(*readFile(dir / "ca.key"), "old key");
+  EXPECT_EQ(countEntries(dir), 3);  // ca.crt, ca.key, the tls.crt directory: no temporaries
+
+  // A file that cannot be staged (its parent is a regular file): the earlier ones, already
+  // staged, are discarded.
+  auto unstageable = writeFilesAtomic({{dir / "ca.crt", "new crt"}, {dir / "ca.key" / "k", "k"}});
+  ASSERT_FALSE(unstageable);
+  EXPECT_EQ(*readFile(dir / "ca.crt"), "old crt");
+  EXPECT_EQ(countEntries(dir), 3);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace mutual
 

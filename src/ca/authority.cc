@@ -292,8 +292,9 @@ Result<void> writeRoot(const fs::path& dir, const Authority& root) {
   auto key = root.key.toPkcs8Pem();
   if (!cert) return fail(cert.error());
   if (!key) return fail(key.error());
-  if (auto ok = writeFileAtomic(dir / "ca.key", *key, kPrivateKeyMode); !ok) return ok;
-  return writeFileAtomic(dir / "ca.crt", *cert, 0644);
+  // As a set: a failure leaves the old files, never a new key beside an old certificate.
+  return writeFilesAtomic(
+      {{dir / "ca.crt", *cert, 0644}, {dir / "ca.key", *key, kPrivateKeyMode}});
 }
 
 Result<void> writeIntermediate(const fs::path& dir, const Issued& intermediate) {
@@ -304,10 +305,10 @@ Result<void> writeIntermediate(const fs::path& dir, const Issued& intermediate) 
   for (const auto* r : {&cert, &key, &chain, &bundle}) {
     if (!*r) return fail(r->error());
   }
-  if (auto ok = writeFileAtomic(dir / "ca.key", *key, kPrivateKeyMode); !ok) return ok;
-  if (auto ok = writeFileAtomic(dir / "ca.crt", *cert, 0644); !ok) return ok;
-  if (auto ok = writeFileAtomic(dir / "chain.crt", *chain, 0644); !ok) return ok;
-  return writeFileAtomic(dir / "bundle.crt", *bundle, 0644);
+  return writeFilesAtomic({{dir / "ca.crt", *cert, 0644},
+                           {dir / "chain.crt", *chain, 0644},
+                           {dir / "bundle.crt", *bundle, 0644},
+                           {dir / "ca.key", *key, kPrivateKeyMode}});
 }
 
 Result<LeafFiles> renderLeaf(const Issued& leaf) {
@@ -325,9 +326,9 @@ Result<LeafFiles> renderLeaf(const Issued& leaf) {
 Result<void> writeLeaf(const fs::path& dir, const Issued& leaf) {
   auto files = renderLeaf(leaf);
   if (!files) return fail(files.error());
-  if (auto ok = writeFileAtomic(dir / "tls.key", files->tls_key, kPrivateKeyMode); !ok) return ok;
-  if (auto ok = writeFileAtomic(dir / "tls.crt", files->tls_crt, 0644); !ok) return ok;
-  return writeFileAtomic(dir / "ca.crt", files->ca_crt, 0644);
+  return writeFilesAtomic({{dir / "tls.crt", std::move(files->tls_crt), 0644},
+                           {dir / "ca.crt", std::move(files->ca_crt), 0644},
+                           {dir / "tls.key", std::move(files->tls_key), kPrivateKeyMode}});
 }
 
 }  // namespace mutual::ca

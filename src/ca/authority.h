@@ -115,7 +115,9 @@ Result<Issued> issueCertificate(const Authority& ca, const CertificateRequest& r
 // not a CA (reason issuer_not_ca).
 Result<Authority> loadAuthority(const std::filesystem::path& dir);
 
-// Writes a root's directory: ca.crt and ca.key (0600), atomically.
+// Each writer replaces its files as a set (writeFilesAtomic): on a failure the directory keeps
+// its old files, never a new key beside an old certificate.
+// Writes a root's directory: ca.crt and ca.key (0600).
 Result<void> writeRoot(const std::filesystem::path& dir, const Authority& root);
 // Writes an intermediate's directory: ca.crt, ca.key (0600), chain.crt, bundle.crt.
 Result<void> writeIntermediate(const std::filesystem::path& dir, const Issued& intermediate);

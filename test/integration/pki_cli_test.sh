@@ -427,6 +427,39 @@ for d in bad-issue1 bad-issue2 bad-issue3 bad-issue4 bad-issue5; do
 done
 pass "refused cert issue commands wrote nothing"
 
+# Files are replaced as a set: when one of them cannot be (tls.crt is a directory), the others
+# keep their old content, no temporary file is left, and the error names the target.
+mutual_ok "cert issue (for the set-write checks)" cert issue --ca int1 --spiffe-id "$ID" \
+  --out set-leaf
+key_before=$(sha set-leaf/tls.key)
+ca_before=$(sha set-leaf/ca.crt)
+rm set-leaf/tls.crt && mkdir set-leaf/tls.crt
+run "$MUTUAL" cert issue --ca int1 --spiffe-id "$ID" --out set-leaf
+[[ $RC -ne 0 ]] || { show; fail "cert issue over a tls.crt directory succeeded"; }
+grep -qF "set-leaf/tls.crt" "$TMP/err" && ! grep -qF ".tmp-" "$TMP/err" ||
+  { show; fail "cert issue over a tls.crt directory: the error does not name tls.crt"; }
+[[ $(sha set-leaf/tls.key) == "$key_before" && $(sha set-leaf/ca.crt) == "$ca_before" ]] ||
+  fail "a failed cert issue replaced tls.key or ca.crt"
+[[ -z "$(find set-leaf -name '.*.tmp-*')" ]] || fail "a failed cert issue left temporary files"
+pass "a failed cert issue left tls.key and ca.crt untouched, no temporary files"
+# ca init where ca.crt cannot be written: no orphan ca.key, and a retry works.
+mkdir -p set-root/ca.crt
+run "$MUTUAL" ca init --trust-domain example.org --out set-root
+[[ $RC -ne 0 ]] || { show; fail "ca init over a ca.crt directory succeeded"; }
+grep -qF "set-root/ca.crt" "$TMP/err" || { show; fail "ca init: the error does not name ca.crt"; }
+[[ ! -e set-root/ca.key && -z "$(find set-root -name '.*.tmp-*')" ]] ||
+  fail "a failed ca init left $(find set-root -type f)"
+rmdir set-root/ca.crt
+mutual_ok "ca init retried once the obstacle is gone" ca init --trust-domain example.org \
+  --out set-root
+# ca init --force that cannot write ca.crt keeps the old root key.
+root_key=$(sha set-root/ca.key)
+mv set-root/ca.crt set-root/old.crt && mkdir set-root/ca.crt
+run "$MUTUAL" ca init --trust-domain example.org --out set-root --force
+[[ $RC -ne 0 && $(sha set-root/ca.key) == "$root_key" ]] ||
+  { show; fail "a failed ca init --force replaced the root key"; }
+pass "a failed ca init --force kept the root key"
+
 # A leaf's directory is no CA.
 mkdir leaf-as-ca
 cp "$L/tls.crt" leaf-as-ca/ca.crt
