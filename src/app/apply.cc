@@ -382,6 +382,8 @@ std::string renderState(const config::Certificate& cert, const IssuerCa& ca, con
 Error issueError(const config::Certificate& cert, const Error& error) {
   if (error.reason == "trust_domain_mismatch")
     return at(cert.uris_location, "spec.uris", error.message);
+  if (error.reason == "duration_too_large")
+    return at(cert.duration_location, "spec.duration", error.message);
   Error out = error;
   out.message = cert.location.str() + ": " + cert.describe() + ": " + error.message;
   return out;

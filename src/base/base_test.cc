@@ -69,6 +69,24 @@ TEST(Time, SaturatesBeyondTimePointRange) {
   EXPECT_EQ(formatRfc3339(fromUnix(253402300799)).substr(0, 4), "2262");
 }
 
+TEST(Time, AddDurationRefusesToWrapIntoThePast) {
+  const TimePoint now = fromUnix(1'800'000'000);  // 2027
+  EXPECT_EQ(*addDuration(now, Seconds(3600)), fromUnix(1'800'003'600));
+  // Up to the latest representable second, and not one past it.
+  const int64_t latest = toUnix(TimePoint::max());
+  EXPECT_EQ(toUnix(*addDuration(now, Seconds(latest - 1'800'000'000))), latest);
+  auto over = addDuration(now, Seconds(latest - 1'800'000'000 + 1));
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().code, Code::kInvalidArgument);
+  EXPECT_EQ(over.error().reason, "duration_too_large");
+  EXPECT_NE(over.error().message.find("duration too large"), std::string::npos);
+  // The values from the QA report: 2562047h (about 292 years) and 8760000h (1000 years).
+  EXPECT_FALSE(addDuration(now, *parseDuration("2562047h")));
+  EXPECT_FALSE(addDuration(now, *parseDuration("8760000h")));
+  // parseDuration's own ceiling still cannot overflow the comparison.
+  EXPECT_FALSE(addDuration(now, Seconds(INT64_MAX / 2)));
+}
+
 TEST(File, AtomicWriteSetsModeAndReplaces) {
   const auto dir = std::filesystem::temp_directory_path() / "mutual_base_test";
   std::filesystem::remove_all(dir);
@@ -90,37 +108,6 @@ TEST(File, AtomicWriteSetsModeAndReplaces) {
   EXPECT_EQ(missing.error().code, Code::kNotFound);
   EXPECT_NE(missing.error().message.find("nope"), std::string::npos);
   std::filesystem::remove_all(dir);
-}
-
-}  // namespace
-}  // namespace mutual
-
-#include "base/encoding.h"
-
-namespace mutual {
-namespace {
-
-TEST(Encoding, AsciiLowerLeavesOtherBytesAlone) {
-  EXPECT_EQ(asciiLower("Cluster.LOCAL-09_Z"), "cluster.local-09_z");
-  EXPECT_EQ(asciiLower(""), "");
-  EXPECT_EQ(asciiLower("\xc3\x89T\xc3\x89"), "\xc3\x89t\xc3\x89");  // UTF-8 bytes unchanged
-}
-
-TEST(Encoding, Base64RoundTripsAndRejectsGarbage) {
-  const std::string samples[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar",
-                                 std::string("\x00\xff\x10", 3)};
-  for (const auto& s : samples) {
-    EXPECT_EQ(*base64Decode(base64Encode(s)), s);
-    EXPECT_EQ(*base64UrlDecode(base64UrlEncode(s)), s);
-  }
-  EXPECT_EQ(base64Encode("foobar"), "Zm9vYmFy");
-  EXPECT_EQ(base64Encode("fo"), "Zm8=");
-  EXPECT_EQ(base64UrlEncode("\xfb\xff"), "-_8");
-  EXPECT_EQ(*base64Decode("Zm9v\nYmFy"), "foobar");
-  EXPECT_FALSE(base64Decode("Zm9v!"));
-  EXPECT_FALSE(base64Decode("Z"));
-  EXPECT_FALSE(base64Decode("Zm=9"));
-  EXPECT_FALSE(base64UrlDecode("Zm9v+"));
 }
 
 int countEntries(const std::filesystem::path& dir) {
@@ -166,6 +153,37 @@ TEST(File, WriteFilesAtomicRenamesNothingWhenOneFails) {
   EXPECT_EQ(*readFile(dir / "ca.crt"), "old crt");
   EXPECT_EQ(countEntries(dir), 3);
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace mutual
+
+#include "base/encoding.h"
+
+namespace mutual {
+namespace {
+
+TEST(Encoding, AsciiLowerLeavesOtherBytesAlone) {
+  EXPECT_EQ(asciiLower("Cluster.LOCAL-09_Z"), "cluster.local-09_z");
+  EXPECT_EQ(asciiLower(""), "");
+  EXPECT_EQ(asciiLower("\xc3\x89T\xc3\x89"), "\xc3\x89t\xc3\x89");  // UTF-8 bytes unchanged
+}
+
+TEST(Encoding, Base64RoundTripsAndRejectsGarbage) {
+  const std::string samples[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar",
+                                 std::string("\x00\xff\x10", 3)};
+  for (const auto& s : samples) {
+    EXPECT_EQ(*base64Decode(base64Encode(s)), s);
+    EXPECT_EQ(*base64UrlDecode(base64UrlEncode(s)), s);
+  }
+  EXPECT_EQ(base64Encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(base64Encode("fo"), "Zm8=");
+  EXPECT_EQ(base64UrlEncode("\xfb\xff"), "-_8");
+  EXPECT_EQ(*base64Decode("Zm9v\nYmFy"), "foobar");
+  EXPECT_FALSE(base64Decode("Zm9v!"));
+  EXPECT_FALSE(base64Decode("Z"));
+  EXPECT_FALSE(base64Decode("Zm=9"));
+  EXPECT_FALSE(base64UrlDecode("Zm9v+"));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "ca/authority.h"
 
 #include "base/file.h"
+#include "base/time.h"
 #include "ca/validity.h"
 #include "crypto/cert_builder.h"
 
@@ -103,7 +104,9 @@ Result<Authority> createRoot(const RootOptions& options, const Clock& clock) {
   spec.organization = kOrganization;
   spec.serial = std::move(*serial);
   spec.not_before = clock.now() - kBackdate;
-  spec.not_after = clock.now() + options.ttl;
+  auto not_after = addDuration(clock.now(), options.ttl);
+  if (!not_after) return fail(not_after.error());
+  spec.not_after = *not_after;
   spec.is_ca = true;
   spec.key_usage = crypto::kKeyCertSign | crypto::kCrlSign;
   spec.uris = {options.trust_domain.idString()};

@@ -141,6 +141,10 @@ TEST_F(AuthorityTest, RootOptions) {
     ASSERT_FALSE(bad);
     EXPECT_EQ(bad.error().code, Code::kInvalidArgument);
   }
+  // 292 years would wrap notAfter into the past (a root "valid until 1734"): refused.
+  auto huge = createRoot(rootOptions(KeyType::kEcP256, hours(2562047)), clock_);
+  ASSERT_FALSE(huge);
+  EXPECT_EQ(huge.error().reason, "duration_too_large") << huge.error().message;
 }
 
 struct KeyTypeCase {

@@ -47,8 +47,8 @@ Result<void> checkFreshDir(const fs::path& dir, bool force) {
 int runInit(const InitFlags& f) {
   auto td = spiffe::TrustDomain::parse(f.trust_domain);
   if (!td) return reportError(td.error().prefix("--trust-domain"));
-  auto ttl = parseDuration(f.ttl);
-  if (!ttl) return reportError(ttl.error().prefix("--ttl"));
+  auto ttl = parseTtl(f.ttl, std::chrono::system_clock::now());
+  if (!ttl) return reportError(ttl.error());
   auto key = crypto::parseKeyType(f.key);
   if (!key) return reportError(key.error().prefix("--key"));
   if (auto ok = checkFreshDir(f.out, f.force); !ok) return reportError(ok.error());
@@ -66,8 +66,8 @@ int runInit(const InitFlags& f) {
 }
 
 int runIntermediate(const IntermediateFlags& f) {
-  auto ttl = parseDuration(f.ttl);
-  if (!ttl) return reportError(ttl.error().prefix("--ttl"));
+  auto ttl = parseTtl(f.ttl, std::chrono::system_clock::now());
+  if (!ttl) return reportError(ttl.error());
   auto key = crypto::parseKeyType(f.key);
   if (!key) return reportError(key.error().prefix("--key"));
   auto parent = ca::loadAuthority(f.ca);

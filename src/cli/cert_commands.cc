@@ -70,8 +70,8 @@ struct IssueFlags {
 int runIssue(const IssueFlags& f) {
   auto id = spiffe::SpiffeId::parse(f.spiffe_id);
   if (!id) return reportError(id.error().prefix("--spiffe-id"));
-  auto ttl = parseDuration(f.ttl);
-  if (!ttl) return reportError(ttl.error().prefix("--ttl"));
+  auto ttl = parseTtl(f.ttl, std::chrono::system_clock::now());
+  if (!ttl) return reportError(ttl.error());
   auto key = crypto::parseKeyType(f.key);
   if (!key) return reportError(key.error().prefix("--key"));
   auto usages = parseUsages(f.usage);

@@ -430,6 +430,7 @@ Certificate certificateFrom(const Manifest& m) {
   }
 
   const Field duration = spec.get("duration");
+  out.duration_location = duration.isNull() ? out.location : duration.location();
   if (!duration.isNull()) {
     out.duration = durationField(duration);
     if (out.duration < kMinimumDuration) {
@@ -459,7 +460,7 @@ Certificate certificateFrom(const Manifest& m) {
       percentage.fail("must be between 1 and 99, got " + std::to_string(pct));
     }
     out.renew_before_percentage = static_cast<int>(pct);
-    if (out.duration * pct / 100 < kMinimumRenewBefore) {
+    if (out.duration / 100 * pct < kMinimumRenewBefore) {  // no overflow for huge durations
       percentage.fail(std::to_string(pct) + "% of " + formatDuration(out.duration) +
                       " is less than 5m, cert-manager's minimum renewBefore");
     }

@@ -296,7 +296,14 @@ bad_input "ca init --trust-domain Example.org" "trust domain" \
 bad_input "ca init --trust-domain example.org:8443" "trust domain" \
   "$MUTUAL" ca init --trust-domain example.org:8443 --out bad5
 bad_input "ca init without --out" "--out" "$MUTUAL" ca init --trust-domain example.org
-for d in bad1 bad2 bad3 bad4 bad5; do
+# A TTL so large that notAfter would wrap into the past (292 years): refused, not wrapped.
+bad_input "ca init --ttl 2562047h" "--ttl: duration too large" \
+  "$MUTUAL" ca init --trust-domain z.org --out bad6 --ttl 2562047h
+bad_input "ca intermediate --ttl 8760000h" "--ttl: duration too large" \
+  "$MUTUAL" ca intermediate --ca root --out bad7 --ttl 8760000h
+bad_input "cert issue --ttl 8760000h" "--ttl: duration too large" \
+  "$MUTUAL" cert issue --ca root --spiffe-id spiffe://example.org/w --out bad8 --ttl 8760000h
+for d in bad1 bad2 bad3 bad4 bad5 bad6 bad7 bad8; do
   [[ ! -e $d || -z "$(find "$d" -type f)" ]] || fail "ca init with bad input wrote $(find "$d" -type f)"
 done
 pass "ca init with bad input wrote nothing"
