@@ -675,6 +675,19 @@ bad_input "cert inspect garbage" "garbage.bin" "$MUTUAL" cert inspect garbage.bi
 bad_input "cert inspect missing file" "no-such.pem" "$MUTUAL" cert inspect no-such.pem
 bad_input "cert inspect truncated PEM" "truncated.pem" "$MUTUAL" cert inspect truncated.pem
 
+# ==== demo =====================================================================================
+mutual_ok "demo into a new --dir" demo --dir demo-dir
+demo_key=$(sha demo-dir/root/ca.key)
+bad_input "demo into a --dir that holds its CA keys" "demo-dir/root/ca.key already exists.*--dir" \
+  "$MUTUAL" demo --dir demo-dir
+[[ $(sha demo-dir/root/ca.key) == "$demo_key" ]] || fail "a refused demo replaced root/ca.key"
+mkdir -p demo-cluster/cluster-1 && cp int1/ca.key demo-cluster/cluster-1/ca.key
+bad_input "demo into a --dir with cluster-1/ca.key" "cluster-1/ca.key already exists" \
+  "$MUTUAL" demo --dir demo-cluster
+cmp -s int1/ca.key demo-cluster/cluster-1/ca.key && [[ ! -e demo-cluster/root ]] ||
+  fail "a refused demo wrote into demo-cluster"
+pass "a refused demo left the existing keys alone"
+
 # ==== cert expiry ==============================================================================
 mkdir watch
 cp -r "$L" watch/web           # a 1 h leaf (+ its chain and the root)
