@@ -14,6 +14,7 @@
 #include "cli/cert_printer.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "crypto/chain_verify.h"
 #include "spiffe/bundle.h"
 #include "spiffe/x509_svid.h"
 
@@ -76,6 +77,17 @@ int runIssue(const IssueFlags& f) {
   if (!key) return reportError(key.error().prefix("--key"));
   auto usages = parseUsages(f.usage);
   if (!usages) return reportError(usages.error());
+  // The rule `cert verify` (and any peer) applies to dNSName SANs, and `apply`'s: never sign
+  // what would then be refused.
+  for (const auto& name : f.dns) {
+    if (!crypto::isPreferredDnsName(name)) {
+      return reportError(Error{Code::kInvalidArgument,
+                               "--dns: invalid DNS name \"" + name + "\" (dot-separated labels "
+                               "of letters, digits, inner hyphens; \"*\" only as a whole "
+                               "leftmost label)",
+                               ""});
+    }
+  }
   auto authority = ca::loadAuthority(f.ca);
   if (!authority) return reportError(authority.error());
   RealClock clock;

@@ -5,6 +5,7 @@
 #include <array>
 
 #include "base/encoding.h"
+#include "crypto/chain_verify.h"
 #include "spiffe/spiffe_id.h"
 
 namespace mutual::config {
@@ -314,27 +315,6 @@ bool isEmail(std::string_view s) {
                       [](char c) { return c <= ' ' || c == '<' || c == '>' || c == 0x7f; });
 }
 
-bool isDnsName(std::string_view s) {
-  if (s.empty() || s.size() > 253) return false;
-  if (s.starts_with("*.")) s.remove_prefix(2);
-  size_t start = 0;
-  while (true) {
-    const size_t dot = s.find('.', start);
-    const auto label =
-        s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
-      return false;
-    }
-    for (char c : label) {
-      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '_';
-      if (!ok) return false;
-    }
-    if (dot == std::string_view::npos) return true;
-    start = dot + 1;
-  }
-}
-
 bool hasUriScheme(std::string_view s) {
   const auto colon = s.find(':');
   if (colon == std::string_view::npos || colon == 0 || colon + 1 >= s.size()) return false;
@@ -387,7 +367,7 @@ Certificate certificateFrom(const Manifest& m) {
   }
   for (const auto& item : stringItems(spec.get("dnsNames"))) {
     std::string name = item.string();
-    if (!isDnsName(name)) item.fail("invalid DNS name " + inQuotes(name));
+    if (!crypto::isPreferredDnsName(name)) item.fail("invalid DNS name " + inQuotes(name));
     out.dns_names.push_back(std::move(name));
   }
   const Field uris = spec.get("uris");

@@ -434,6 +434,13 @@ for d in bad-issue1 bad-issue2 bad-issue3 bad-issue4 bad-issue5; do
 done
 pass "refused cert issue commands wrote nothing"
 
+# --dns takes the names `cert verify` and `apply` accept, nothing else.
+for name in 'a..b' '' 'f*o.svc' '-bad.svc' 'web.svc.'; do
+  bad_input "cert issue --dns '$name'" "--dns: invalid DNS name" \
+    "$MUTUAL" cert issue --ca int1 --spiffe-id "$ID" --dns "$name" --out bad-dns
+done
+[[ ! -e bad-dns ]] || fail "a refused --dns wrote bad-dns"
+
 # Files are replaced as a set: when one of them cannot be (tls.crt is a directory), the others
 # keep their old content, no temporary file is left, and the error names the target.
 mutual_ok "cert issue (for the set-write checks)" cert issue --ca int1 --spiffe-id "$ID" \
