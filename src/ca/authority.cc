@@ -170,7 +170,13 @@ Result<Issued> issueWorkload(const Authority& ca, const WorkloadOptions& options
   if (!key) return fail(key.error());
   CertSpec spec;
   spec.organization = kOrganization;
-  if (!options.dns_names.empty()) spec.common_name = options.dns_names.front();
+  // The first DNS name doubles as the CN for clients that still read it, when it fits; a
+  // longer one (DNS names reach 253) leaves the CN out, as without DNS names: the SANs are
+  // what peers check.
+  if (!options.dns_names.empty() &&
+      options.dns_names.front().size() <= crypto::kMaxCommonNameLength) {
+    spec.common_name = options.dns_names.front();
+  }
   spec.key_usage = leafKeyUsage(*key, options.usages);
   spec.server_auth = options.usages.server_auth;
   spec.client_auth = options.usages.client_auth;

@@ -417,6 +417,24 @@ TEST_F(AuthorityTest, WorkloadWithoutDnsNames) {
   EXPECT_TRUE(leaf.cert.ipSans().empty());
 }
 
+TEST_F(AuthorityTest, WorkloadWithADnsNameLongerThanACommonName) {
+  // A valid DNS name of 70 characters cannot be a CN (at most 64): the CN is left out, as
+  // without DNS names, and the name is still a SAN.
+  const std::string long_name = std::string(60, 'a') + ".svc.x";
+  ASSERT_EQ(long_name.size(), 66u);
+  WorkloadOptions options = workloadOptions();
+  options.dns_names = {long_name, "web"};
+  auto leaf = must(issueWorkload(root_, options, clock_));
+  EXPECT_EQ(leaf.cert.commonName(), "");
+  EXPECT_EQ(leaf.cert.subject(), "O=mutual");
+  EXPECT_EQ(leaf.cert.dnsSans(), (std::vector<std::string>{long_name, "web"}));
+  // Exactly 64 characters still fits.
+  const std::string fits = std::string(58, 'b') + ".svc.x";
+  ASSERT_EQ(fits.size(), 64u);
+  options.dns_names = {fits};
+  EXPECT_EQ(must(issueWorkload(root_, options, clock_)).cert.commonName(), fits);
+}
+
 TEST_F(AuthorityTest, WorkloadFromAnIntermediate) {
   auto int_issued = intermediate();
   const Certificate int_cert = int_issued.cert;

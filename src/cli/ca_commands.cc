@@ -7,6 +7,7 @@
 #include "ca/authority.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "crypto/cert_builder.h"
 
 namespace mutual::cli {
 
@@ -34,6 +35,20 @@ struct IntermediateFlags {
   bool force = false;
 };
 
+// A subject CN from `flag`: X.509 allows at most 64 characters (the check OpenSSL would make,
+// but naming the flag).
+Result<void> checkCommonName(const std::string& flag, const std::string& value) {
+  size_t chars = 0;
+  for (const char c : value) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  if (chars > crypto::kMaxCommonNameLength) {
+    return invalidArgument(flag + ": must be at most " +
+                           std::to_string(crypto::kMaxCommonNameLength) +
+                           " characters (it becomes the subject CN), got " +
+                           std::to_string(chars));
+  }
+  return {};
+}
+
 // Refuses to overwrite an existing CA key unless --force: losing a root key is not undoable.
 Result<void> checkFreshDir(const fs::path& dir, bool force) {
   std::error_code ec;
@@ -51,6 +66,9 @@ int runInit(const InitFlags& f) {
   if (!ttl) return reportError(ttl.error());
   auto key = crypto::parseKeyType(f.key);
   if (!key) return reportError(key.error().prefix("--key"));
+  if (auto ok = checkCommonName("--common-name", f.common_name); !ok) {
+    return reportError(ok.error());
+  }
   if (auto ok = checkFreshDir(f.out, f.force); !ok) return reportError(ok.error());
   RealClock clock;
   auto root = ca::createRoot({*td, *ttl, *key, f.common_name}, clock);
@@ -70,6 +88,7 @@ int runIntermediate(const IntermediateFlags& f) {
   if (!ttl) return reportError(ttl.error());
   auto key = crypto::parseKeyType(f.key);
   if (!key) return reportError(key.error().prefix("--key"));
+  if (auto ok = checkCommonName("--name", f.name); !ok) return reportError(ok.error());
   auto parent = ca::loadAuthority(f.ca);
   if (!parent) return reportError(parent.error());
   if (auto ok = checkFreshDir(f.out, f.force); !ok) return reportError(ok.error());

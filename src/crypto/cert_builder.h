@@ -11,6 +11,9 @@
 
 namespace mutual::crypto {
 
+// The longest commonName X.509 allows, in characters (ub-common-name, RFC 5280 Appendix A).
+inline constexpr size_t kMaxCommonNameLength = 64;
+
 // Everything that goes into a certificate we sign. The builder checks nothing about policy
 // (that is the `ca` module's job); it encodes exactly what it is given.
 struct CertSpec {

@@ -440,6 +440,19 @@ for name in 'a..b' '' 'f*o.svc' '-bad.svc' 'web.svc.'; do
     "$MUTUAL" cert issue --ca int1 --spiffe-id "$ID" --dns "$name" --out bad-dns
 done
 [[ ! -e bad-dns ]] || fail "a refused --dns wrote bad-dns"
+# A valid DNS name longer than a CN (64) is issued, without a CN, and verifies.
+long_dns=$(printf 'a%.0s' {1..60}).svc.x
+mutual_ok "cert issue --dns <66 characters>" cert issue --ca int1 --spiffe-id "$ID" \
+  --dns "$long_dns" --out long-dns
+verify_is 0 "" "cert verify --dns <66 characters>" long-dns/tls.crt --bundle long-dns/ca.crt \
+  --dns "$long_dns"
+long_cn=$(printf 'c%.0s' {1..65})
+bad_input "ca init --common-name <65 characters>" "--common-name: must be at most 64" \
+  "$MUTUAL" ca init --trust-domain example.org --out bad-cn --common-name "$long_cn"
+bad_input "ca intermediate --name <65 characters>" "--name: must be at most 64" \
+  "$MUTUAL" ca intermediate --ca root --out bad-cn --name "$long_cn"
+[[ ! -e bad-cn ]] || fail "a refused CN wrote bad-cn"
+pass "refused names wrote nothing"
 
 # Files are replaced as a set: when one of them cannot be (tls.crt is a directory), the others
 # keep their old content, no temporary file is left, and the error names the target.
