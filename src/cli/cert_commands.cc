@@ -387,17 +387,28 @@ struct Found {
 };
 
 // Collects certificates from files and (recursively) folders. A file named on the command line
-// must hold certificates; inside folders, files that are not certificates are skipped, but a
-// file that looks like PEM certificates and does not parse is an error.
+// must hold certificates. Inside folders, files that are not certificates are skipped: quietly
+// when they do not mention a PEM certificate, with a one-line warning on stderr when they do
+// but cannot be read as certificates (a text quoting the marker, a binary, a truncated .pem),
+// so one odd file never hides the others' expiry.
 Result<std::vector<Found>> collect(const std::vector<std::string>& paths) {
   std::vector<Found> found;
   const auto scan = [&](const fs::path& file, bool named) -> Result<void> {
     auto data = readFile(file);
-    if (!data) return fail(data.error());
+    if (!data) {
+      if (named) return fail(data.error());
+      std::cerr << "mutual: warning: skipped " << data.error().message << "\n";
+      return {};
+    }
     const bool looks_pem = data->find("-----BEGIN CERTIFICATE-----") != std::string::npos;
     if (!named && !looks_pem) return {};
     auto certs = crypto::parseCertificates(*data);
-    if (!certs) return fail(certs.error().prefix(file.string()));
+    if (!certs) {
+      if (named) return fail(certs.error().prefix(file.string()));
+      std::cerr << "mutual: warning: skipped " << file.string() << ": " << certs.error().message
+                << "\n";
+      return {};
+    }
     for (size_t i = 0; i < certs->size(); ++i) found.push_back({file.string(), i + 1, (*certs)[i]});
     return {};
   };

@@ -735,6 +735,24 @@ grep -q '^EXPIRED' "$TMP/out" || { show; fail "cert expiry: no EXPIRED row"; }
 pass "cert expiry: EXPIRED row"
 bad_input "cert expiry garbage file named explicitly" "garbage.pem" \
   "$MUTUAL" cert expiry watch garbage.pem
+# Inside a folder, files that mention a PEM certificate but are none are skipped with a warning
+# naming them; the table and the exit code cover the real certificates.
+mkdir odd && cp -r int1 odd/int1
+printf 'Paste it between\n-----BEGIN CERTIFICATE-----\nand the END line.\n' >odd/README.txt
+head -c 300 int1/ca.crt >odd/truncated.pem
+{ head -c 64 /dev/urandom; echo "-----BEGIN CERTIFICATE-----"; head -c 64 /dev/urandom; } \
+  >odd/blob.bin
+expect 0 "cert expiry of a folder with odd files" "$MUTUAL" cert expiry odd --warn 1h
+grep -q "odd/int1/ca.crt" "$TMP/out" || { show; fail "cert expiry odd: no table"; }
+for f in README.txt truncated.pem blob.bin; do
+  grep -q "^mutual: warning: skipped odd/$f: " "$TMP/err" ||
+    { show; fail "cert expiry odd: no warning for $f"; }
+done
+pass "cert expiry skips odd files in folders with a warning each"
+expect 1 "cert expiry of a folder with odd files, an expiring CA" \
+  "$MUTUAL" cert expiry odd --warn 87600h
+bad_input "cert expiry truncated file named explicitly" "truncated.pem" \
+  "$MUTUAL" cert expiry odd odd/truncated.pem
 bad_input "cert expiry missing path" "no-such" "$MUTUAL" cert expiry no-such
 bad_input "cert expiry --warn soon" "--warn" "$MUTUAL" cert expiry watch --warn soon
 
