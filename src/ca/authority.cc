@@ -120,12 +120,18 @@ Result<Issued> createIntermediate(const Authority& parent, const IntermediateOpt
                                   const Clock& clock) {
   if (auto ok = checkCanSign(parent); !ok) return fail(ok.error());
   std::optional<int> path_len = options.path_len;
+  std::string path_len_note;
   if (const auto parent_len = parent.cert.pathLen()) {
     if (*parent_len == 0) {
       return fail(Code::kFailedPrecondition,
                   "the parent CA (" + parent.cert.subject() +
                       ") has path length 0: it may sign leaves but no further CA",
                   "path_length_exceeded");
+    }
+    if (path_len && *path_len > *parent_len - 1) {
+      path_len_note = "path length capped: asked for " + std::to_string(*path_len) + ", issued " +
+                      std::to_string(*parent_len - 1) + " because the parent CA (" +
+                      parent.cert.subject() + ") has path length " + std::to_string(*parent_len);
     }
     if (!path_len || *path_len > *parent_len - 1) path_len = *parent_len - 1;
   }
@@ -148,6 +154,9 @@ Result<Issued> createIntermediate(const Authority& parent, const IntermediateOpt
   auto issued = sign(parent, std::move(spec), options.ttl, clock, std::move(*key));
   if (!issued) return fail(issued.error());
   issued->chain.insert(issued->chain.begin(), issued->cert);
+  if (!path_len_note.empty()) {
+    issued->note = issued->note.empty() ? path_len_note : issued->note + "; " + path_len_note;
+  }
   return issued;
 }
 

@@ -38,7 +38,9 @@ struct Issued {
   // intermediates above it, ready to be an Authority's chain (and chain.crt).
   std::vector<Certificate> chain;
   std::vector<Certificate> bundle;  // the roots
-  std::string note;                 // non-empty when the TTL was capped
+  // Non-empty when the TTL or (for an intermediate) the asked path length was capped: one
+  // sentence per cap, joined by "; ", for a warning.
+  std::string note;
 };
 
 struct RootOptions {
@@ -62,7 +64,8 @@ struct IntermediateOptions {
 
 // An intermediate signed by `parent` (a root or another intermediate). The parent must be a
 // usable CA (reason issuer_not_ca), valid now, and allow another level (reason
-// path_length_exceeded); the TTL is capped by the parent's notAfter.
+// path_length_exceeded); the TTL is capped by the parent's notAfter, and path_len below the
+// parent's (both reported in `note`). A negative path_len is InvalidArgument.
 Result<Issued> createIntermediate(const Authority& parent, const IntermediateOptions& options,
                                   const Clock& clock);
 

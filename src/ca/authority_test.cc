@@ -269,6 +269,23 @@ TEST_F(AuthorityTest, IntermediatePathLenTable) {
   }
 }
 
+TEST_F(AuthorityTest, IntermediatePathLenCapIsReported) {
+  const Authority parent =
+      toAuthority(intermediate([](IntermediateOptions& o) { o.path_len = 1; }));
+  auto capped = must(createIntermediate(
+      parent, intermediateOptions([](IntermediateOptions& o) { o.path_len = 5; }), clock_));
+  EXPECT_EQ(capped.cert.pathLen(), 0);
+  EXPECT_NE(capped.note.find("path length capped: asked for 5, issued 0"), std::string::npos)
+      << capped.note;
+  // Inheriting the limit (nothing asked) or asking within it is no news.
+  auto inherited = must(createIntermediate(
+      parent, intermediateOptions([](IntermediateOptions&) {}), clock_));
+  EXPECT_EQ(inherited.note, "");
+  auto within = must(createIntermediate(
+      parent, intermediateOptions([](IntermediateOptions& o) { o.path_len = 0; }), clock_));
+  EXPECT_EQ(within.note, "");
+}
+
 TEST_F(AuthorityTest, IntermediateNameConstraint) {
   auto issued = intermediate([](IntermediateOptions& o) { o.name_constraint = true; });
   EXPECT_EQ(issued.cert.permittedUriConstraints(), std::vector<std::string>{"example.org"});

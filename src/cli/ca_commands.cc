@@ -21,6 +21,7 @@ struct InitFlags {
   std::string ttl = "87600h";
   std::string key = "ec-p256";
   std::string common_name;
+  bool common_name_given = false;
   bool force = false;
 };
 
@@ -30,7 +31,8 @@ struct IntermediateFlags {
   std::string name = "cluster-1";
   std::string ttl = "8760h";
   std::string key = "ec-p256";
-  int path_len = -1;
+  int path_len = 0;
+  bool path_len_given = false;
   bool name_constraint = false;
   bool force = false;
 };
@@ -50,7 +52,11 @@ Result<void> checkCommonName(const std::string& flag, const std::string& value) 
 }
 
 // Refuses to overwrite an existing CA key unless --force: losing a root key is not undoable.
+// An empty --out would quietly mean the current directory: refused.
 Result<void> checkFreshDir(const fs::path& dir, bool force) {
+  if (dir.empty()) {
+    return invalidArgument("--out: must not be empty (write \".\" for the current directory)");
+  }
   std::error_code ec;
   if (!force && fs::exists(dir / "ca.key", ec)) {
     return fail(Code::kAlreadyExists, (dir / "ca.key").string() +
@@ -66,6 +72,11 @@ int runInit(const InitFlags& f) {
   if (!ttl) return reportError(ttl.error());
   auto key = crypto::parseKeyType(f.key);
   if (!key) return reportError(key.error().prefix("--key"));
+  if (f.common_name_given && f.common_name.empty()) {
+    return reportError(Error{Code::kInvalidArgument,
+                             "--common-name: must not be empty (leave the flag out for the "
+                             "default, \"mutual root CA (" + td->name() + ")\")", ""});
+  }
   if (auto ok = checkCommonName("--common-name", f.common_name); !ok) {
     return reportError(ok.error());
   }
@@ -97,7 +108,15 @@ int runIntermediate(const IntermediateFlags& f) {
   options.ttl = *ttl;
   options.key_type = *key;
   options.name_constraint = f.name_constraint;
-  if (f.path_len >= 0) options.path_len = f.path_len;
+  if (f.path_len_given) {
+    if (f.path_len < 0) {
+      return reportError(Error{Code::kInvalidArgument,
+                               "--path-len: must be 0 or more, got " + std::to_string(f.path_len) +
+                                   " (leave the flag out for no limit below the parent's)",
+                               ""});
+    }
+    options.path_len = f.path_len;
+  }
   RealClock clock;
   auto issued = ca::createIntermediate(*parent, options, clock);
   if (!issued) return reportError(issued.error());
@@ -132,9 +151,13 @@ void registerCaCommands(CLI::App& root, int& exit_code) {
   init_cmd->add_option("--ttl", init->ttl, "Lifetime (Go duration)")->capture_default_str();
   init_cmd->add_option("--key", init->key, std::string(crypto::kKeyTypeChoices))
       ->capture_default_str();
-  init_cmd->add_option("--common-name", init->common_name, "Subject CN");
+  CLI::Option* cn_opt = init_cmd->add_option("--common-name", init->common_name,
+                                             "Subject CN (default \"mutual root CA (<td>)\")");
   init_cmd->add_flag("--force", init->force, "Replace an existing CA key in --out");
-  init_cmd->callback([init, &exit_code] { exit_code = runInit(*init); });
+  init_cmd->callback([init, cn_opt, &exit_code] {
+    init->common_name_given = cn_opt->count() > 0;
+    exit_code = runInit(*init);
+  });
 
   auto inter = std::make_shared<IntermediateFlags>();
   CLI::App* inter_cmd =
@@ -143,13 +166,17 @@ void registerCaCommands(CLI::App& root, int& exit_code) {
   inter_cmd->add_option("--out", inter->out, "Directory for the new CA")->required();
   inter_cmd->add_option("--name", inter->name, "Name (CN), e.g. cluster-1")->capture_default_str();
   inter_cmd->add_option("--ttl", inter->ttl, "Lifetime (Go duration)")->capture_default_str();
-  inter_cmd->add_option("--path-len", inter->path_len, "Maximum CAs below this one");
+  CLI::Option* path_len_opt = inter_cmd->add_option(
+      "--path-len", inter->path_len, "Maximum CAs below this one (default: no limit of its own)");
   inter_cmd->add_option("--key", inter->key, std::string(crypto::kKeyTypeChoices))
       ->capture_default_str();
   inter_cmd->add_flag("--name-constraint", inter->name_constraint,
                       "Permit only URI SANs in the trust domain (critical nameConstraints)");
   inter_cmd->add_flag("--force", inter->force, "Replace an existing CA key in --out");
-  inter_cmd->callback([inter, &exit_code] { exit_code = runIntermediate(*inter); });
+  inter_cmd->callback([inter, path_len_opt, &exit_code] {
+    inter->path_len_given = path_len_opt->count() > 0;
+    exit_code = runIntermediate(*inter);
+  });
 }
 
 }  // namespace mutual::cli

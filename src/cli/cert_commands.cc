@@ -69,6 +69,11 @@ struct IssueFlags {
 };
 
 int runIssue(const IssueFlags& f) {
+  if (f.out.empty()) {
+    return reportError(Error{Code::kInvalidArgument,
+                             "--out: must not be empty (write \".\" for the current directory)",
+                             ""});
+  }
   auto id = spiffe::SpiffeId::parse(f.spiffe_id);
   if (!id) return reportError(id.error().prefix("--spiffe-id"));
   auto ttl = parseTtl(f.ttl, std::chrono::system_clock::now());

@@ -296,6 +296,17 @@ bad_input "ca init --trust-domain Example.org" "trust domain" \
 bad_input "ca init --trust-domain example.org:8443" "trust domain" \
   "$MUTUAL" ca init --trust-domain example.org:8443 --out bad5
 bad_input "ca init without --out" "--out" "$MUTUAL" ca init --trust-domain example.org
+bad_input "ca init --trust-domain ." "trust domain" \
+  "$MUTUAL" ca init --trust-domain . --out bad9
+bad_input "ca init --trust-domain a..b" "trust domain" \
+  "$MUTUAL" ca init --trust-domain a..b --out bad9
+bad_input "ca init --out ''" "--out: must not be empty" \
+  "$MUTUAL" ca init --trust-domain example.org --out ''
+bad_input "ca intermediate --out ''" "--out: must not be empty" \
+  "$MUTUAL" ca intermediate --ca root --out ''
+bad_input "cert issue --out ''" "--out: must not be empty" \
+  "$MUTUAL" cert issue --ca root --spiffe-id spiffe://example.org/w --out ''
+[[ ! -e ca.key && ! -e tls.key && ! -e ca.crt ]] || fail "--out '' wrote into the current directory"
 # A TTL so large that notAfter would wrap into the past (292 years): refused, not wrapped.
 bad_input "ca init --ttl 2562047h" "--ttl: duration too large" \
   "$MUTUAL" ca init --trust-domain z.org --out bad6 --ttl 2562047h
@@ -303,7 +314,7 @@ bad_input "ca intermediate --ttl 8760000h" "--ttl: duration too large" \
   "$MUTUAL" ca intermediate --ca root --out bad7 --ttl 8760000h
 bad_input "cert issue --ttl 8760000h" "--ttl: duration too large" \
   "$MUTUAL" cert issue --ca root --spiffe-id spiffe://example.org/w --out bad8 --ttl 8760000h
-for d in bad1 bad2 bad3 bad4 bad5 bad6 bad7 bad8; do
+for d in bad1 bad2 bad3 bad4 bad5 bad6 bad7 bad8 bad9; do
   [[ ! -e $d || -z "$(find "$d" -type f)" ]] || fail "ca init with bad input wrote $(find "$d" -type f)"
 done
 pass "ca init with bad input wrote nothing"
@@ -345,6 +356,16 @@ bad_input "an intermediate under --path-len 0" "path length 0" \
   "$MUTUAL" ca intermediate --ca int-pl0 --out int-pl0-child
 bad_input "ca intermediate --ca missing-dir" "missing-dir" \
   "$MUTUAL" ca intermediate --ca missing-dir --out int4
+bad_input "ca intermediate --path-len -1" "--path-len: must be 0 or more" \
+  "$MUTUAL" ca intermediate --ca root --out int5 --path-len -1
+[[ ! -e int5 ]] || fail "a refused --path-len wrote int5"
+# Under a parent with path length 1, --path-len 5 becomes 0, with a warning.
+mutual_ok "ca intermediate --path-len 5 under path length 1" ca intermediate --ca int-nc \
+  --out int-pl5 --path-len 5
+grep -q "^warning: .*path length capped: asked for 5, issued 0" "$TMP/err" ||
+  { show; fail "--path-len 5 under path length 1: no warning"; }
+grep -q "path length  0" "$TMP/out" || { show; fail "--path-len 5 under path length 1: not 0"; }
+pass "--path-len above the parent's is capped with a warning"
 
 check_profiles
 
@@ -451,6 +472,8 @@ bad_input "ca init --common-name <65 characters>" "--common-name: must be at mos
   "$MUTUAL" ca init --trust-domain example.org --out bad-cn --common-name "$long_cn"
 bad_input "ca intermediate --name <65 characters>" "--name: must be at most 64" \
   "$MUTUAL" ca intermediate --ca root --out bad-cn --name "$long_cn"
+bad_input "ca init --common-name ''" "--common-name: must not be empty" \
+  "$MUTUAL" ca init --trust-domain example.org --out bad-cn --common-name ''
 [[ ! -e bad-cn ]] || fail "a refused CN wrote bad-cn"
 pass "refused names wrote nothing"
 
