@@ -89,7 +89,7 @@ struct WorkloadOptions {
 
 // An X509-SVID: exactly one URI SAN (the ID, which must have a path and lie in the CA's trust
 // domain), optional DNS and IP SANs, keyUsage digitalSignature (plus keyEncipherment for RSA)
-// critical, cA false, the asked EKUs, 128-bit serial, notBefore now-10s.
+// critical, cA false, the asked EKUs, a 16-octet random serial, notBefore now-10s.
 Result<Issued> issueWorkload(const Authority& ca, const WorkloadOptions& options,
                              const Clock& clock);
 
