@@ -24,9 +24,10 @@ run: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS) --target mutual
 	bash scripts/run.sh $(BUILD)/mutual run
 
-# A guided tour of the PKI commands in ./demo.
+# A guided tour of the PKI commands in ./demo (made afresh: the demo never replaces CA keys).
 demo: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS) --target mutual
+	rm -rf demo
 	./$(BUILD)/mutual demo --dir demo
 
 # Every test: the integration tests against the optimised binary, the unit tests under

@@ -314,12 +314,6 @@ Decision decide(const config::Certificate& cert, const IssuerCa& ca, const Exist
 
 // ---- what gets written -------------------------------------------------------------------------
 
-struct FileWrite {
-  fs::path path;
-  std::string content;
-  mode_t mode;
-};
-
 struct LeafPem {
   std::string tls_crt;
   std::string tls_key;
@@ -388,6 +382,8 @@ std::string renderState(const config::Certificate& cert, const IssuerCa& ca, con
 Error issueError(const config::Certificate& cert, const Error& error) {
   if (error.reason == "trust_domain_mismatch")
     return at(cert.uris_location, "spec.uris", error.message);
+  if (error.reason == "duration_too_large")
+    return at(cert.duration_location, "spec.duration", error.message);
   Error out = error;
   out.message = cert.location.str() + ": " + cert.describe() + ": " + error.message;
   return out;
@@ -505,8 +501,8 @@ Result<ApplyReport> reconcile(const ApplyInputs& inputs, const fs::path& state,
     auto pem = renderIssued(*issued);
     if (!pem) return fail(pem.error());
     writes.push_back({plan.dir / "ca.crt", pem->ca_crt, 0644});
-    writes.push_back({plan.dir / "tls.key", pem->tls_key, kPrivateKeyMode});
     writes.push_back({plan.dir / "tls.crt", pem->tls_crt, 0644});
+    writes.push_back({plan.dir / "tls.key", pem->tls_key, kPrivateKeyMode});
     writes.push_back({plan.dir / "secret.yaml",
                       renderSecretYaml(cert, *plan.ca->issuer, issued->cert, *pem),
                       kPrivateKeyMode});
@@ -522,13 +518,12 @@ Result<ApplyReport> reconcile(const ApplyInputs& inputs, const fs::path& state,
     report.certificates.push_back(std::move(outcome));
   }
 
-  // 3. Write. Only I/O can fail from here on.
-  for (const auto& write : writes) {
-    if (auto ok = writeFileAtomic(write.path, write.content, write.mode); !ok) {
-      Error error = ok.error();
-      error.code = Code::kInternal;
-      return fail(std::move(error));
-    }
+  // 3. Write, as one set: every file is staged before any is renamed, so a failure (no
+  // space, a directory in the way) leaves all the old files. Only I/O can fail from here on.
+  if (auto ok = writeFilesAtomic(writes); !ok) {
+    Error error = ok.error();
+    error.code = Code::kInternal;
+    return fail(std::move(error));
   }
   return report;
 }

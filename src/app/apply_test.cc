@@ -335,6 +335,21 @@ TEST_F(ApplyTest, TtlCappingNoteIsReported) {
   EXPECT_EQ(c.renew_at, c.not_after - 8h);
 }
 
+TEST_F(ApplyTest, DurationTooLargeIsRefusedNamingTheField) {
+  // 1000 years: now + duration would wrap into the past; refused, not capped by the CA.
+  std::string yaml = certificateYaml({});
+  yaml.replace(yaml.find("duration: 24h"), 13, "duration: 8760000h");
+  writeInputs(yaml);
+  auto report = run();
+  ASSERT_FALSE(report);
+  EXPECT_EQ(report.error().code, Code::kInvalidArgument);
+  const std::string message = runError();
+  EXPECT_NE(message.find("in/certs.yaml:12: spec.duration: duration too large"),
+            std::string::npos)
+      << message;
+  EXPECT_TRUE(stateIsEmpty());
+}
+
 TEST_F(ApplyTest, ExpiredCaIsBadInputAndWritesNothing) {
   root_ = makeRoot(2h);
   writeInputs(certificateYaml({}));

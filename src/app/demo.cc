@@ -23,10 +23,10 @@ int runDemo(const std::string& dir) {
   const std::string backend = "spiffe://" + td + "/ns/shop/sa/backend";
   const std::vector<Step> steps = {
       {"Create the root CA (long-lived, kept offline in real life)",
-       {"ca", "init", "--trust-domain", td, "--out", path("root"), "--force"}, kExitOk},
+       {"ca", "init", "--trust-domain", td, "--out", path("root")}, kExitOk},
       {"Create a cluster intermediate signed by the root (it signs workloads, no further CAs)",
        {"ca", "intermediate", "--ca", path("root"), "--out", path("cluster-1"), "--name",
-        "cluster-1", "--path-len", "0", "--force"},
+        "cluster-1", "--path-len", "0"},
        kExitOk},
       {"Issue a short-lived X509-SVID for the frontend workload",
        {"cert", "issue", "--ca", path("cluster-1"), "--spiffe-id", frontend, "--dns",
@@ -58,6 +58,17 @@ int runDemo(const std::string& dir) {
       {"Every certificate in the demo, soonest expiry first",
        {"cert", "expiry", dir, "--warn", "30m"}, kExitOk},
   };
+  // The demo makes new CAs; it never replaces keys it did not just create (they may be a
+  // real CA's, and losing a CA key is not undoable).
+  for (const char* key : {"root/ca.key", "cluster-1/ca.key"}) {
+    std::error_code ec;
+    if (std::filesystem::exists(path(key), ec)) {
+      std::cerr << "mutual: demo: " << path(key) << " already exists; the demo creates new CA keys "
+                << "and will not replace existing ones. Pass an empty or new --dir, or remove "
+                << dir << " to run the demo there again\n";
+      return kExitBadInput;
+    }
+  }
   std::cout << "mutual demo: a certificate hierarchy for trust domain " << td << " in " << dir
             << "/\n";
   int n = 0;

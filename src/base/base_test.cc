@@ -75,6 +75,24 @@ TEST(Time, SaturatesBeyondTimePointRange) {
   EXPECT_EQ(formatRfc3339(fromUnix(253402300799)).substr(0, 4), "2262");
 }
 
+TEST(Time, AddDurationRefusesToWrapIntoThePast) {
+  const TimePoint now = fromUnix(1'800'000'000);  // 2027
+  EXPECT_EQ(*addDuration(now, Seconds(3600)), fromUnix(1'800'003'600));
+  // Up to the latest representable second, and not one past it.
+  const int64_t latest = toUnix(TimePoint::max());
+  EXPECT_EQ(toUnix(*addDuration(now, Seconds(latest - 1'800'000'000))), latest);
+  auto over = addDuration(now, Seconds(latest - 1'800'000'000 + 1));
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().code, Code::kInvalidArgument);
+  EXPECT_EQ(over.error().reason, "duration_too_large");
+  EXPECT_NE(over.error().message.find("duration too large"), std::string::npos);
+  // The values from the QA report: 2562047h (about 292 years) and 8760000h (1000 years).
+  EXPECT_FALSE(addDuration(now, *parseDuration("2562047h")));
+  EXPECT_FALSE(addDuration(now, *parseDuration("8760000h")));
+  // parseDuration's own ceiling still cannot overflow the comparison.
+  EXPECT_FALSE(addDuration(now, Seconds(INT64_MAX / 2)));
+}
+
 TEST(File, AtomicWriteSetsModeAndReplaces) {
   const auto dir = std::filesystem::temp_directory_path() / "mutual_base_test";
   std::filesystem::remove_all(dir);
@@ -139,6 +157,51 @@ TEST(File, ClearStaleSocketRemovesADeadSocketButNotALiveOne) {
   auto file = clearStaleSocket(path);
   ASSERT_FALSE(file);
   EXPECT_EQ(file.error().code, Code::kFailedPrecondition);
+}
+
+int countEntries(const std::filesystem::path& dir) {
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++entries;
+  return entries;
+}
+
+TEST(File, WriteFilesAtomicReplacesTheSet) {
+  const auto dir = std::filesystem::temp_directory_path() / "mutual_base_test_set";
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(writeFilesAtomic({{dir / "tls.crt", "crt1"}, {dir / "tls.key", "key1", 0600}}));
+  ASSERT_TRUE(writeFilesAtomic({{dir / "tls.crt", "crt2"}, {dir / "tls.key", "key2", 0600}}));
+  EXPECT_EQ(*readFile(dir / "tls.crt"), "crt2");
+  EXPECT_EQ(*readFile(dir / "tls.key"), "key2");
+  struct stat st {};
+  ASSERT_EQ(::stat((dir / "tls.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(countEntries(dir), 2);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(File, WriteFilesAtomicRenamesNothingWhenOneFails) {
+  const auto dir = std::filesystem::temp_directory_path() / "mutual_base_test_fail";
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(writeFilesAtomic({{dir / "ca.crt", "old crt"}, {dir / "ca.key", "old key"}}));
+
+  // A target that is a directory: its rename would fail, so nothing is renamed.
+  std::filesystem::create_directory(dir / "tls.crt");
+  auto bad = writeFilesAtomic(
+      {{dir / "ca.crt", "new crt"}, {dir / "tls.crt", "x"}, {dir / "ca.key", "new key"}});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find((dir / "tls.crt").string()), std::string::npos);
+  EXPECT_EQ(bad.error().message.find(".tmp-"), std::string::npos) << bad.error().message;
+  EXPECT_EQ(*readFile(dir / "ca.crt"), "old crt");
+  EXPECT_EQ(*readFile(dir / "ca.key"), "old key");
+  EXPECT_EQ(countEntries(dir), 3);  // ca.crt, ca.key, the tls.crt directory: no temporaries
+
+  // A file that cannot be staged (its parent is a regular file): the earlier ones, already
+  // staged, are discarded.
+  auto unstageable = writeFilesAtomic({{dir / "ca.crt", "new crt"}, {dir / "ca.key" / "k", "k"}});
+  ASSERT_FALSE(unstageable);
+  EXPECT_EQ(*readFile(dir / "ca.crt"), "old crt");
+  EXPECT_EQ(countEntries(dir), 3);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "base/file.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -34,52 +35,102 @@ Result<std::string> readFile(const fs::path& path) {
 
 namespace {
 
+// `path` names the target: the temporary file's name means nothing to the user.
 Result<void> sysFail(const std::string& what, const fs::path& path) {
   return fail(Code::kInternal, path.string() + ": " + what + ": " + std::strerror(errno));
 }
 
-}  // namespace
+fs::path parentOf(const fs::path& path) {
+  return path.has_parent_path() ? path.parent_path() : fs::path(".");
+}
 
-Result<void> writeFileAtomic(const fs::path& path, std::string_view content, mode_t mode) {
-  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+// Writes `content` to a new temporary file beside `path` with `mode`, fsynced and closed.
+Result<fs::path> stage(const fs::path& path, std::string_view content, mode_t mode) {
+  const fs::path dir = parentOf(path);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return fail(Code::kInternal, dir.string() + ": cannot create directory: " + ec.message());
-
   std::string tmpl = (dir / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
   const int fd = mkstemp(tmpl.data());
-  if (fd < 0) return sysFail("cannot create temporary file", path);
+  if (fd < 0) return fail(sysFail("cannot create temporary file", path).error());
   const fs::path tmp = tmpl;
-  const auto cleanup = [&](Result<void> err) {
+  const auto cleanup = [&](Result<void> err) -> Result<fs::path> {
     ::close(fd);
     ::unlink(tmp.c_str());
-    return err;
+    return fail(err.error());
   };
-  if (::fchmod(fd, mode) != 0) return cleanup(sysFail("chmod", tmp));
+  if (::fchmod(fd, mode) != 0) return cleanup(sysFail("chmod", path));
   size_t off = 0;
   while (off < content.size()) {
     const ssize_t n = ::write(fd, content.data() + off, content.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return cleanup(sysFail("write", tmp));
+      return cleanup(sysFail("write", path));
     }
     off += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) return cleanup(sysFail("fsync", tmp));
+  if (::fsync(fd) != 0) return cleanup(sysFail("fsync", path));
   if (::close(fd) != 0) {
+    const auto err = sysFail("close", path);
     ::unlink(tmp.c_str());
-    return sysFail("close", tmp);
+    return fail(err.error());
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const auto err = sysFail("rename", path);
-    ::unlink(tmp.c_str());
-    return err;
-  }
+  return tmp;
+}
+
+void fsyncDir(const fs::path& dir) {
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
   }
+}
+
+}  // namespace
+
+Result<void> writeFileAtomic(const fs::path& path, std::string_view content, mode_t mode) {
+  auto tmp = stage(path, content, mode);
+  if (!tmp) return fail(tmp.error());
+  if (::rename(tmp->c_str(), path.c_str()) != 0) {
+    const auto err = sysFail("rename", path);
+    ::unlink(tmp->c_str());
+    return err;
+  }
+  fsyncDir(parentOf(path));
+  return {};
+}
+
+Result<void> writeFilesAtomic(const std::vector<FileWrite>& files) {
+  std::vector<fs::path> staged;
+  const auto discard = [&](size_t from) {
+    for (size_t i = from; i < staged.size(); ++i) ::unlink(staged[i].c_str());
+  };
+  for (const auto& file : files) {
+    std::error_code ec;
+    if (fs::is_directory(file.path, ec)) {
+      discard(0);
+      return fail(Code::kInternal, file.path.string() + ": is a directory, cannot replace it");
+    }
+    auto tmp = stage(file.path, file.content, file.mode);
+    if (!tmp) {
+      discard(0);
+      return fail(tmp.error());
+    }
+    staged.push_back(std::move(*tmp));
+  }
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (::rename(staged[i].c_str(), files[i].path.c_str()) != 0) {
+      const auto err = sysFail("rename", files[i].path);
+      discard(i);
+      return err;
+    }
+  }
+  std::vector<fs::path> dirs;
+  for (const auto& file : files) {
+    const fs::path dir = parentOf(file.path);
+    if (std::find(dirs.begin(), dirs.end(), dir) == dirs.end()) dirs.push_back(dir);
+  }
+  for (const auto& dir : dirs) fsyncDir(dir);
   return {};
 }
 

@@ -1,5 +1,6 @@
 #include "base/time.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -21,6 +22,24 @@ TimePoint fromUnix(int64_t seconds) {
   if (seconds >= kMax) return TimePoint::max();
   if (seconds <= kMin) return TimePoint::min();
   return TimePoint(std::chrono::seconds(seconds));
+}
+
+Result<TimePoint> addDuration(TimePoint t, Seconds d) {
+  // Whole seconds below TimePoint::max(), and never past 9999-12-31T23:59:59Z (RFC 5280's
+  // GeneralizedTime limit) should TimePoint ever be wider.
+  constexpr int64_t kLatest = std::min<int64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(TimePoint::max().time_since_epoch())
+          .count(),
+      253402300799);
+  const int64_t start = toUnix(t);
+  if (d.count() > kLatest - start) {
+    return fail(Code::kInvalidArgument,
+                "duration too large: " + formatDuration(d) + " from " + formatRfc3339(t) +
+                    " ends after " + formatRfc3339(fromUnix(kLatest)) +
+                    ", the latest expiry mutual can represent",
+                "duration_too_large");
+  }
+  return t + d;
 }
 
 std::string formatRfc3339(TimePoint t) {

@@ -1,6 +1,7 @@
 #include "ca/authority.h"
 
 #include "base/file.h"
+#include "base/time.h"
 #include "ca/validity.h"
 #include "crypto/cert_builder.h"
 
@@ -103,7 +104,9 @@ Result<Authority> createRoot(const RootOptions& options, const Clock& clock) {
   spec.organization = kOrganization;
   spec.serial = std::move(*serial);
   spec.not_before = clock.now() - kBackdate;
-  spec.not_after = clock.now() + options.ttl;
+  auto not_after = addDuration(clock.now(), options.ttl);
+  if (!not_after) return fail(not_after.error());
+  spec.not_after = *not_after;
   spec.is_ca = true;
   spec.key_usage = crypto::kKeyCertSign | crypto::kCrlSign;
   spec.uris = {options.trust_domain.idString()};
@@ -117,12 +120,18 @@ Result<Issued> createIntermediate(const Authority& parent, const IntermediateOpt
                                   const Clock& clock) {
   if (auto ok = checkCanSign(parent); !ok) return fail(ok.error());
   std::optional<int> path_len = options.path_len;
+  std::string path_len_note;
   if (const auto parent_len = parent.cert.pathLen()) {
     if (*parent_len == 0) {
       return fail(Code::kFailedPrecondition,
                   "the parent CA (" + parent.cert.subject() +
                       ") has path length 0: it may sign leaves but no further CA",
                   "path_length_exceeded");
+    }
+    if (path_len && *path_len > *parent_len - 1) {
+      path_len_note = "path length capped: asked for " + std::to_string(*path_len) + ", issued " +
+                      std::to_string(*parent_len - 1) + " because the parent CA (" +
+                      parent.cert.subject() + ") has path length " + std::to_string(*parent_len);
     }
     if (!path_len || *path_len > *parent_len - 1) path_len = *parent_len - 1;
   }
@@ -145,6 +154,9 @@ Result<Issued> createIntermediate(const Authority& parent, const IntermediateOpt
   auto issued = sign(parent, std::move(spec), options.ttl, clock, std::move(*key));
   if (!issued) return fail(issued.error());
   issued->chain.insert(issued->chain.begin(), issued->cert);
+  if (!path_len_note.empty()) {
+    issued->note = issued->note.empty() ? path_len_note : issued->note + "; " + path_len_note;
+  }
   return issued;
 }
 
@@ -167,7 +179,13 @@ Result<Issued> issueWorkload(const Authority& ca, const WorkloadOptions& options
   if (!key) return fail(key.error());
   CertSpec spec;
   spec.organization = kOrganization;
-  if (!options.dns_names.empty()) spec.common_name = options.dns_names.front();
+  // The first DNS name doubles as the CN for clients that still read it, when it fits; a
+  // longer one (DNS names reach 253) leaves the CN out, as without DNS names: the SANs are
+  // what peers check.
+  if (!options.dns_names.empty() &&
+      options.dns_names.front().size() <= crypto::kMaxCommonNameLength) {
+    spec.common_name = options.dns_names.front();
+  }
   spec.key_usage = leafKeyUsage(*key, options.usages);
   spec.server_auth = options.usages.server_auth;
   spec.client_auth = options.usages.client_auth;
@@ -292,8 +310,9 @@ Result<void> writeRoot(const fs::path& dir, const Authority& root) {
   auto key = root.key.toPkcs8Pem();
   if (!cert) return fail(cert.error());
   if (!key) return fail(key.error());
-  if (auto ok = writeFileAtomic(dir / "ca.key", *key, kPrivateKeyMode); !ok) return ok;
-  return writeFileAtomic(dir / "ca.crt", *cert, 0644);
+  // As a set: a failure leaves the old files, never a new key beside an old certificate.
+  return writeFilesAtomic(
+      {{dir / "ca.crt", *cert, 0644}, {dir / "ca.key", *key, kPrivateKeyMode}});
 }
 
 Result<void> writeIntermediate(const fs::path& dir, const Issued& intermediate) {
@@ -304,10 +323,10 @@ Result<void> writeIntermediate(const fs::path& dir, const Issued& intermediate) 
   for (const auto* r : {&cert, &key, &chain, &bundle}) {
     if (!*r) return fail(r->error());
   }
-  if (auto ok = writeFileAtomic(dir / "ca.key", *key, kPrivateKeyMode); !ok) return ok;
-  if (auto ok = writeFileAtomic(dir / "ca.crt", *cert, 0644); !ok) return ok;
-  if (auto ok = writeFileAtomic(dir / "chain.crt", *chain, 0644); !ok) return ok;
-  return writeFileAtomic(dir / "bundle.crt", *bundle, 0644);
+  return writeFilesAtomic({{dir / "ca.crt", *cert, 0644},
+                           {dir / "chain.crt", *chain, 0644},
+                           {dir / "bundle.crt", *bundle, 0644},
+                           {dir / "ca.key", *key, kPrivateKeyMode}});
 }
 
 Result<LeafFiles> renderLeaf(const Issued& leaf) {
@@ -325,9 +344,9 @@ Result<LeafFiles> renderLeaf(const Issued& leaf) {
 Result<void> writeLeaf(const fs::path& dir, const Issued& leaf) {
   auto files = renderLeaf(leaf);
   if (!files) return fail(files.error());
-  if (auto ok = writeFileAtomic(dir / "tls.key", files->tls_key, kPrivateKeyMode); !ok) return ok;
-  if (auto ok = writeFileAtomic(dir / "tls.crt", files->tls_crt, 0644); !ok) return ok;
-  return writeFileAtomic(dir / "ca.crt", files->ca_crt, 0644);
+  return writeFilesAtomic({{dir / "tls.crt", std::move(files->tls_crt), 0644},
+                           {dir / "ca.crt", std::move(files->ca_crt), 0644},
+                           {dir / "tls.key", std::move(files->tls_key), kPrivateKeyMode}});
 }
 
 }  // namespace mutual::ca

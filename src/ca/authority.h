@@ -38,7 +38,9 @@ struct Issued {
   // intermediates above it, ready to be an Authority's chain (and chain.crt).
   std::vector<Certificate> chain;
   std::vector<Certificate> bundle;  // the roots
-  std::string note;                 // non-empty when the TTL was capped
+  // Non-empty when the TTL or (for an intermediate) the asked path length was capped: one
+  // sentence per cap, joined by "; ", for a warning.
+  std::string note;
 };
 
 struct RootOptions {
@@ -62,7 +64,8 @@ struct IntermediateOptions {
 
 // An intermediate signed by `parent` (a root or another intermediate). The parent must be a
 // usable CA (reason issuer_not_ca), valid now, and allow another level (reason
-// path_length_exceeded); the TTL is capped by the parent's notAfter.
+// path_length_exceeded); the TTL is capped by the parent's notAfter, and path_len below the
+// parent's (both reported in `note`). A negative path_len is InvalidArgument.
 Result<Issued> createIntermediate(const Authority& parent, const IntermediateOptions& options,
                                   const Clock& clock);
 
@@ -86,7 +89,7 @@ struct WorkloadOptions {
 
 // An X509-SVID: exactly one URI SAN (the ID, which must have a path and lie in the CA's trust
 // domain), optional DNS and IP SANs, keyUsage digitalSignature (plus keyEncipherment for RSA)
-// critical, cA false, the asked EKUs, 128-bit serial, notBefore now-10s.
+// critical, cA false, the asked EKUs, a 16-octet random serial, notBefore now-10s.
 Result<Issued> issueWorkload(const Authority& ca, const WorkloadOptions& options,
                              const Clock& clock);
 
@@ -115,7 +118,9 @@ Result<Issued> issueCertificate(const Authority& ca, const CertificateRequest& r
 // not a CA (reason issuer_not_ca).
 Result<Authority> loadAuthority(const std::filesystem::path& dir);
 
-// Writes a root's directory: ca.crt and ca.key (0600), atomically.
+// Each writer replaces its files as a set (writeFilesAtomic): on a failure the directory keeps
+// its old files, never a new key beside an old certificate.
+// Writes a root's directory: ca.crt and ca.key (0600).
 Result<void> writeRoot(const std::filesystem::path& dir, const Authority& root);
 // Writes an intermediate's directory: ca.crt, ca.key (0600), chain.crt, bundle.crt.
 Result<void> writeIntermediate(const std::filesystem::path& dir, const Issued& intermediate);

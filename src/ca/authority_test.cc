@@ -141,6 +141,10 @@ TEST_F(AuthorityTest, RootOptions) {
     ASSERT_FALSE(bad);
     EXPECT_EQ(bad.error().code, Code::kInvalidArgument);
   }
+  // 292 years would wrap notAfter into the past (a root "valid until 1734"): refused.
+  auto huge = createRoot(rootOptions(KeyType::kEcP256, hours(2562047)), clock_);
+  ASSERT_FALSE(huge);
+  EXPECT_EQ(huge.error().reason, "duration_too_large") << huge.error().message;
 }
 
 struct KeyTypeCase {
@@ -263,6 +267,23 @@ TEST_F(AuthorityTest, IntermediatePathLenTable) {
       expectError(r, c.code, c.reason);
     }
   }
+}
+
+TEST_F(AuthorityTest, IntermediatePathLenCapIsReported) {
+  const Authority parent =
+      toAuthority(intermediate([](IntermediateOptions& o) { o.path_len = 1; }));
+  auto capped = must(createIntermediate(
+      parent, intermediateOptions([](IntermediateOptions& o) { o.path_len = 5; }), clock_));
+  EXPECT_EQ(capped.cert.pathLen(), 0);
+  EXPECT_NE(capped.note.find("path length capped: asked for 5, issued 0"), std::string::npos)
+      << capped.note;
+  // Inheriting the limit (nothing asked) or asking within it is no news.
+  auto inherited = must(createIntermediate(
+      parent, intermediateOptions([](IntermediateOptions&) {}), clock_));
+  EXPECT_EQ(inherited.note, "");
+  auto within = must(createIntermediate(
+      parent, intermediateOptions([](IntermediateOptions& o) { o.path_len = 0; }), clock_));
+  EXPECT_EQ(within.note, "");
 }
 
 TEST_F(AuthorityTest, IntermediateNameConstraint) {
@@ -411,6 +432,24 @@ TEST_F(AuthorityTest, WorkloadWithoutDnsNames) {
   EXPECT_EQ(leaf.cert.subject(), "O=mutual");
   EXPECT_TRUE(leaf.cert.dnsSans().empty());
   EXPECT_TRUE(leaf.cert.ipSans().empty());
+}
+
+TEST_F(AuthorityTest, WorkloadWithADnsNameLongerThanACommonName) {
+  // A valid DNS name of 70 characters cannot be a CN (at most 64): the CN is left out, as
+  // without DNS names, and the name is still a SAN.
+  const std::string long_name = std::string(60, 'a') + ".svc.x";
+  ASSERT_EQ(long_name.size(), 66u);
+  WorkloadOptions options = workloadOptions();
+  options.dns_names = {long_name, "web"};
+  auto leaf = must(issueWorkload(root_, options, clock_));
+  EXPECT_EQ(leaf.cert.commonName(), "");
+  EXPECT_EQ(leaf.cert.subject(), "O=mutual");
+  EXPECT_EQ(leaf.cert.dnsSans(), (std::vector<std::string>{long_name, "web"}));
+  // Exactly 64 characters still fits.
+  const std::string fits = std::string(58, 'b') + ".svc.x";
+  ASSERT_EQ(fits.size(), 64u);
+  options.dns_names = {fits};
+  EXPECT_EQ(must(issueWorkload(root_, options, clock_)).cert.commonName(), fits);
 }
 
 TEST_F(AuthorityTest, WorkloadFromAnIntermediate) {

@@ -19,7 +19,9 @@ Result<Validity> computeValidity(TimePoint now, Seconds ttl, TimePoint issuer_no
   }
   Validity v;
   v.not_before = std::max(now - kBackdate, issuer_not_before);
-  v.not_after = now + ttl;
+  auto not_after = addDuration(now, ttl);
+  if (!not_after) return fail(not_after.error());
+  v.not_after = *not_after;
   if (v.not_after > issuer_not_after) {
     v.not_after = issuer_not_after;
     v.capped = true;

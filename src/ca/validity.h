@@ -22,7 +22,8 @@ struct Validity {
 // The validity of a certificate asked for `ttl` at `now`, issued by a CA valid in
 // [issuer_not_before, issuer_not_after]. Fails (FailedPrecondition, reason issuer_expired or
 // issuer_not_yet_valid) when the issuer cannot sign at `now`, and (InvalidArgument) when ttl
-// is not positive.
+// is not positive or so large that now + ttl leaves the representable range (reason
+// duration_too_large; it is refused, not capped).
 Result<Validity> computeValidity(TimePoint now, Seconds ttl, TimePoint issuer_not_before,
                                  TimePoint issuer_not_after);
 

@@ -97,6 +97,11 @@ TEST(Validity, Failures) {
        "issuer_not_yet_valid", formatRfc3339(kNow + seconds(1))},
       {"issuer valid next year", hours(1), kNow + kYear, kNow + 2 * kYear,
        Code::kFailedPrecondition, "issuer_not_yet_valid", formatRfc3339(kNow + kYear)},
+      // now + ttl would wrap into the past: refused, not capped to the issuer's notAfter.
+      {"TTL of 1000 years", 1000 * kYear, kNow - hours(1), kNow + kYear, Code::kInvalidArgument,
+       "duration_too_large", "duration too large"},
+      {"TTL of 292 years", hours(2562047), kNow - hours(1), TimePoint::max(),
+       Code::kInvalidArgument, "duration_too_large", "duration too large"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);

@@ -115,10 +115,11 @@ void printX509Table(const X509Context& context) {
 // intermediates), svid.<i>.key (0600), bundle.<i>.pem, federated_bundle.<i>.<j>.pem.
 Result<std::vector<std::string>> writeX509(const X509Context& context, const std::string& dir) {
   std::vector<std::string> written;
+  std::vector<FileWrite> writes;  // written as one set at the end
   const auto put = [&](const std::string& name, const std::string& content,
                        mode_t mode) -> Result<void> {
     const std::string path = (std::filesystem::path(dir) / name).string();
-    if (auto ok = writeFileAtomic(path, content, mode); !ok) return fail(ok.error());
+    writes.push_back({path, content, mode});
     written.push_back(path);
     return {};
   };
@@ -144,6 +145,7 @@ Result<std::vector<std::string>> writeX509(const X509Context& context, const std
       }
     }
   }
+  if (auto ok = writeFilesAtomic(writes); !ok) return fail(ok.error());
   return written;
 }
 

@@ -14,6 +14,7 @@
 #include "cli/cert_printer.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "crypto/chain_verify.h"
 #include "spiffe/bundle.h"
 #include "spiffe/x509_svid.h"
 
@@ -68,14 +69,30 @@ struct IssueFlags {
 };
 
 int runIssue(const IssueFlags& f) {
+  if (f.out.empty()) {
+    return reportError(Error{Code::kInvalidArgument,
+                             "--out: must not be empty (write \".\" for the current directory)",
+                             ""});
+  }
   auto id = spiffe::SpiffeId::parse(f.spiffe_id);
   if (!id) return reportError(id.error().prefix("--spiffe-id"));
-  auto ttl = parseDuration(f.ttl);
-  if (!ttl) return reportError(ttl.error().prefix("--ttl"));
+  auto ttl = parseTtl(f.ttl, std::chrono::system_clock::now());
+  if (!ttl) return reportError(ttl.error());
   auto key = crypto::parseKeyType(f.key);
   if (!key) return reportError(key.error().prefix("--key"));
   auto usages = parseUsages(f.usage);
   if (!usages) return reportError(usages.error());
+  // The rule `cert verify` (and any peer) applies to dNSName SANs, and `apply`'s: never sign
+  // what would then be refused.
+  for (const auto& name : f.dns) {
+    if (!crypto::isPreferredDnsName(name)) {
+      return reportError(Error{Code::kInvalidArgument,
+                               "--dns: invalid DNS name \"" + name + "\" (dot-separated labels "
+                               "of letters, digits, inner hyphens; \"*\" only as a whole "
+                               "leftmost label)",
+                               ""});
+    }
+  }
   auto authority = ca::loadAuthority(f.ca);
   if (!authority) return reportError(authority.error());
   RealClock clock;
@@ -375,17 +392,28 @@ struct Found {
 };
 
 // Collects certificates from files and (recursively) folders. A file named on the command line
-// must hold certificates; inside folders, files that are not certificates are skipped, but a
-// file that looks like PEM certificates and does not parse is an error.
+// must hold certificates. Inside folders, files that are not certificates are skipped: quietly
+// when they do not mention a PEM certificate, with a one-line warning on stderr when they do
+// but cannot be read as certificates (a text quoting the marker, a binary, a truncated .pem),
+// so one odd file never hides the others' expiry.
 Result<std::vector<Found>> collect(const std::vector<std::string>& paths) {
   std::vector<Found> found;
   const auto scan = [&](const fs::path& file, bool named) -> Result<void> {
     auto data = readFile(file);
-    if (!data) return fail(data.error());
+    if (!data) {
+      if (named) return fail(data.error());
+      std::cerr << "mutual: warning: skipped " << data.error().message << "\n";
+      return {};
+    }
     const bool looks_pem = data->find("-----BEGIN CERTIFICATE-----") != std::string::npos;
     if (!named && !looks_pem) return {};
     auto certs = crypto::parseCertificates(*data);
-    if (!certs) return fail(certs.error().prefix(file.string()));
+    if (!certs) {
+      if (named) return fail(certs.error().prefix(file.string()));
+      std::cerr << "mutual: warning: skipped " << file.string() << ": " << certs.error().message
+                << "\n";
+      return {};
+    }
     for (size_t i = 0; i < certs->size(); ++i) found.push_back({file.string(), i + 1, (*certs)[i]});
     return {};
   };

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <iostream>
 
+#include "base/time.h"
+
 namespace mutual::cli {
 
 Result<Output> parseOutput(std::string_view value, std::initializer_list<std::string_view> allowed) {
@@ -15,6 +17,13 @@ Result<Output> parseOutput(std::string_view value, std::initializer_list<std::st
   if (value == "yaml") return Output::kYaml;
   if (value == "table") return Output::kTable;
   return Output::kText;
+}
+
+Result<Seconds> parseTtl(std::string_view text, TimePoint now) {
+  auto ttl = parseDuration(text);
+  if (!ttl) return fail(ttl.error().prefix("--ttl"));
+  if (auto end = addDuration(now, *ttl); !end) return fail(end.error().prefix("--ttl"));
+  return ttl;
 }
 
 void printTable(std::ostream& out, const std::vector<std::string>& headers,

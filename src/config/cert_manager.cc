@@ -5,6 +5,7 @@
 #include <array>
 
 #include "base/encoding.h"
+#include "crypto/chain_verify.h"
 #include "spiffe/spiffe_id.h"
 
 namespace mutual::config {
@@ -314,27 +315,6 @@ bool isEmail(std::string_view s) {
                       [](char c) { return c <= ' ' || c == '<' || c == '>' || c == 0x7f; });
 }
 
-bool isDnsName(std::string_view s) {
-  if (s.empty() || s.size() > 253) return false;
-  if (s.starts_with("*.")) s.remove_prefix(2);
-  size_t start = 0;
-  while (true) {
-    const size_t dot = s.find('.', start);
-    const auto label =
-        s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
-      return false;
-    }
-    for (char c : label) {
-      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '_';
-      if (!ok) return false;
-    }
-    if (dot == std::string_view::npos) return true;
-    start = dot + 1;
-  }
-}
-
 bool hasUriScheme(std::string_view s) {
   const auto colon = s.find(':');
   if (colon == std::string_view::npos || colon == 0 || colon + 1 >= s.size()) return false;
@@ -387,7 +367,7 @@ Certificate certificateFrom(const Manifest& m) {
   }
   for (const auto& item : stringItems(spec.get("dnsNames"))) {
     std::string name = item.string();
-    if (!isDnsName(name)) item.fail("invalid DNS name " + inQuotes(name));
+    if (!crypto::isPreferredDnsName(name)) item.fail("invalid DNS name " + inQuotes(name));
     out.dns_names.push_back(std::move(name));
   }
   const Field uris = spec.get("uris");
@@ -430,6 +410,7 @@ Certificate certificateFrom(const Manifest& m) {
   }
 
   const Field duration = spec.get("duration");
+  out.duration_location = duration.isNull() ? out.location : duration.location();
   if (!duration.isNull()) {
     out.duration = durationField(duration);
     if (out.duration < kMinimumDuration) {
@@ -459,7 +440,7 @@ Certificate certificateFrom(const Manifest& m) {
       percentage.fail("must be between 1 and 99, got " + std::to_string(pct));
     }
     out.renew_before_percentage = static_cast<int>(pct);
-    if (out.duration * pct / 100 < kMinimumRenewBefore) {
+    if (out.duration / 100 * pct < kMinimumRenewBefore) {  // no overflow for huge durations
       percentage.fail(std::to_string(pct) + "% of " + formatDuration(out.duration) +
                       " is less than 5m, cert-manager's minimum renewBefore");
     }

@@ -106,6 +106,7 @@ struct Certificate {
   std::map<std::string, std::string> secret_annotations;  // spec.secretTemplate.annotations
   Location location;
   Location uris_location;
+  Location duration_location;  // of spec.duration, or the Certificate's when unset
 
   // What the `ca` module is asked to sign.
   ca::CertificateRequest request;

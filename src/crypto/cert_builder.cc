@@ -208,7 +208,7 @@ Result<std::vector<unsigned char>> randomSerial() {
     return fail(buildError("random number generator failed"));
   }
   serial[0] &= 0x7F;
-  if (serial[0] == 0) serial[0] = 0x01;  // keep it 128 bits wide
+  if (serial[0] == 0) serial[0] = 0x01;  // keep it 16 octets wide
   return serial;
 }
 

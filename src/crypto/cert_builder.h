@@ -11,6 +11,9 @@
 
 namespace mutual::crypto {
 
+// The longest commonName X.509 allows, in characters (ub-common-name, RFC 5280 Appendix A).
+inline constexpr size_t kMaxCommonNameLength = 64;
+
 // Everything that goes into a certificate we sign. The builder checks nothing about policy
 // (that is the `ca` module's job); it encodes exactly what it is given.
 struct CertSpec {
@@ -41,7 +44,8 @@ struct CertSpec {
 Result<Certificate> signCertificate(const CertSpec& spec, EVP_PKEY* subject_public_key,
                                     const Certificate* issuer, const PrivateKey& signer_key);
 
-// 16 random bytes with the top bit cleared (a positive 128-bit serial, RFC 5280 §4.1.2.2).
+// 16 random bytes with the top bit cleared: a positive serial with 127 random bits, always 16
+// octets wide (RFC 5280 §4.1.2.2).
 Result<std::vector<unsigned char>> randomSerial();
 
 }  // namespace mutual::crypto

@@ -85,33 +85,6 @@ tl::unexpected<Error> reject(X509* cert, int depth, const std::string& what, con
   return fail(Code::kPermissionDenied, describeCert(cert, depth) + ": " + what, reason);
 }
 
-// A dNSName in RFC 1034 §3.5 / RFC 1123 §2.1 preferred syntax: dot-separated labels of 1 to 63
-// letters, digits and inner hyphens, at most 253 octets, no empty label (so no leading or
-// trailing dot). "*" may be the whole leftmost label of a name with more labels. Underscores
-// are tolerated: internal DNS uses them, and Go's crypto/x509 (SPIRE, go-spiffe) accepts them.
-bool isPreferredDnsName(std::string_view name) {
-  if (name.empty() || name.size() > 253) return false;
-  size_t start = 0;
-  for (bool leftmost = true;; leftmost = false) {
-    const size_t dot = name.find('.', start);
-    const std::string_view label =
-        name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (label.empty() || label.size() > 63) return false;
-    if (leftmost && label == "*") {
-      if (dot == std::string_view::npos) return false;
-    } else {
-      if (label.front() == '-' || label.back() == '-') return false;
-      for (const char c : label) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                        (c >= '0' && c <= '9') || c == '-' || c == '_';
-        if (!ok) return false;
-      }
-    }
-    if (dot == std::string_view::npos) return true;
-    start = dot + 1;
-  }
-}
-
 std::string asciiLower(std::string_view s) {
   std::string out(s);
   for (char& c : out) {
@@ -419,6 +392,30 @@ int inclusiveNotAfter(int ok, X509_STORE_CTX* ctx) {
 }
 
 }  // namespace
+
+bool isPreferredDnsName(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  size_t start = 0;
+  for (bool leftmost = true;; leftmost = false) {
+    const size_t dot = name.find('.', start);
+    const std::string_view label =
+        name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (label.empty() || label.size() > 63) return false;
+    if (leftmost && label == "*") {
+      if (dot == std::string_view::npos) return false;
+    } else {
+      if (label.front() == '-' || label.back() == '-') return false;
+      for (const char c : label) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '-' || c == '_';
+        if (!ok) return false;
+      }
+    }
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
 
 Result<TrustStore> TrustStore::create(const std::vector<Certificate>& anchors) {
   X509StorePtr store(X509_STORE_new());

@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/clock.h"
@@ -62,6 +63,14 @@ class TrustStore {
 // name_constraint_violation, weak_key, unsupported_key, leaf_is_ca, leaf_key_cert_sign,
 // invalid_eku, invalid_serial, invalid_san, invalid_name_constraints, malformed_extension,
 // invalid_certificate, invalid_chain; the message names the certificate at fault.
+// A dNSName in RFC 1034 §3.5 / RFC 1123 §2.1 preferred syntax: dot-separated labels of 1 to 63
+// letters, digits and inner hyphens, at most 253 octets, no empty label (so no leading or
+// trailing dot). "*" may be the whole leftmost label of a name with more labels. Underscores
+// are tolerated: internal DNS uses them, and Go's crypto/x509 (SPIRE, go-spiffe) accepts them.
+// verifyChain rejects a leaf with any other dNSName (reason invalid_san); whatever issues
+// certificates checks names with it first, so mutual never signs what it would refuse.
+bool isPreferredDnsName(std::string_view name);
+
 Result<std::vector<Certificate>> verifyChain(const Certificate& leaf,
                                              const std::vector<Certificate>& untrusted,
                                              const TrustStore& trust, const ChainOptions& options);

@@ -296,7 +296,25 @@ bad_input "ca init --trust-domain Example.org" "trust domain" \
 bad_input "ca init --trust-domain example.org:8443" "trust domain" \
   "$MUTUAL" ca init --trust-domain example.org:8443 --out bad5
 bad_input "ca init without --out" "--out" "$MUTUAL" ca init --trust-domain example.org
-for d in bad1 bad2 bad3 bad4 bad5; do
+bad_input "ca init --trust-domain ." "trust domain" \
+  "$MUTUAL" ca init --trust-domain . --out bad9
+bad_input "ca init --trust-domain a..b" "trust domain" \
+  "$MUTUAL" ca init --trust-domain a..b --out bad9
+bad_input "ca init --out ''" "--out: must not be empty" \
+  "$MUTUAL" ca init --trust-domain example.org --out ''
+bad_input "ca intermediate --out ''" "--out: must not be empty" \
+  "$MUTUAL" ca intermediate --ca root --out ''
+bad_input "cert issue --out ''" "--out: must not be empty" \
+  "$MUTUAL" cert issue --ca root --spiffe-id spiffe://example.org/w --out ''
+[[ ! -e ca.key && ! -e tls.key && ! -e ca.crt ]] || fail "--out '' wrote into the current directory"
+# A TTL so large that notAfter would wrap into the past (292 years): refused, not wrapped.
+bad_input "ca init --ttl 2562047h" "--ttl: duration too large" \
+  "$MUTUAL" ca init --trust-domain z.org --out bad6 --ttl 2562047h
+bad_input "ca intermediate --ttl 8760000h" "--ttl: duration too large" \
+  "$MUTUAL" ca intermediate --ca root --out bad7 --ttl 8760000h
+bad_input "cert issue --ttl 8760000h" "--ttl: duration too large" \
+  "$MUTUAL" cert issue --ca root --spiffe-id spiffe://example.org/w --out bad8 --ttl 8760000h
+for d in bad1 bad2 bad3 bad4 bad5 bad6 bad7 bad8 bad9; do
   [[ ! -e $d || -z "$(find "$d" -type f)" ]] || fail "ca init with bad input wrote $(find "$d" -type f)"
 done
 pass "ca init with bad input wrote nothing"
@@ -338,6 +356,16 @@ bad_input "an intermediate under --path-len 0" "path length 0" \
   "$MUTUAL" ca intermediate --ca int-pl0 --out int-pl0-child
 bad_input "ca intermediate --ca missing-dir" "missing-dir" \
   "$MUTUAL" ca intermediate --ca missing-dir --out int4
+bad_input "ca intermediate --path-len -1" "--path-len: must be 0 or more" \
+  "$MUTUAL" ca intermediate --ca root --out int5 --path-len -1
+[[ ! -e int5 ]] || fail "a refused --path-len wrote int5"
+# Under a parent with path length 1, --path-len 5 becomes 0, with a warning.
+mutual_ok "ca intermediate --path-len 5 under path length 1" ca intermediate --ca int-nc \
+  --out int-pl5 --path-len 5
+grep -q "^warning: .*path length capped: asked for 5, issued 0" "$TMP/err" ||
+  { show; fail "--path-len 5 under path length 1: no warning"; }
+grep -q "path length  0" "$TMP/out" || { show; fail "--path-len 5 under path length 1: not 0"; }
+pass "--path-len above the parent's is capped with a warning"
 
 check_profiles
 
@@ -426,6 +454,61 @@ for d in bad-issue1 bad-issue2 bad-issue3 bad-issue4 bad-issue5; do
   [[ ! -e $d || -z "$(find "$d" -type f)" ]] || fail "a refused cert issue wrote $(find "$d" -type f)"
 done
 pass "refused cert issue commands wrote nothing"
+
+# --dns takes the names `cert verify` and `apply` accept, nothing else.
+for name in 'a..b' '' 'f*o.svc' '-bad.svc' 'web.svc.'; do
+  bad_input "cert issue --dns '$name'" "--dns: invalid DNS name" \
+    "$MUTUAL" cert issue --ca int1 --spiffe-id "$ID" --dns "$name" --out bad-dns
+done
+[[ ! -e bad-dns ]] || fail "a refused --dns wrote bad-dns"
+# A valid DNS name longer than a CN (64) is issued, without a CN, and verifies.
+long_dns=$(printf 'a%.0s' {1..60}).svc.x
+mutual_ok "cert issue --dns <66 characters>" cert issue --ca int1 --spiffe-id "$ID" \
+  --dns "$long_dns" --out long-dns
+verify_is 0 "" "cert verify --dns <66 characters>" long-dns/tls.crt --bundle long-dns/ca.crt \
+  --dns "$long_dns"
+long_cn=$(printf 'c%.0s' {1..65})
+bad_input "ca init --common-name <65 characters>" "--common-name: must be at most 64" \
+  "$MUTUAL" ca init --trust-domain example.org --out bad-cn --common-name "$long_cn"
+bad_input "ca intermediate --name <65 characters>" "--name: must be at most 64" \
+  "$MUTUAL" ca intermediate --ca root --out bad-cn --name "$long_cn"
+bad_input "ca init --common-name ''" "--common-name: must not be empty" \
+  "$MUTUAL" ca init --trust-domain example.org --out bad-cn --common-name ''
+[[ ! -e bad-cn ]] || fail "a refused CN wrote bad-cn"
+pass "refused names wrote nothing"
+
+# Files are replaced as a set: when one of them cannot be (tls.crt is a directory), the others
+# keep their old content, no temporary file is left, and the error names the target.
+mutual_ok "cert issue (for the set-write checks)" cert issue --ca int1 --spiffe-id "$ID" \
+  --out set-leaf
+key_before=$(sha set-leaf/tls.key)
+ca_before=$(sha set-leaf/ca.crt)
+rm set-leaf/tls.crt && mkdir set-leaf/tls.crt
+run "$MUTUAL" cert issue --ca int1 --spiffe-id "$ID" --out set-leaf
+[[ $RC -ne 0 ]] || { show; fail "cert issue over a tls.crt directory succeeded"; }
+grep -qF "set-leaf/tls.crt" "$TMP/err" && ! grep -qF ".tmp-" "$TMP/err" ||
+  { show; fail "cert issue over a tls.crt directory: the error does not name tls.crt"; }
+[[ $(sha set-leaf/tls.key) == "$key_before" && $(sha set-leaf/ca.crt) == "$ca_before" ]] ||
+  fail "a failed cert issue replaced tls.key or ca.crt"
+[[ -z "$(find set-leaf -name '.*.tmp-*')" ]] || fail "a failed cert issue left temporary files"
+pass "a failed cert issue left tls.key and ca.crt untouched, no temporary files"
+# ca init where ca.crt cannot be written: no orphan ca.key, and a retry works.
+mkdir -p set-root/ca.crt
+run "$MUTUAL" ca init --trust-domain example.org --out set-root
+[[ $RC -ne 0 ]] || { show; fail "ca init over a ca.crt directory succeeded"; }
+grep -qF "set-root/ca.crt" "$TMP/err" || { show; fail "ca init: the error does not name ca.crt"; }
+[[ ! -e set-root/ca.key && -z "$(find set-root -name '.*.tmp-*')" ]] ||
+  fail "a failed ca init left $(find set-root -type f)"
+rmdir set-root/ca.crt
+mutual_ok "ca init retried once the obstacle is gone" ca init --trust-domain example.org \
+  --out set-root
+# ca init --force that cannot write ca.crt keeps the old root key.
+root_key=$(sha set-root/ca.key)
+mv set-root/ca.crt set-root/old.crt && mkdir set-root/ca.crt
+run "$MUTUAL" ca init --trust-domain example.org --out set-root --force
+[[ $RC -ne 0 && $(sha set-root/ca.key) == "$root_key" ]] ||
+  { show; fail "a failed ca init --force replaced the root key"; }
+pass "a failed ca init --force kept the root key"
 
 # A leaf's directory is no CA.
 mkdir leaf-as-ca
@@ -635,6 +718,19 @@ bad_input "cert inspect garbage" "garbage.bin" "$MUTUAL" cert inspect garbage.bi
 bad_input "cert inspect missing file" "no-such.pem" "$MUTUAL" cert inspect no-such.pem
 bad_input "cert inspect truncated PEM" "truncated.pem" "$MUTUAL" cert inspect truncated.pem
 
+# ==== demo =====================================================================================
+mutual_ok "demo into a new --dir" demo --dir demo-dir
+demo_key=$(sha demo-dir/root/ca.key)
+bad_input "demo into a --dir that holds its CA keys" "demo-dir/root/ca.key already exists.*--dir" \
+  "$MUTUAL" demo --dir demo-dir
+[[ $(sha demo-dir/root/ca.key) == "$demo_key" ]] || fail "a refused demo replaced root/ca.key"
+mkdir -p demo-cluster/cluster-1 && cp int1/ca.key demo-cluster/cluster-1/ca.key
+bad_input "demo into a --dir with cluster-1/ca.key" "cluster-1/ca.key already exists" \
+  "$MUTUAL" demo --dir demo-cluster
+cmp -s int1/ca.key demo-cluster/cluster-1/ca.key && [[ ! -e demo-cluster/root ]] ||
+  fail "a refused demo wrote into demo-cluster"
+pass "a refused demo left the existing keys alone"
+
 # ==== cert expiry ==============================================================================
 mkdir watch
 cp -r "$L" watch/web           # a 1 h leaf (+ its chain and the root)
@@ -662,6 +758,24 @@ grep -q '^EXPIRED' "$TMP/out" || { show; fail "cert expiry: no EXPIRED row"; }
 pass "cert expiry: EXPIRED row"
 bad_input "cert expiry garbage file named explicitly" "garbage.pem" \
   "$MUTUAL" cert expiry watch garbage.pem
+# Inside a folder, files that mention a PEM certificate but are none are skipped with a warning
+# naming them; the table and the exit code cover the real certificates.
+mkdir odd && cp -r int1 odd/int1
+printf 'Paste it between\n-----BEGIN CERTIFICATE-----\nand the END line.\n' >odd/README.txt
+head -c 300 int1/ca.crt >odd/truncated.pem
+{ head -c 64 /dev/urandom; echo "-----BEGIN CERTIFICATE-----"; head -c 64 /dev/urandom; } \
+  >odd/blob.bin
+expect 0 "cert expiry of a folder with odd files" "$MUTUAL" cert expiry odd --warn 1h
+grep -q "odd/int1/ca.crt" "$TMP/out" || { show; fail "cert expiry odd: no table"; }
+for f in README.txt truncated.pem blob.bin; do
+  grep -q "^mutual: warning: skipped odd/$f: " "$TMP/err" ||
+    { show; fail "cert expiry odd: no warning for $f"; }
+done
+pass "cert expiry skips odd files in folders with a warning each"
+expect 1 "cert expiry of a folder with odd files, an expiring CA" \
+  "$MUTUAL" cert expiry odd --warn 87600h
+bad_input "cert expiry truncated file named explicitly" "truncated.pem" \
+  "$MUTUAL" cert expiry odd odd/truncated.pem
 bad_input "cert expiry missing path" "no-such" "$MUTUAL" cert expiry no-such
 bad_input "cert expiry --warn soon" "--warn" "$MUTUAL" cert expiry watch --warn soon
 
