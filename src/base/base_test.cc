@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "base/duration.h"
+#include "base/encoding.h"
 #include "base/file.h"
 #include "base/testing.h"
 #include "base/time.h"
@@ -203,14 +204,6 @@ TEST(File, WriteFilesAtomicRenamesNothingWhenOneFails) {
   EXPECT_EQ(countEntries(dir), 3);
   std::filesystem::remove_all(dir);
 }
-
-}  // namespace
-}  // namespace mutual
-
-#include "base/encoding.h"
-
-namespace mutual {
-namespace {
 
 TEST(Encoding, AsciiLowerLeavesOtherBytesAlone) {
   EXPECT_EQ(asciiLower("Cluster.LOCAL-09_Z"), "cluster.local-09_z");
