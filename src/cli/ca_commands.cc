@@ -68,6 +68,15 @@ Result<void> checkFreshDir(const fs::path& dir, bool force) {
 int runInit(const InitFlags& f) {
   auto td = spiffe::TrustDomain::parse(f.trust_domain);
   if (!td) return reportError(td.error().prefix("--trust-domain"));
+  // SPIFFE allows any run of [a-z0-9.-_] (and peers' IDs are read that way), but a new root is
+  // named DNS-like: ".", ".." or "a..b" cannot be (a trailing dot, the FQDN form, is kept).
+  if (const std::string& name = td->name();
+      name.front() == '.' || name.find("..") != std::string::npos) {
+    return reportError(Error{Code::kInvalidArgument,
+                             "--trust-domain: invalid trust domain \"" + name +
+                                 "\": a leading dot or an empty label is not a DNS-like name",
+                             "invalid_trust_domain"});
+  }
   auto ttl = parseTtl(f.ttl, std::chrono::system_clock::now());
   if (!ttl) return reportError(ttl.error());
   auto key = crypto::parseKeyType(f.key);

@@ -52,24 +52,6 @@ Result<void> validatePath(std::string_view path) {
   return {};
 }
 
-namespace {
-
-// SPIFFE-ID §2.1 allows any run of [a-z0-9.-_], but a trust domain is meant to be DNS-like, and
-// ".", ".." or ".example.org" cannot be: refused when naming one (a trailing dot, the fully
-// qualified DNS form, is kept, as go-spiffe does). SpiffeId::parse, which reads peers' IDs,
-// stays as permissive as go-spiffe.
-Result<void> checkLabels(std::string_view name) {
-  if (name.front() == '.' || name.find("..") != std::string_view::npos) {
-    return fail(Code::kInvalidArgument,
-                "invalid trust domain \"" + std::string(name) +
-                    "\": a leading dot or an empty label (\"..\") is not a DNS-like name",
-                "invalid_trust_domain");
-  }
-  return {};
-}
-
-}  // namespace
-
 Result<TrustDomain> TrustDomain::parse(std::string_view text) {
   if (text.empty()) {
     return fail(Code::kInvalidArgument, "trust domain is missing", "invalid_trust_domain");
@@ -77,7 +59,6 @@ Result<TrustDomain> TrustDomain::parse(std::string_view text) {
   if (text.find(":/") != std::string_view::npos) {
     auto id = SpiffeId::parse(text);
     if (!id) return fail(id.error());
-    if (auto ok = checkLabels(id->trustDomain().name()); !ok) return fail(ok.error());
     return id->trustDomain();
   }
   for (char c : text) {
@@ -93,7 +74,6 @@ Result<TrustDomain> TrustDomain::parse(std::string_view text) {
                 "invalid trust domain: longer than 255 bytes (" + std::to_string(text.size()) + ")",
                 "invalid_trust_domain");
   }
-  if (auto ok = checkLabels(text); !ok) return fail(ok.error());
   return TrustDomain(std::string(text));
 }
 
